@@ -1,0 +1,159 @@
+"""The one place that compares grads and says how they differ (torch.testing's standard).
+
+>>> m = compare(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.5]), name="grad of input 0",
+...             tolerance=resolve_tolerance(torch.float32, None, None))
+>>> m.mismatched, m.worst_index
+(1, (1,))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gradprops.describe import format_values
+from gradprops.tolerances import Tolerance, resolve_tolerance  # noqa: F401 (doctest)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """How one grad differs from what the property expected."""
+
+    name: str  # which grad: "grad of input 0", "grad of parameter 'weight'"
+    numel: int
+    mismatched: int
+    max_abs_diff: float
+    worst_index: tuple[int, ...]
+    max_rel_diff: float
+    worst_rel_index: tuple[int, ...]
+    allowed_at_worst: float
+    tolerance: Tolerance
+    magnitude: float
+    actual_label: str
+    expected_label: str
+    actual: Tensor
+    expected: Tensor
+
+    def render(self) -> str:
+        pct = 100.0 * self.mismatched / max(self.numel, 1)
+        a = self.actual[self.worst_index].item() if self.actual.dim() else self.actual.item()
+        e = self.expected[self.worst_index].item() if self.expected.dim() else self.expected.item()
+        lines = [
+            f"  {self.name}:",
+            f"    Mismatched elements: {self.mismatched} / {self.numel} ({pct:.1f}%)",
+            f"    Greatest absolute difference: {self.max_abs_diff:.6g} at index "
+            f"{self.worst_index} (up to {self.allowed_at_worst:.3g} allowed)",
+            f"    Greatest relative difference: {self.max_rel_diff:.6g} at index "
+            f"{self.worst_rel_index}",
+            f"    At index {self.worst_index}: {self.actual_label} = {a:.10g}, "
+            f"{self.expected_label} = {e:.10g}",
+            f"    Tolerance: {self.tolerance}; magnitude {self.magnitude:.3g}",
+        ]
+        if self.numel <= 24:
+            lines.append(f"    {self.actual_label}: {format_values(self.actual)}")
+            lines.append(f"    {self.expected_label}: {format_values(self.expected)}")
+        return "\n".join(lines)
+
+
+def compare(
+    actual: Tensor,
+    expected: Tensor,
+    *,
+    name: str,
+    tolerance: Tolerance,
+    magnitude: float | None = None,
+    actual_label: str = "actual",
+    expected_label: str = "expected",
+) -> Mismatch | None:
+    """Compare two grads of the same variable; ``None`` when they agree within ``tolerance``.
+
+    NaNs in the same place on both sides agree (the function is NaN there, not the backward wrong);
+    a NaN or inf on one side only is a mismatch.
+    """
+    a = _wide(actual.detach())
+    e = _wide(expected.detach())
+    if magnitude is None:
+        magnitude = max(_finite_max_abs(a), _finite_max_abs(e))
+    diff = (a - e).abs()
+    allowed = tolerance.atol * magnitude + tolerance.rtol * e.abs()
+    both_nan = a.isnan() & e.isnan()
+    same_inf = a.isinf() & (a == e)
+    agree = (diff <= allowed) | both_nan | same_inf
+    if bool(agree.all()):
+        return None
+    bad = ~agree
+    # NaN/inf on one side counts as an infinite difference, so it is the worst element.
+    diff = torch.where(bad & ~diff.isfinite(), torch.full_like(diff, float("inf")), diff)
+    diff = torch.where(bad, diff, torch.zeros_like(diff))
+    rel = diff / e.abs().clamp_min(torch.finfo(torch.float64).tiny)
+    worst = _unravel(int(diff.reshape(-1).argmax()), a.shape)
+    worst_rel = _unravel(int(rel.reshape(-1).argmax()), a.shape)
+    return Mismatch(
+        name=name,
+        numel=a.numel(),
+        mismatched=int(bad.sum()),
+        max_abs_diff=float(diff[worst]) if a.dim() else float(diff),
+        worst_index=worst,
+        max_rel_diff=float(rel[worst_rel]) if a.dim() else float(rel),
+        worst_rel_index=worst_rel,
+        allowed_at_worst=float(allowed[worst]) if a.dim() else float(allowed),
+        tolerance=tolerance,
+        magnitude=magnitude,
+        actual_label=actual_label,
+        expected_label=expected_label,
+        actual=actual.detach(),
+        expected=expected.detach(),
+    )
+
+
+def compare_all(
+    actual: Sequence[Tensor],
+    expected: Sequence[Tensor],
+    names: Sequence[str],
+    tolerance: Tolerance,
+    magnitude: float | None = None,
+    actual_label: str = "actual",
+    expected_label: str = "expected",
+) -> list[Mismatch]:
+    """Compare grads variable by variable; one :class:`Mismatch` per variable that disagrees."""
+    if magnitude is None:
+        magnitude = max(
+            (max(_finite_max_abs(_wide(a.detach())), _finite_max_abs(_wide(e.detach())))
+             for a, e in zip(actual, expected)),
+            default=0.0,
+        )
+    found = []
+    for a, e, n in zip(actual, expected, names):
+        m = compare(a, e, name=f"grad of {n}", tolerance=tolerance, magnitude=magnitude,
+                    actual_label=actual_label, expected_label=expected_label)
+        if m is not None:
+            found.append(m)
+    return found
+
+
+def max_abs(tensors: Sequence[Tensor]) -> float:
+    """Largest finite absolute value over several tensors (0.0 when empty): a comparison's scale."""
+    return max((_finite_max_abs(_wide(t.detach())) for t in tensors), default=0.0)
+
+
+def _wide(t: Tensor) -> Tensor:
+    return t.to(torch.complex128) if t.is_complex() else t.to(torch.float64)
+
+
+def _finite_max_abs(t: Tensor) -> float:
+    if t.numel() == 0:
+        return 0.0
+    a = t.abs()
+    a = a[a.isfinite()]
+    return float(a.max()) if a.numel() else 0.0
+
+
+def _unravel(flat: int, shape: torch.Size) -> tuple[int, ...]:
+    index = []
+    for size in reversed(shape):
+        index.append(flat % size)
+        flat //= size
+    return tuple(reversed(index))

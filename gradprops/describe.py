@@ -1,0 +1,145 @@
+"""Readable descriptions of a case — tensors with their layouts and values — and a repro snippet."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+SMALL = 24  # tensors with at most this many elements are printed in full
+LITERAL = 64  # ... and written out as literals in a repro snippet up to this many
+
+
+def layout(t: Tensor) -> str:
+    """``"contiguous"``, ``"non-contiguous"``, ``"expanded (stride 0)"``, plus any offset."""
+    if any(s == 0 and n > 1 for n, s in zip(t.shape, t.stride())):
+        kind = "expanded (stride 0)"
+    elif t.is_contiguous():
+        kind = "contiguous"
+    else:
+        kind = "non-contiguous"
+    if t.storage_offset():
+        kind += f", storage offset {t.storage_offset()}"
+    return kind
+
+
+def describe_tensor(t: Tensor) -> str:
+    """One line: shape, dtype, strides and layout, then values when the tensor is small.
+
+    >>> describe_tensor(torch.tensor([1.0, 2.0]))
+    'shape (2,), dtype torch.float32, strides (1,) contiguous, values [1, 2]'
+    """
+    text = f"shape {tuple(t.shape)}, dtype {t.dtype}, strides {tuple(t.stride())} {layout(t)}"
+    if t.device.type != "cpu":
+        text += f", device {t.device}"
+    return f"{text}, values {format_values(t)}"
+
+
+def format_values(t: Tensor) -> str:
+    """Values of a small tensor as nested lists; a summary of a large one."""
+    t = t.detach().cpu()
+    if t.numel() <= SMALL:
+        return _nested(t.tolist())
+    flat = t.reshape(-1)
+    if t.is_complex():
+        return f"<{t.numel()} elements, max |·| {flat.abs().max().item():.4g}>"
+    finite = flat[flat.isfinite()].double()
+    nonfinite = t.numel() - finite.numel()
+    summary = f"<{t.numel()} elements"
+    if finite.numel():
+        summary += (f", min {finite.min().item():.4g}, max {finite.max().item():.4g}, "
+                    f"mean {finite.mean().item():.4g}")
+    if nonfinite:
+        summary += f", {nonfinite} non-finite"
+    return summary + ">"
+
+
+def _nested(values: object) -> str:
+    if isinstance(values, list):
+        return "[" + ", ".join(_nested(v) for v in values) + "]"
+    if isinstance(values, bool):
+        return str(values)
+    if isinstance(values, float):
+        return f"{values:.6g}"
+    if isinstance(values, complex):
+        return f"({values.real:.6g}{values.imag:+.6g}j)"
+    return str(values)
+
+
+def tensor_literal(t: Tensor, requires_grad: bool = False) -> str:
+    """Python source that rebuilds ``t`` exactly, memory layout included (small tensors only)."""
+    t = t.detach().cpu()
+    suffix = ".requires_grad_()" if requires_grad else ""
+    dtype = str(t.dtype)
+    if t.numel() > LITERAL:
+        return (f"torch.randn({tuple(t.shape)}, dtype={dtype}){suffix}  "
+                f"# {t.numel()} values elided: replay the drawn case instead")
+    if t.is_contiguous() and t.storage_offset() == 0:
+        return f"torch.tensor({_exact(t.tolist())}, dtype={dtype}){suffix}"
+    span = t.storage_offset() + (
+        1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride())) if t.numel() else 0
+    )
+    storage = t.as_strided((span,), (1,), 0).tolist()
+    return (f"torch.tensor({_exact(storage)}, dtype={dtype})"
+            f".as_strided({tuple(t.shape)}, {tuple(t.stride())}, {t.storage_offset()}){suffix}")
+
+
+def _exact(values: object) -> str:
+    if isinstance(values, list):
+        return "[" + ", ".join(_exact(v) for v in values) + "]"
+    if isinstance(values, float) and not math.isfinite(values):
+        return f"float('{values}')"
+    if isinstance(values, complex):
+        return f"complex({_exact(values.real)}, {_exact(values.imag)})"
+    return repr(values)
+
+
+@dataclass
+class Case:
+    """Everything that defines one example: function, inputs, seeds and the property's extras."""
+
+    function: str
+    variables: Sequence[tuple[str, Tensor]]
+    fixed_inputs: Sequence[tuple[str, Tensor]] = ()
+    seeds: Sequence[tuple[str, Tensor]] = ()
+    extras: dict[str, object] = field(default_factory=dict)
+    inputs_source: Sequence[tuple[int, Tensor]] = ()  # every input in call order, for the repro
+    helper_call: str = ""  # e.g. "gradprops.assert_seed_linearity(fn, inputs, seeds=(u, v))"
+    seed_literals: dict[str, str] = field(default_factory=dict)
+
+    def render(self) -> str:
+        lines = ["Case:", f"  function: {self.function}"]
+        lines += [f"  {name}: {describe_tensor(t)}" for name, t in self.variables]
+        lines += [f"  {name} (held fixed): {describe_tensor(t)}" for name, t in self.fixed_inputs]
+        lines += [f"  {name}: {describe_tensor(t)}" for name, t in self.seeds]
+        lines += [f"  {k}: {v}" for k, v in self.extras.items()]
+        return "\n".join(lines)
+
+    def repro(self, property: str) -> str:
+        """A snippet that re-runs the property's helper on exactly this case."""
+        if not self.helper_call:
+            return f"re-run the '{property}' check on the case above"
+        lines = ["import torch, gradprops", f"fn = ...  # {self.function}"]
+        inputs = [
+            tensor_literal(t, requires_grad=t.requires_grad) for _, t in self.inputs_source
+        ]
+        lines.append(f"inputs = ({', '.join(inputs)},)")
+        lines += [f"{name} = {src}" for name, src in self.seed_literals.items()]
+        lines.append(self.helper_call)
+        return "\n".join(lines)
+
+
+def seed_source(seed: Sequence[Tensor]) -> str:
+    """Source for a seed: a tensor literal, or a tuple of them for several outputs."""
+    parts = [tensor_literal(s) for s in seed]
+    return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ",)"
+
+
+def describe_seed(label: str, seed: Sequence[Tensor]) -> list[tuple[str, Tensor]]:
+    if len(seed) == 1:
+        return [(f"seed {label}", seed[0])]
+    return [(f"seed {label} (output {i})", s) for i, s in enumerate(seed)]
+
+

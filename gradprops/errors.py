@@ -1,0 +1,79 @@
+"""The two ways gradprops fails: the function under test is wrong, or the caller is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gradprops.compare import Mismatch
+    from gradprops.describe import Case
+
+
+class UsageError(ValueError):
+    """The caller handed gradprops something it cannot check; the message says what to do instead.
+
+    Never raised because the function under test is wrong: that is a :class:`PropertyFailure`.
+    """
+
+
+class PropertyFailure(AssertionError):
+    """A property of backward does not hold for the function under test.
+
+    Attributes:
+        property: the property's name, e.g. ``"seed_linearity"``.
+        case: the inputs, seeds and extras of the failing example (a :class:`~gradprops.describe.Case`).
+        mismatches: every grad comparison that failed, one per variable (empty when the failure is
+            not a comparison, e.g. the function raised).
+        mismatch: the one of them with the greatest absolute difference, or ``None``.
+        detail: one line saying what went wrong, in the property's own terms.
+    """
+
+    def __init__(
+        self,
+        property: str,
+        detail: str,
+        case: Case,
+        mismatches: Sequence[Mismatch] = (),
+        extra: str = "",
+    ) -> None:
+        self.property = property
+        self.detail = detail
+        self.case = case
+        self.mismatches = list(mismatches)
+        self.mismatch = max(self.mismatches, key=lambda m: m.max_abs_diff, default=None)
+        self.extra = extra
+        self.replay = ""  # set by the driver once it knows how the case was drawn
+        super().__init__(self._render())
+
+    def with_replay(self, replay: str) -> PropertyFailure:
+        """Attach how to replay the failing case (the driver knows; helpers print a snippet)."""
+        self.replay = replay
+        self.args = (self._render(),)
+        return self
+
+    def _render(self) -> str:
+        parts = [f"gradprops: property '{self.property}' failed: {self.detail}"]
+        parts += [m.render() for m in self.mismatches]
+        if self.extra:
+            parts.append(self.extra)
+        parts.append(self.case.render())
+        parts.append("How to reproduce:\n" + _indent(self.replay or self.case.repro(self.property)))
+        return "\n".join(parts)
+
+    # Shortcuts so that tests and users need not reach into .mismatch.
+    @property
+    def max_abs_diff(self) -> float | None:
+        return None if self.mismatch is None else self.mismatch.max_abs_diff
+
+    @property
+    def max_rel_diff(self) -> float | None:
+        return None if self.mismatch is None else self.mismatch.max_rel_diff
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep the rendered text when pickled (pytest-xdist ships failures between processes).
+        return (AssertionError, (str(self),))
+
+
+def _indent(text: str, prefix: str = "  ") -> str:
+    return "\n".join(prefix + line if line else line for line in text.splitlines())

@@ -1,0 +1,87 @@
+"""VJP = vᵀJ: grads from ``backward(v)`` agree with ``v`` times the Jacobian autograd builds.
+
+``torch.autograd.functional.jacobian`` builds ``J`` row by row from *basis* seeds, so this catches a
+backward that mishandles a general seed — one that reads it in memory order ignoring its strides, or
+mixes up which output element a seed entry belongs to. It cannot catch a wrong formula: ``J`` comes
+from the same backward. The finite-difference and adjoint properties do that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gradprops.autodiff import JACOBIAN_ROW_CAP, as_seed, forward, jacobian_products, vjp
+from gradprops.compare import compare_all
+from gradprops.properties._common import (
+    NotApplicable,
+    fail_on,
+    findings_as_failures,
+    make_case,
+    tolerance_for,
+)
+from gradprops.target import Target
+
+NAME = "vjp_matches_jacobian"
+
+
+def check_vjp_matches_jacobian(
+    target: Target,
+    seed: Tensor | Sequence[Tensor],
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    row_cap: int = JACOBIAN_ROW_CAP,
+    generator: torch.Generator | None = None,
+) -> list[str]:
+    """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
+    variables = target.leaves()
+    checked: Sequence[Tensor] = ()
+    case = lambda: make_case(  # noqa: E731
+        target, variables, seeds={"v": checked},
+        helper_call="gradprops.assert_vjp_matches_jacobian(fn, inputs, v)",
+    )
+    with findings_as_failures(NAME, case):
+        outputs = forward(target, variables)
+        checked = as_seed(seed, outputs, "v")
+        if any(t.is_complex() for t in (*outputs, *variables)):
+            raise NotApplicable(
+                "vjp_matches_jacobian needs real inputs and outputs: "
+                "torch.autograd.functional.jacobian does not support complex ones"
+            )
+        checked, expected, note = jacobian_products(
+            target, variables, checked, row_cap=row_cap,
+            generator=generator or torch.Generator().manual_seed(0),
+        )
+        names = [x.name for x in target.variables]
+        got = vjp(outputs, variables, checked, names=names)
+    mismatches = compare_all(
+        got, expected, names, tolerance_for(variables, outputs, rtol, atol),
+        actual_label="backward(v)", expected_label="vᵀJ",
+    )
+    fail_on(NAME, "backward(v) does not equal vᵀJ, J from torch.autograd.functional.jacobian",
+            mismatches, case(), extra=note)
+    return [note] if note else []
+
+
+def assert_vjp_matches_jacobian(
+    fn: Callable[..., Any],
+    inputs: Tensor | Sequence[Tensor],
+    seed: Tensor | Sequence[Tensor],
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> None:
+    """Assert that ``backward(seed)`` equals seedᵀJ, J from ``torch.autograd.functional.jacobian``.
+
+    Outputs with more than :data:`~gradprops.autodiff.JACOBIAN_ROW_CAP` (256) elements are checked
+    on a random sample of that many Jacobian rows, with the seed restricted to them. Pass a
+    non-contiguous ``seed`` (e.g. ``torch.randn(4, 3).t()``) to test how backward reads strides.
+
+    >>> x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    >>> assert_vjp_matches_jacobian(torch.exp, (x,), torch.randn(3, 2, dtype=torch.float64).t())
+    """
+    check_vjp_matches_jacobian(Target(fn, inputs), seed, rtol=rtol, atol=atol)

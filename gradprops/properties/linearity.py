@@ -1,0 +1,104 @@
+"""Seed linearity: backward is a linear map of its seed, VJP(a·u + b·v) = a·VJP(u) + b·VJP(v)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gradprops.autodiff import as_seed, forward, vjp
+from gradprops.compare import compare_all, max_abs
+from gradprops.errors import UsageError
+from gradprops.properties._common import (
+    check_coefficient,
+    fail_on,
+    findings_as_failures,
+    make_case,
+    random_seed_like,
+    tolerance_for,
+)
+from gradprops.target import Target
+
+NAME = "seed_linearity"
+Seed = Tensor | Sequence[Tensor]
+
+
+def check_seed_linearity(
+    target: Target,
+    seeds: tuple[Seed, Seed] | None = None,
+    coefficients: tuple[float, float] = (1.5, -0.75),
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> list[str]:
+    """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
+    a, b = _coefficients(coefficients)
+    variables = target.leaves()
+    case = lambda: make_case(  # noqa: E731
+        target, variables, seeds={"u": u, "v": v}, extras={"coefficients": f"a={a!r}, b={b!r}"},
+        helper_call=f"gradprops.assert_seed_linearity(fn, inputs, seeds=(u, v), coefficients=({a!r}, {b!r}))",
+    )
+    u: Sequence[Tensor] = ()
+    v: Sequence[Tensor] = ()
+    with findings_as_failures(NAME, case):
+        outputs = forward(target, variables)
+        if seeds is None:
+            gen = torch.Generator().manual_seed(0)
+            seeds = (random_seed_like(outputs, gen), random_seed_like(outputs, gen))
+        if not isinstance(seeds, (tuple, list)) or len(seeds) != 2:
+            raise UsageError("seeds must be a pair (u, v): two seeds, each shaped like the outputs")
+        u, v = as_seed(seeds[0], outputs, "u"), as_seed(seeds[1], outputs, "v")
+        names = [x.name for x in target.variables]
+        w = tuple(a * ui + b * vi for ui, vi in zip(u, v))
+        g_w = vjp(outputs, variables, w, names=names)
+        g_u = vjp(outputs, variables, u, names=names)
+        g_v = vjp(outputs, variables, v, names=names)
+    expected = [a * gu + b * gv for gu, gv in zip(g_u, g_v)]
+    magnitude = max(abs(a) * max_abs(g_u), abs(b) * max_abs(g_v), max_abs(g_w))
+    mismatches = compare_all(
+        g_w, expected, names, tolerance_for(variables, outputs, rtol, atol), magnitude,
+        actual_label="backward(a·u + b·v)", expected_label="a·backward(u) + b·backward(v)",
+    )
+    fail_on(NAME, "backward is not linear in its seed: VJP(a·u + b·v) != a·VJP(u) + b·VJP(v)",
+            mismatches, case(), extra=_hint(g_u, g_v))
+    return []
+
+
+def assert_seed_linearity(
+    fn: Callable[..., Any],
+    inputs: Tensor | Sequence[Tensor],
+    seeds: tuple[Seed, Seed] | None = None,
+    coefficients: tuple[float, float] = (1.5, -0.75),
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> None:
+    """Assert that ``fn``'s backward is linear in its seed at ``inputs``.
+
+    Checks VJP(a·u + b·v) == a·VJP(u) + b·VJP(v) for every differentiated input (and every trainable
+    parameter of an ``nn.Module``). ``seeds`` is a pair ``(u, v)``, each shaped like the output (a
+    tuple with one tensor per differentiable output for several outputs); when omitted, two signed
+    random seeds are used. A backward that assumes a ones seed, or transforms it nonlinearly
+    (``grad_output.abs()``), fails here.
+
+    >>> x = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    >>> assert_seed_linearity(torch.sin, (x,), seeds=(torch.randn(3, dtype=torch.float64),
+    ...                                              torch.randn(3, dtype=torch.float64)))
+    """
+    check_seed_linearity(Target(fn, inputs), seeds, coefficients, rtol=rtol, atol=atol)
+
+
+def _coefficients(coefficients: Any) -> tuple[float, float]:
+    if not isinstance(coefficients, (tuple, list)) or len(coefficients) != 2:
+        raise UsageError(f"coefficients must be a pair (a, b) of finite numbers, got {coefficients!r}")
+    return check_coefficient("a", coefficients[0]), check_coefficient("b", coefficients[1])
+
+
+def _hint(g_u: Sequence[Tensor], g_v: Sequence[Tensor]) -> str:
+    same = all(torch.equal(x, y) for x, y in zip(g_u, g_v))
+    if same:
+        return ("Hint: backward returned the same grads for two different seeds u and v — it "
+                "ignores its seed (grad_output), e.g. assumes it is all ones.")
+    return ""

@@ -1,0 +1,205 @@
+"""Turn what the user hands in into one pure map from differentiable variables to outputs.
+
+A *target* is a plain function of torch ops, a custom ``torch.autograd.Function``'s ``.apply`` or an
+``nn.Module``. Whatever it is, every property sees the same thing: :meth:`Target.outputs` takes a
+tuple of tensors — the differentiable inputs, then the module's trainable parameters — and returns
+the outputs that carry a grad. Inputs that are not differentiated (integer tensors, tensors without
+``requires_grad``) are held fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gradprops.errors import UsageError
+
+
+class FunctionRaised(Exception):
+    """The function under test (or its backward) raised; carried up to become a PropertyFailure."""
+
+    def __init__(self, stage: str, original: BaseException) -> None:
+        super().__init__(f"{stage}: {type(original).__name__}: {original}")
+        self.stage = stage
+        self.original = original
+
+
+def call_user(stage: str, thunk: Callable[[], Any]) -> Any:
+    """Run user code, turning any exception it raises into :class:`FunctionRaised`."""
+    try:
+        return thunk()
+    except (UsageError, FunctionRaised):
+        raise
+    except Exception as exc:
+        raise FunctionRaised(stage, exc) from exc
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One thing grads are taken with respect to: an input or a module parameter."""
+
+    name: str
+    value: Tensor
+
+
+def is_differentiable(t: Tensor) -> bool:
+    return (t.is_floating_point() or t.is_complex()) and t.requires_grad
+
+
+def fresh_leaf(t: Tensor) -> Tensor:
+    """A new leaf with ``t``'s values *and* memory layout (strides, offset into a larger buffer).
+
+    ``clone()`` would make strided slices contiguous, and the layout is part of what we test.
+    """
+    requires_grad = t.requires_grad
+    t = t.detach()
+    if t.numel() == 0:
+        span = t.storage_offset()
+    else:
+        span = t.storage_offset() + 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
+    buffer = t.as_strided((span,), (1,), 0).clone() if span else t.new_empty(0)
+    return buffer.as_strided(t.shape, t.stride(), t.storage_offset()).requires_grad_(requires_grad)
+
+
+def function_name(fn: Any) -> str:
+    """A readable name: ``MySin.apply``, ``torch.sin``, ``Linear(in_features=3, ...)``."""
+    if isinstance(fn, torch.nn.Module):
+        return repr(fn).replace("\n", " ")
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, type):
+        return f"{owner.__qualname__}.{fn.__name__}"
+    module = getattr(fn, "__module__", None) or ""
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return f"{module}.{qualname}" if module and module != "builtins" else qualname
+
+
+class Target:
+    """A function under test bound to example inputs; see the module docstring.
+
+    >>> t = Target(torch.sin, torch.zeros(3, requires_grad=True))
+    >>> [v.name for v in t.variables]
+    ['input 0']
+    """
+
+    def __init__(self, fn: Callable[..., Any], inputs: Tensor | Sequence[Tensor]) -> None:
+        if not callable(fn):
+            raise UsageError(
+                f"the function under test must be callable, got {type(fn).__name__}: pass a "
+                "function, a torch.autograd.Function's .apply, or an nn.Module instance"
+            )
+        self.fn = fn
+        self.name = function_name(fn)
+        self.inputs = _as_input_tuple(inputs)
+        self.module = fn if isinstance(fn, torch.nn.Module) else None
+        self.parameter_names: tuple[str, ...] = ()
+        variables = [
+            Variable(f"input {i}", x) for i, x in enumerate(self.inputs) if is_differentiable(x)
+        ]
+        self._diff_slots = tuple(i for i, x in enumerate(self.inputs) if is_differentiable(x))
+        if self.module is not None:
+            params = [(n, p) for n, p in self.module.named_parameters() if p.requires_grad]
+            self.parameter_names = tuple(n for n, _ in params)
+            variables += [Variable(f"parameter '{n}'", p) for n, p in params]
+        if not variables:
+            raise UsageError(_no_variable_message(self.inputs))
+        self.variables = tuple(variables)
+        self._output_mask: tuple[bool, ...] | None = None
+
+    def leaves(self) -> tuple[Tensor, ...]:
+        """Fresh leaf copies of every variable, layouts kept, so no call sees another's graph."""
+        return tuple(fresh_leaf(v.value) for v in self.variables)
+
+    def call(self, variables: Sequence[Tensor]) -> tuple[Tensor, ...]:
+        """Run the function with ``variables`` substituted; return every tensor it outputs."""
+        n_inputs = len(self._diff_slots)
+        args = list(self.inputs)
+        for slot, value in zip(self._diff_slots, variables[:n_inputs]):
+            args[slot] = value
+        if self.module is None:
+            raw = call_user("forward", lambda: self.fn(*args))
+        else:
+            params = dict(zip(self.parameter_names, variables[n_inputs:]))
+            module = self.module
+            raw = call_user(
+                "forward",
+                lambda: torch.func.functional_call(module, params, tuple(args), strict=False),
+            )
+        return _as_output_tuple(raw)
+
+    def outputs(self, variables: Sequence[Tensor]) -> tuple[Tensor, ...]:
+        """The outputs that carry a grad (decided on the first call made with grad enabled)."""
+        everything = self.call(variables)
+        if self._output_mask is None and torch.is_grad_enabled():
+            mask = tuple(o.requires_grad for o in everything)
+            if not any(mask):
+                raise UsageError(_no_grad_output_message(everything))
+            self._output_mask = mask
+        if self._output_mask is None:
+            raise RuntimeError("Target.outputs first called under no_grad")  # our bug, not theirs
+        if len(everything) != len(self._output_mask):
+            raise FunctionRaised(
+                "forward",
+                RuntimeError(
+                    f"returned {len(everything)} outputs, but {len(self._output_mask)} on an "
+                    "earlier call with the same input shapes"
+                ),
+            )
+        return tuple(o for o, keep in zip(everything, self._output_mask) if keep)
+
+
+def _as_input_tuple(inputs: Any) -> tuple[Tensor, ...]:
+    if isinstance(inputs, Tensor):
+        return (inputs,)
+    if not isinstance(inputs, (tuple, list)):
+        raise UsageError(
+            f"inputs must be a tensor or a tuple of tensors, got {type(inputs).__name__}: wrap a "
+            "single tensor as (x,), and bind other arguments with functools.partial or a lambda"
+        )
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Tensor):
+            raise UsageError(
+                f"input {i} is a {type(x).__name__}, not a tensor: every input must be a tensor; "
+                f"bind non-tensor arguments with functools.partial(fn, ...) or a lambda"
+            )
+    return tuple(inputs)
+
+
+def _as_output_tuple(raw: Any) -> tuple[Tensor, ...]:
+    if isinstance(raw, Tensor):
+        return (raw,)
+    if isinstance(raw, (tuple, list)):
+        return tuple(o for o in raw if isinstance(o, Tensor))
+    raise UsageError(
+        f"the function under test returned a {type(raw).__name__}; gradprops checks functions "
+        "that return a tensor or a tuple of tensors: wrap it in a lambda that picks the tensors"
+    )
+
+
+def _no_variable_message(inputs: tuple[Tensor, ...]) -> str:
+    if not inputs:
+        return "no inputs were given: pass the tensors to differentiate, e.g. (x,)"
+    if all(not (x.is_floating_point() or x.is_complex()) for x in inputs):
+        dtypes = ", ".join(str(x.dtype) for x in inputs)
+        return (
+            f"all inputs have integer or bool dtypes ({dtypes}), which carry no gradient: make the "
+            "inputs to differentiate floating point, e.g. x.double().requires_grad_()"
+        )
+    return (
+        "no input can carry a grad: none of the floating-point inputs has requires_grad=True. "
+        "Mark the ones to differentiate with x.requires_grad_() (inputs without it are held fixed)"
+    )
+
+
+def _no_grad_output_message(outputs: tuple[Tensor, ...]) -> str:
+    if not outputs:
+        return "the function under test returned no tensors: return the tensor(s) to check"
+    return (
+        f"the output does not require grad (checked {len(outputs)} output tensor(s)): it is not "
+        "connected to any differentiated input. Did the function call .detach(), .item(), go "
+        "through numpy, or run under torch.no_grad()? Is the custom Function's output marked "
+        "non-differentiable?"
+    )

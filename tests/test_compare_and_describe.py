@@ -1,0 +1,79 @@
+"""The comparison engine, layout-preserving copies and repro literals."""
+
+import pytest
+import torch
+
+from gradprops.compare import compare
+from gradprops.describe import describe_tensor, tensor_literal
+from gradprops.target import fresh_leaf
+from gradprops.tolerances import resolve_tolerance
+
+tol64 = resolve_tolerance(torch.float64, None, None)
+
+
+def test_mismatch_reports_count_worst_index_and_allowed():
+    expected = torch.zeros(3, 4, dtype=torch.float64)
+    actual = expected.clone()
+    actual[1, 2] = 0.5
+    actual[2, 3] = 0.25
+    m = compare(actual, expected, name="grad of input 0", tolerance=tol64, magnitude=1.0)
+    assert (m.mismatched, m.numel, m.worst_index, m.max_abs_diff) == (2, 12, (1, 2), 0.5)
+    text = m.render()
+    assert "Mismatched elements: 2 / 12 (16.7%)" in text
+    assert "Greatest absolute difference: 0.5 at index (1, 2) (up to 1e-07 allowed)" in text
+
+
+def test_nan_on_one_side_only_is_the_worst_mismatch():
+    m = compare(torch.tensor([1.0, float("nan")]), torch.tensor([1.1, 2.0]), name="g",
+                tolerance=tol64)
+    assert m.worst_index == (1,) and m.max_abs_diff == float("inf")
+
+
+def test_nan_on_both_sides_agrees():
+    nan = torch.tensor([float("nan"), 1.0])
+    assert compare(nan, nan.clone(), name="g", tolerance=tol64) is None
+
+
+def test_atol_scales_with_magnitude():
+    big = torch.tensor([1e6, 0.0], dtype=torch.float64)
+    off = big + torch.tensor([0.0, 1e-3], dtype=torch.float64)
+    assert compare(off, big, name="g", tolerance=tol64) is None  # 1e-3 <= 1e-7 * 1e6
+    assert compare(off / 1e6, big / 1e6, name="g", tolerance=tol64) is None
+    assert compare(off, big, name="g", tolerance=tol64, magnitude=1.0) is not None
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda b: b[:6].reshape(2, 3),
+        lambda b: b[:6].reshape(2, 3).t(),
+        lambda b: b[1:13:3],
+        lambda b: b[5].expand(4, 2),
+        lambda b: b[2:2],
+        lambda b: b[7],
+    ],
+    ids=["contiguous", "transposed", "sliced-with-step-and-offset", "expanded", "empty", "0-d"],
+)
+def test_fresh_leaf_and_literal_keep_values_and_layout(make):
+    t = make(torch.arange(20, dtype=torch.float64))
+    copy = fresh_leaf(t.requires_grad_() if t.is_leaf else t.detach().requires_grad_())
+    assert copy.is_leaf and copy.requires_grad
+    assert (copy.shape, copy.stride(), copy.storage_offset()) == (t.shape, t.stride(), t.storage_offset())
+    assert torch.equal(copy.detach(), t.detach())
+    rebuilt = eval(tensor_literal(t), {"torch": torch})
+    assert torch.equal(rebuilt, t.detach()) and rebuilt.stride() == t.stride()
+
+
+def test_describe_names_shape_dtype_strides_and_layout():
+    t = torch.arange(6.0).reshape(2, 3).t()
+    assert describe_tensor(t) == (
+        "shape (3, 2), dtype torch.float32, strides (1, 3) non-contiguous, values [[0, 3], [1, 4], [2, 5]]"
+    )
+    assert "expanded (stride 0)" in describe_tensor(torch.ones(1).expand(3))
+    assert "<100 elements, min 0, max 99" in describe_tensor(torch.arange(100.0))
+
+
+def test_literal_round_trips_non_finite_and_float32_exactly():
+    t = torch.tensor([float("inf"), -float("inf"), 0.1, float("nan")], dtype=torch.float32)
+    rebuilt = eval(tensor_literal(t), {"torch": torch})
+    assert torch.equal(rebuilt[:3], t[:3]) and rebuilt[3].isnan()
