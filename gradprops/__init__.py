@@ -5,20 +5,10 @@
 >>> gradprops.assert_ones_seed_matches_sum(lambda t: t * t, (x,))
 """
 
+from gradprops import properties as _properties
 from gradprops.errors import PropertyFailure, UsageError
-from gradprops.properties import (
-    assert_ones_seed_matches_sum,
-    assert_seed_linearity,
-    assert_vjp_matches_jacobian,
-)
+from gradprops.properties import *  # noqa: F403 - every assert_* helper, listed in properties.__all__
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "PropertyFailure",
-    "UsageError",
-    "__version__",
-    "assert_ones_seed_matches_sum",
-    "assert_seed_linearity",
-    "assert_vjp_matches_jacobian",
-]
+__all__ = ["PropertyFailure", "UsageError", "__version__", *_properties.__all__]
