@@ -6,9 +6,19 @@
 """
 
 from gradprops import properties as _properties
+from gradprops.check import check
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.properties import *  # noqa: F403 - every assert_* helper, listed in properties.__all__
+from gradprops.report import PropertyReport, Report
 
 __version__ = "0.1.0"
 
-__all__ = ["PropertyFailure", "UsageError", "__version__", *_properties.__all__]
+__all__ = [
+    "PropertyFailure",
+    "PropertyReport",
+    "Report",
+    "UsageError",
+    "__version__",
+    "check",
+    *_properties.__all__,
+]

@@ -1,0 +1,162 @@
+"""``gradprops.check``: draw cases with Hypothesis, run every property on each, shrink a failure."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import hypothesis
+from hypothesis import HealthCheck
+from hypothesis import strategies as st
+from torch import Tensor
+
+from gradprops.autodiff import forward
+from gradprops.errors import PropertyFailure, UsageError
+from gradprops.properties._common import NotApplicable, findings_as_failures, make_case
+from gradprops.properties.registry import Example, select
+from gradprops.report import PropertyReport, Report
+from gradprops.target import Target, function_name
+
+_HEALTH_CHECKS_OFF = [
+    HealthCheck.too_slow,  # a backward is slow; that is not the user's strategy's fault
+    HealthCheck.data_too_large,
+    HealthCheck.large_base_example,
+    HealthCheck.nested_given,  # check() may run inside a user's own @given test
+    HealthCheck.function_scoped_fixture,
+]
+
+
+def check(
+    fn: Callable[..., Any],
+    inputs: st.SearchStrategy[Any] | Tensor | Sequence[Tensor],
+    *,
+    properties: Sequence[str] | str | None = None,
+    max_examples: int | None = None,
+    seed: int | None = None,
+    settings: hypothesis.settings | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> Report:
+    """Check ``fn``'s backward on generated cases; raise PropertyFailure for the shrunk failure.
+
+    ``inputs`` is a Hypothesis strategy of a tensor or tuple of tensors (usually
+    ``gst.inputs(signature)``), or concrete tensors (then only seeds and the like vary). Every
+    selected property (default: all that apply) runs on every example; when one fails, Hypothesis
+    shrinks the case — shapes, layouts, special values, seeds — to the smallest that still fails.
+
+    The example budget is ``max_examples``, else that of ``settings``, else of the active Hypothesis
+    settings profile (``HYPOTHESIS_PROFILE``, ``--hypothesis-profile``; 100 by default). Runs are
+    deterministic given ``seed``; with neither a seed nor a derandomizing profile, a seed is drawn
+    at random and printed with any failure so it can be replayed.
+
+    >>> import torch
+    >>> from gradprops import strategies as gst
+    >>> report = check(torch.sin, gst.inputs("()"), max_examples=5, seed=0)
+    >>> report.ran("seed_linearity")
+    5
+    """
+    selected = select(properties)
+    strategy = _as_strategy(inputs)
+    base = settings if settings is not None else hypothesis.settings()
+    overrides: dict[str, Any] = {
+        "deadline": None,  # torch's first calls warm caches; a deadline would flake
+        "suppress_health_check": list(set(base.suppress_health_check) | set(_HEALTH_CHECKS_OFF)),
+        "report_multiple_bugs": False,  # one PropertyFailure, not an ExceptionGroup
+    }
+    if max_examples is not None:
+        if not isinstance(max_examples, int) or max_examples < 1:
+            raise UsageError(f"max_examples must be a positive integer, got {max_examples!r}")
+        overrides["max_examples"] = max_examples
+    run_settings = hypothesis.settings(base, **overrides)
+    if seed is None and not run_settings.derandomize:
+        seed = random.SystemRandom().getrandbits(32)
+
+    report = Report(
+        function=function_name(fn),
+        seed=seed,
+        max_examples=run_settings.max_examples,
+        properties={p.name: PropertyReport(p.name, p.summary, p.needs) for p in selected},
+    )
+
+    def one_example(data: st.DataObject) -> None:
+        started = time.perf_counter()
+        drawn = data.draw(strategy, label="inputs")
+        report.generation_seconds += time.perf_counter() - started
+        target = Target(fn, drawn)
+        outputs = _probe(target, selected[0].name)
+
+        def timed_draw(s: st.SearchStrategy[Any]) -> Any:
+            t0 = time.perf_counter()
+            value = data.draw(s)
+            report.generation_seconds += time.perf_counter() - t0
+            return value
+
+        example = Example(target, outputs, timed_draw, rtol=rtol, atol=atol)
+        report.examples += 1
+        for prop in selected:
+            tally = report.properties[prop.name]
+            t0 = time.perf_counter()
+            try:
+                notes = prop.run(example)
+            except NotApplicable as exc:
+                tally.skipped[str(exc)] += 1
+            else:
+                tally.examples += 1
+                tally.notes.update(notes)
+            finally:
+                tally.seconds += time.perf_counter() - t0
+
+    test = hypothesis.settings(run_settings)(hypothesis.given(st.data())(one_example))
+    # Key the example database by what is checked, as hypothesis.stateful does for machines, so
+    # that every check() call does not share one entry.
+    test.hypothesis.inner_test._hypothesis_internal_add_digest = hashlib.sha256(  # type: ignore[attr-defined]
+        f"{report.function}|{[p.name for p in selected]}|{strategy!r}".encode()
+    ).digest()
+    if seed is not None:
+        test = hypothesis.seed(seed)(test)
+
+    started = time.perf_counter()
+    try:
+        test()
+    except PropertyFailure as failure:
+        raise failure.with_replay(_replay(failure, seed, [p.name for p in selected])) from (
+            failure.__cause__
+        )
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _as_strategy(inputs: Any) -> st.SearchStrategy[Any]:
+    if isinstance(inputs, st.SearchStrategy):
+        return inputs
+    if isinstance(inputs, Tensor) or (
+        isinstance(inputs, (tuple, list)) and all(isinstance(x, Tensor) for x in inputs)
+    ):
+        return st.just(inputs)
+    raise UsageError(
+        f"inputs must be a Hypothesis strategy (e.g. gst.inputs('(m,n),(n,p)')) or tensors, got "
+        f"{type(inputs).__name__}"
+    )
+
+
+def _probe(target: Target, first_property: str) -> tuple[Tensor, ...]:
+    """One forward to learn the outputs' shapes and dtypes; a raise is a finding."""
+    variables = target.leaves()
+    with findings_as_failures(first_property, lambda: make_case(target, variables)):
+        return tuple(o.detach() for o in forward(target, variables))
+
+
+def _replay(failure: PropertyFailure, seed: int | None, names: list[str]) -> str:
+    how = (
+        f"gradprops.check(fn, inputs, seed={seed}, properties={[failure.property]!r})"
+        if seed is not None
+        else f"gradprops.check(fn, inputs, properties={[failure.property]!r})  # profile is derandomized"
+    )
+    return (
+        f"replay the search (same draws, same shrinking):\n  {how}\n"
+        f"or run the helper on the shrunk case:\n"
+        + "\n".join("  " + line for line in failure.case.repro(failure.property).splitlines())
+    )

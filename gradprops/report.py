@@ -1,0 +1,88 @@
+"""What a passing :func:`gradprops.check` returns: what ran, what was skipped and why, how long."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class PropertyReport:
+    """One property's tally over a check."""
+
+    name: str
+    summary: str
+    needs: tuple[str, ...] = ()
+    examples: int = 0  # examples on which the property ran and held
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> examples skipped for it
+    notes: Counter[str] = field(default_factory=Counter)  # e.g. "explicit Jacobian capped: ..."
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        if self.examples:
+            return "passed"
+        return "skipped" if self.skipped else "not run"
+
+
+@dataclass
+class Report:
+    """The result of a passing check; ``str(report)`` is a table.
+
+    Attributes:
+        function: the function's readable name.
+        seed: the Hypothesis seed used (``None`` when the profile derandomizes).
+        examples: examples drawn and run.
+        seconds: wall time of the whole check; ``generation_seconds`` of it drawing inputs/seeds.
+        properties: per-property tallies, in run order.
+    """
+
+    function: str
+    seed: int | None
+    max_examples: int
+    examples: int = 0
+    seconds: float = 0.0
+    generation_seconds: float = 0.0
+    properties: dict[str, PropertyReport] = field(default_factory=dict)
+
+    def ran(self, name: str) -> int:
+        return self.properties[name].examples
+
+    def __str__(self) -> str:
+        seed = "derandomized" if self.seed is None else str(self.seed)
+        lines = [
+            f"gradprops.check({self.function}): {self.examples} examples, seed {seed}, "
+            f"{self.seconds:.2f}s ({self.generation_seconds:.2f}s drawing cases)",
+            f"  {'property':<24} {'status':<8} {'examples':>8} {'skipped':>8} {'time':>8}",
+        ]
+        for p in self.properties.values():
+            lines.append(
+                f"  {p.name:<24} {p.status:<8} {p.examples:>8} {sum(p.skipped.values()):>8} "
+                f"{p.seconds:>7.2f}s"
+            )
+            lines += [f"      skipped {n}×: {reason}" for reason, n in p.skipped.most_common()]
+            lines += [f"      note {n}×: {note}" for note, n in p.notes.most_common()]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON output."""
+        return {
+            "function": self.function,
+            "seed": self.seed,
+            "max_examples": self.max_examples,
+            "examples": self.examples,
+            "seconds": self.seconds,
+            "generation_seconds": self.generation_seconds,
+            "properties": {
+                p.name: {
+                    "status": p.status,
+                    "examples": p.examples,
+                    "skipped": dict(p.skipped),
+                    "notes": dict(p.notes),
+                    "seconds": p.seconds,
+                    "needs": list(p.needs),
+                }
+                for p in self.properties.values()
+            },
+        }
