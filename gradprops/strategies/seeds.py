@@ -1,0 +1,96 @@
+"""``seeds(outputs)``: the vectors fed to backward — one per output, of its shape, dtype and device."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from torch import Tensor
+
+from gradprops.strategies._validation import check_names
+from gradprops.strategies.layouts import LAYOUTS, draw_layout
+from gradprops.strategies.values import SEEDS, standard_normal
+
+#: What a seed holds, in shrinking order.
+KINDS = ("random", "ones", "zeros", "basis")
+#: Every seed is scaled by one of these (1 first: shrinks to it).
+SCALES = (1.0, 1e-3, 1e3)
+
+
+@dataclass(frozen=True)
+class _Output:
+    """What a seed must match: shape, dtype, device (the output's values are not kept)."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    device: torch.device
+
+    def __repr__(self) -> str:
+        return f"{self.dtype}{list(self.shape)}" + ("" if self.device.type == "cpu" else f" on {self.device}")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # Hypothesis prints strategies with this
+        printer.text(repr(self))
+
+
+def seeds(
+    outputs: Sequence[Tensor], *, layouts: Collection[str] | None = None
+) -> st.SearchStrategy[tuple[Tensor, ...]]:
+    """One seed per output tensor, of that output's shape, dtype and device.
+
+    Kinds: ``random`` (signed standard-normal noise), ``ones``, ``zeros`` and ``basis`` (one-hot: a
+    single 1 at a drawn position), scaled by 1, 1e-3 or 1e3. Layouts as in :func:`tensors` —
+    ``"contiguous"``, ``"permuted"``, ``"sliced"`` and ``"expanded"`` (stride 0), default all four: a
+    backward that assumes its seed is contiguous, or that writes into it, is a common bug. An
+    expanded seed repeats along its stride-0 dims (so a ``basis`` seed there has a 1 in each
+    repeat). 0-d and size-0 outputs get 0-d and size-0 seeds. Seeds never require grad.
+
+    >>> import torch
+    >>> from hypothesis import find
+    >>> y = torch.zeros(2, 3)
+    >>> (v,) = find(seeds((y,)), lambda s: s[0].stride() == (0, 1))
+    >>> v.shape, v.dtype
+    (torch.Size([2, 3]), torch.float32)
+    """
+    if isinstance(outputs, Tensor) or not isinstance(outputs, Sequence):
+        raise InvalidArgument(f"outputs must be a sequence of tensors such as (y,), got outputs={outputs!r}"[:300])
+    specs = []
+    for i, out in enumerate(outputs):
+        if not isinstance(out, Tensor):
+            raise InvalidArgument(f"outputs[{i}] must be a tensor, got {type(out).__name__}: {out!r}"[:300])
+        if not (out.is_floating_point() or out.is_complex()):
+            raise InvalidArgument(f"outputs[{i}] has dtype {out.dtype}: only floating and complex outputs "
+                                  "take a seed")
+        specs.append(_Output(tuple(out.shape), out.dtype, out.device))
+    chosen = LAYOUTS if layouts is None else check_names(layouts, "layouts", LAYOUTS)
+    return _seeds(outputs=tuple(specs), layouts=chosen)
+
+
+@st.composite
+def _seeds(draw: Callable[[st.SearchStrategy[Any]], Any], *, outputs: tuple[_Output, ...],
+           layouts: tuple[str, ...]) -> tuple[Tensor, ...]:
+    return tuple(_draw_seed(draw, out, layouts) for out in outputs)
+
+
+def _draw_seed(draw: Callable[[st.SearchStrategy[Any]], Any], out: _Output, layouts: tuple[str, ...]) -> Tensor:
+    kind = draw(st.sampled_from(KINDS))
+    scale = draw(st.sampled_from(SCALES))
+    layout = draw_layout(draw, out.shape, layouts)
+    base = layout.base_shape(out.shape)
+    numel = math.prod(base)
+    if kind == "random":
+        generator = torch.Generator().manual_seed(draw(SEEDS))
+        values = standard_normal(numel, generator, out.dtype)
+    elif kind == "ones":
+        values = torch.ones(numel, dtype=out.dtype)
+    elif kind == "zeros":
+        values = torch.zeros(numel, dtype=out.dtype)
+    else:
+        values = torch.zeros(numel, dtype=out.dtype)
+        if numel:
+            values[draw(st.integers(0, numel - 1))] = 1
+    return layout.build(values * scale, out.shape, out.device)

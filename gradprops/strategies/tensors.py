@@ -1,0 +1,122 @@
+"""``tensors()``: one tensor — shape, dtype, domain, memory layout — as a leaf that accumulates ``.grad``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from torch import Tensor
+
+from gradprops.strategies._validation import check_bool, check_dtype, check_names, check_shape
+from gradprops.strategies.domains import Domain, make_domain
+from gradprops.strategies.layouts import LAYOUTS, draw_layout
+from gradprops.strategies.shapes import shapes
+from gradprops.strategies.values import draw_values
+
+#: Layouts drawn when ``layouts=None``: all of them. A leaf may be expanded (torch allows it, and
+#: users pass ``bias.expand(...)``); a backward that writes into its inputs or assumes distinct
+#: elements is a bug worth finding. Pass ``layouts=("contiguous", "permuted", "sliced")`` to leave
+#: stride-0 inputs out.
+DEFAULT_LAYOUTS = LAYOUTS
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """What one drawn tensor must satisfy (everything but its shape)."""
+
+    domain: Domain
+    layouts: tuple[str, ...] = DEFAULT_LAYOUTS
+    requires_grad: bool = True
+
+    def __repr__(self) -> str:
+        return f"TensorSpec({self.domain!r}, layouts={'|'.join(self.layouts)}, requires_grad={self.requires_grad})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # Hypothesis prints strategies with this
+        printer.text(repr(self))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.domain.dtype
+
+
+def make_spec(*, dtype: Any, low: Any, high: Any, exclude: Any, margin: Any, positive: Any, layouts: Any,
+              requires_grad: Any, where: str = "") -> TensorSpec:
+    """Validate one tensor's arguments; ``where`` suffixes argument names in messages (``"[1]"``)."""
+    dtype = check_dtype(dtype, f"dtype{where}")
+    domain = make_domain(dtype, low=low, high=high, exclude=exclude, margin=margin, positive=positive, where=where)
+    chosen = DEFAULT_LAYOUTS if layouts is None else check_names(layouts, "layouts", LAYOUTS)
+    return TensorSpec(domain, chosen, check_bool(requires_grad, "requires_grad"))
+
+
+def draw_tensor(draw: Callable[[st.SearchStrategy[Any]], Any], shape: tuple[int, ...], spec: TensorSpec) -> Tensor:
+    """Draw layout and values for ``shape``; return a leaf (``requires_grad`` for float/complex only)."""
+    layout = draw_layout(draw, shape, spec.layouts)
+    values = draw_values(draw, spec.domain, math.prod(layout.base_shape(shape)))
+    tensor = layout.build(values, shape).detach()
+    return tensor.requires_grad_(spec.requires_grad and (spec.dtype.is_floating_point or spec.dtype.is_complex))
+
+
+def tensors(
+    *,
+    shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]] | None = None,
+    dtype: torch.dtype = torch.float64,
+    low: float | None = None,
+    high: float | None = None,
+    exclude: Collection[float] = (),
+    margin: float | None = None,
+    positive: bool = False,
+    layouts: Collection[str] | None = None,
+    requires_grad: bool = True,
+) -> st.SearchStrategy[Tensor]:
+    """Tensors of ``shape`` (default :func:`shapes()`) and ``dtype``, as leaves ready for backward.
+
+    *Domain* (real dtypes): every value ``x`` satisfies ``low <= x <= high`` (either may be None),
+    ``x > 0`` if ``positive``, and ``|x - e| > margin`` for each point ``e`` in ``exclude`` (kinks
+    such as ``relu``'s 0). The default margin is ``8 × eps(dtype) × max(1, |e|)`` — values that
+    round onto the kink — so pass a wider one if you compare against finite differences
+    (``margin=1e-3``). Complex and bool tensors take no domain.
+
+    *Values* are not only noise: exact 0, ±1, ±0.5, ±2, ±eps, tiny (its square underflows) and
+    large magnitudes (1e3, 1e2 for 16-bit floats), the bounds, points just outside an excluded
+    point's margin, small integers with ties, and tensors of one to three repeated values — each
+    only where the domain allows it.
+
+    *Layouts*: ``layouts`` names the memory layouts to draw from — ``"contiguous"``, ``"permuted"``,
+    ``"sliced"`` (a view into a larger buffer, with steps and a storage offset), ``"expanded"``
+    (stride 0) — default all four. A layout the shape cannot show (permuting a 1-d tensor) gives a
+    contiguous tensor.
+
+    Every tensor is a fresh leaf: floating and complex ones have ``requires_grad=requires_grad`` and
+    accumulate ``.grad`` whatever their layout; integer and bool ones never require grad. Bulk values
+    come from a ``torch.Generator`` seeded by Hypothesis, so large tensors draw fast and shapes,
+    layouts and special values still shrink.
+
+    >>> from hypothesis import find
+    >>> t = find(tensors(shape=(2, 3), layouts=("permuted",)), lambda t: True)
+    >>> t.shape, t.stride(), t.is_leaf, t.requires_grad
+    (torch.Size([2, 3]), (1, 2), True, True)
+    """
+    if shape is None:
+        shape = shapes()
+    elif not isinstance(shape, st.SearchStrategy):
+        shape = check_shape(shape, "shape")
+    spec = make_spec(dtype=dtype, low=low, high=high, exclude=exclude, margin=margin, positive=positive,
+                     layouts=layouts, requires_grad=requires_grad)
+    return _tensors(shape=shape, spec=spec)
+
+
+@st.composite
+def _tensors(draw: Callable[[st.SearchStrategy[Any]], Any], *,
+             shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]], spec: TensorSpec) -> Tensor:
+    if isinstance(shape, st.SearchStrategy):
+        drawn = draw(shape)
+        try:
+            shape = check_shape(drawn, "shape")
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"the shape strategy drew {drawn!r}: {exc}") from None
+    return draw_tensor(draw, shape, spec)
