@@ -1,16 +1,18 @@
-"""Hypothesis strategies for autograd tests: shapes, tensors and seeds.
+"""Hypothesis strategies for autograd tests: shapes, tensors, signature-shaped inputs and seeds.
 
 >>> from gradprops import strategies as gst
->>> gst.tensors(shape=(2, 3))  # doctest: +SKIP
+>>> gst.inputs("(m,n),(n,p)")  # doctest: +SKIP
 
 Modules, one job each: :mod:`~gradprops.strategies.shapes` (shapes), ``domains`` (which values are
 allowed), ``values`` (filling a tensor fast from a seeded generator), ``layouts`` (memory layouts),
-``tensors`` (one leaf tensor) and ``seeds`` (the vectors given to backward).
+``tensors`` (one leaf tensor), ``signatures`` (shapes from a gufunc signature), ``inputs`` (the
+tuple a function is called with) and ``seeds`` (the vectors given to backward).
 """
 
+from gradprops.strategies.inputs import inputs
 from gradprops.strategies.layouts import LAYOUTS
 from gradprops.strategies.seeds import seeds
 from gradprops.strategies.shapes import shapes
 from gradprops.strategies.tensors import tensors
 
-__all__ = ["LAYOUTS", "seeds", "shapes", "tensors"]
+__all__ = ["LAYOUTS", "inputs", "seeds", "shapes", "tensors"]
