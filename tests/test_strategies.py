@@ -211,6 +211,29 @@ def test_integer_domains(t):
     assert ((t >= -2) & (t <= 5) & (t != 0)).all() and not t.requires_grad
 
 
+_BOUNDS = st.none() | st.integers(-300, 300) | st.floats(-1e4, 1e4)
+_REAL_DTYPES = [torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int8, torch.uint8]
+
+
+@given(st.data())
+def test_any_domain_is_either_refused_by_name_or_respected(data):
+    dtype = data.draw(st.sampled_from(_REAL_DTYPES))
+    low, high = data.draw(_BOUNDS), data.draw(_BOUNDS)
+    exclude = tuple(data.draw(st.lists(st.floats(-10, 10) | st.integers(-5, 5), max_size=3)))
+    margin, positive = data.draw(st.none() | st.floats(0, 2)), data.draw(st.booleans())
+    try:
+        strategy = gst.tensors(dtype=dtype, low=low, high=high, exclude=exclude, margin=margin, positive=positive)
+    except InvalidArgument as exc:
+        assert any(name in str(exc) for name in ("low=", "high=", "positive=", "the domain")), str(exc)
+        return
+    x = data.draw(strategy).detach().double()
+    assert (low is None or (x >= low).all()) and (high is None or (x <= high).all())
+    assert not positive or (x > 0).all()
+    for point in exclude:
+        kept = default_margin(dtype, point) if margin is None else margin
+        assert ((x - point).abs() > kept).all(), (point, kept, x)
+
+
 def test_default_margin_scales_with_eps_and_the_point():
     assert default_margin(torch.float64, 0.0) == 8 * torch.finfo(torch.float64).eps
     assert default_margin(torch.float32, 100.0) == pytest.approx(800 * torch.finfo(torch.float32).eps)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 from hypothesis import given
+from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from gradprops import strategies as gst
@@ -70,6 +71,26 @@ def test_matmul_has_batch_dims_and_an_empty_inner_dim_sometimes():
     assert any(len(a) > 2 for a, _ in pairs) and any(len(a) != len(b) for a, b in pairs)
     assert any(a[-1] == 0 and b[-2] == 0 for a, b in pairs)  # the shared n, emptied in both
     assert any(0 in a[:-2] for a, _ in pairs)  # an empty batch dim
+
+
+_CORE = st.lists(st.sampled_from(["m", "n", "p", "2", "3"]), max_size=3)
+
+
+@given(st.data())
+def test_any_signature_gives_consistent_dims(data):
+    cores = data.draw(st.lists(_CORE, min_size=1, max_size=3))
+    signature = ",".join(f"({','.join(core)})" for core in cores)
+    xs = data.draw(gst.inputs(signature, max_batch_dims=2))
+    assert len(xs) == len(cores)
+    sizes, batches = {}, []
+    for x, core in zip(xs, cores):
+        assert x.dim() <= len(core) + (3 if all(not c for c in cores) else 2), signature
+        for name, size in zip(core, x.shape[x.dim() - len(core):]):
+            if name.isdigit():
+                assert size == int(name), (signature, x.shape)
+            assert sizes.setdefault(name, size) == size, (signature, [tuple(x.shape) for x in xs])
+        batches.append(x.shape[:x.dim() - len(core)])
+    torch.broadcast_shapes(*batches)  # raises if the batch dims do not broadcast
 
 
 @given(gst.inputs("(m?,n),(n,p?)->(m?,p?)"))
