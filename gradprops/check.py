@@ -16,7 +16,7 @@ from torch import Tensor
 from gradprops.autodiff import forward
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.properties._common import NotApplicable, findings_as_failures, make_case
-from gradprops.properties.registry import Example, select
+from gradprops.properties.registry import Example, Property, select
 from gradprops.report import PropertyReport, Report
 from gradprops.target import Target, function_name
 
@@ -30,7 +30,7 @@ _HEALTH_CHECKS_OFF = [
 
 
 def check(
-    fn: Callable[..., Any],
+    fn: Callable[..., Any] | st.SearchStrategy[Callable[..., Any]],
     inputs: st.SearchStrategy[Any] | Tensor | Sequence[Tensor],
     *,
     properties: Sequence[str] | str | None = None,
@@ -39,9 +39,12 @@ def check(
     settings: hypothesis.settings | None = None,
     rtol: float | None = None,
     atol: float | None = None,
+    database_key: bytes | None = None,
 ) -> Report:
     """Check ``fn``'s backward on generated cases; raise PropertyFailure for the shrunk failure.
 
+    ``fn`` is the function under test, or a strategy of functions (e.g. generated programs, or a
+    catalogue op with drawn arguments), drawn first on every example.
     ``inputs`` is a Hypothesis strategy of a tensor or tuple of tensors (usually
     ``gst.inputs(signature)``), or concrete tensors (then only seeds and the like vary). Every
     selected property (default: all that apply) runs on every example; when one fails, Hypothesis
@@ -51,6 +54,11 @@ def check(
     settings profile (``HYPOTHESIS_PROFILE``, ``--hypothesis-profile``; 100 by default). Runs are
     deterministic given ``seed``; with neither a seed nor a derandomizing profile, a seed is drawn
     at random and printed with any failure so it can be replayed.
+
+    A seeded check, like ``@hypothesis.seed``, leaves the example database alone. With
+    ``database_key`` (the pytest plugin passes each item's node id) it keys the settings' database
+    by it and uses it even when seeded: failures saved by earlier runs, other pytest-xdist workers
+    or CI machines are replayed first.
 
     >>> import torch
     >>> from gradprops import strategies as gst
@@ -75,58 +83,94 @@ def check(
         seed = random.SystemRandom().getrandbits(32)
 
     report = Report(
-        function=function_name(fn),
+        function=f"drawn from {fn!r}" if isinstance(fn, st.SearchStrategy) else function_name(fn),
         seed=seed,
         max_examples=run_settings.max_examples,
         properties={p.name: PropertyReport(p.name, p.summary, p.needs) for p in selected},
     )
-
-    def one_example(data: st.DataObject) -> None:
-        started = time.perf_counter()
-        drawn = data.draw(strategy, label="inputs")
-        report.generation_seconds += time.perf_counter() - started
-        target = Target(fn, drawn)
-        outputs = _probe(target, selected[0].name)
-
-        def timed_draw(s: st.SearchStrategy[Any]) -> Any:
-            t0 = time.perf_counter()
-            value = data.draw(s)
-            report.generation_seconds += time.perf_counter() - t0
-            return value
-
-        example = Example(target, outputs, timed_draw, rtol=rtol, atol=atol)
-        report.examples += 1
-        for prop in selected:
-            tally = report.properties[prop.name]
-            t0 = time.perf_counter()
-            try:
-                notes = prop.run(example)
-            except NotApplicable as exc:
-                tally.skipped[str(exc)] += 1
-            else:
-                tally.examples += 1
-                tally.notes.update(notes)
-            finally:
-                tally.seconds += time.perf_counter() - t0
-
-    test = hypothesis.settings(run_settings)(hypothesis.given(st.data())(one_example))
-    # Key the example database by what is checked, as hypothesis.stateful does for machines, so
-    # that every check() call does not share one entry.
-    test.hypothesis.inner_test._hypothesis_internal_add_digest = hashlib.sha256(  # type: ignore[attr-defined]
-        f"{report.function}|{[p.name for p in selected]}|{strategy!r}".encode()
-    ).digest()
-    if seed is not None:
-        test = hypothesis.seed(seed)(test)
-
+    search = _Search(fn, strategy, run_settings, seed, database_key, rtol, atol)
     started = time.perf_counter()
     try:
-        test()
+        search.run(selected, report)
     except PropertyFailure as failure:
-        raise failure.with_replay(_replay(failure, seed, [p.name for p in selected])) from (
-            failure.__cause__
-        )
+        raise _focused(search, selected, failure) from failure.__cause__
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _focused(search: _Search, selected: tuple[Property, ...], failure: PropertyFailure) -> PropertyFailure:
+    """Search again with only the failing property, and report that failure when it shows one.
+
+    The properties that pass draw seeds and directions too; while Hypothesis shrinks, their draws
+    shift with the shape and stall it (a 6-element case instead of 2). Alone, the failing property
+    shrinks cleanly, and the replay line names exactly the search that found the reported case.
+    """
+    names = [p.name for p in selected]
+    if len(selected) > 1:
+        only = tuple(p for p in selected if p.name == failure.property)
+        scratch = Report(function="", seed=search.seed, max_examples=0,
+                         properties={p.name: PropertyReport(p.name, p.summary) for p in only})
+        try:
+            search.run(only, scratch)
+        except PropertyFailure as focused:
+            failure, names = focused, [focused.property]
+    return failure.with_replay(_replay(failure, search.seed, names))
+
+
+class _Search:
+    """One Hypothesis search over examples of ``fn``, running the given properties on each."""
+
+    def __init__(self, fn: Any, strategy: st.SearchStrategy[Any], settings: hypothesis.settings,
+                 seed: int | None, database_key: bytes | None, rtol: float | None,
+                 atol: float | None) -> None:
+        self.fn, self.strategy, self.settings, self.seed = fn, strategy, settings, seed
+        self.database_key, self.rtol, self.atol = database_key, rtol, atol
+
+    def run(self, selected: tuple[Property, ...], report: Report) -> None:
+        fn, strategy = self.fn, self.strategy
+
+        def one_example(data: st.DataObject) -> None:
+            started = time.perf_counter()
+            under_test = data.draw(fn, label="function") if isinstance(fn, st.SearchStrategy) else fn
+            drawn = data.draw(strategy, label="inputs")
+            report.generation_seconds += time.perf_counter() - started
+            target = Target(under_test, drawn)
+            outputs = _probe(target, selected[0].name)
+
+            def timed_draw(s: st.SearchStrategy[Any]) -> Any:
+                t0 = time.perf_counter()
+                value = data.draw(s)
+                report.generation_seconds += time.perf_counter() - t0
+                return value
+
+            example = Example(target, outputs, timed_draw, rtol=self.rtol, atol=self.atol)
+            report.examples += 1
+            for prop in selected:
+                tally = report.properties[prop.name]
+                t0 = time.perf_counter()
+                try:
+                    notes = prop.run(example)
+                except NotApplicable as exc:
+                    tally.skipped[str(exc)] += 1
+                else:
+                    tally.examples += 1
+                    tally.notes.update(notes)
+                finally:
+                    tally.seconds += time.perf_counter() - t0
+
+        test = hypothesis.settings(self.settings)(hypothesis.given(st.data())(one_example))
+        # Key the example database by what is checked, as hypothesis.stateful does for machines, so
+        # that every check() call does not share one entry.
+        key = self.database_key or f"{report.function}|{strategy!r}".encode()
+        test.hypothesis.inner_test._hypothesis_internal_add_digest = hashlib.sha256(  # type: ignore[attr-defined]
+            key + repr([p.name for p in selected]).encode()
+        ).digest()
+        if self.seed is not None and self.database_key is not None:
+            # What @hypothesis.seed sets, without switching the example database off as @seed does.
+            test._hypothesis_internal_use_seed = self.seed  # type: ignore[attr-defined]
+        elif self.seed is not None:
+            test = hypothesis.seed(self.seed)(test)
+        test()
 
 
 def _as_strategy(inputs: Any) -> st.SearchStrategy[Any]:
@@ -145,7 +189,10 @@ def _as_strategy(inputs: Any) -> st.SearchStrategy[Any]:
 def _probe(target: Target, first_property: str) -> tuple[Tensor, ...]:
     """One forward to learn the outputs' shapes and dtypes; a raise is a finding."""
     variables = target.leaves()
-    with findings_as_failures(first_property, lambda: make_case(target, variables)):
+    case = lambda: make_case(  # noqa: E731
+        target, variables, helper_call="gradprops.assert_ones_seed_matches_sum(fn, inputs)  # runs forward too"
+    )
+    with findings_as_failures(first_property, case):
         return tuple(o.detach() for o in forward(target, variables))
 
 

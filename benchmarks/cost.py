@@ -1,0 +1,181 @@
+"""What a gradprops check costs, measured against raw forward+backward and gradcheck in one run.
+
+    python benchmarks/cost.py            # all four tables (a few minutes on 2 cores)
+    python benchmarks/cost.py --quick    # smaller repeats, for a smoke run
+
+Tables:
+  1. per property: seconds per example / seconds of one forward+backward, same function and inputs;
+  2. gradprops.check (default properties) per example vs torch.autograd.gradcheck slow and fast mode;
+  3. scaling of the default set: time and peak memory per example from 10 to 1,000,000 elements;
+  4. generation alone: examples per second of gst.tensors, and its share of a check's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import hypothesis
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import gradprops
+from gradprops import strategies as gst
+from gradprops.properties.registry import select
+
+F64 = torch.float64
+
+
+def elementwise(n: int) -> tuple[Callable, tuple[torch.Tensor, ...], str]:
+    return torch.sin, (torch.randn(n, dtype=F64, requires_grad=True),), "sin"
+
+
+def matmul(n: int) -> tuple[Callable, tuple[torch.Tensor, ...], str]:
+    side = max(1, round(n**0.5))  # two side×side inputs: n elements each
+    a = torch.randn(side, side, dtype=F64, requires_grad=True)
+    b = torch.randn(side, side, dtype=F64, requires_grad=True)
+    return torch.matmul, (a, b), "matmul"
+
+
+def mlp(n: int) -> tuple[Callable, tuple[torch.Tensor, ...], str]:
+    width = 16
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(
+        torch.nn.Linear(width, width), torch.nn.Tanh(), torch.nn.Linear(width, width)
+    ).double()
+    return module, (torch.randn(max(1, n // width), width, dtype=F64, requires_grad=True),), "mlp"
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def forward_backward(fn: Callable, inputs: tuple[torch.Tensor, ...]) -> Callable[[], None]:
+    def run() -> None:
+        out = fn(*inputs)
+        out.backward(torch.ones_like(out))
+
+    return run
+
+
+def per_example(fn: Callable, inputs: object, properties: list[str] | None, examples: int) -> tuple[float, dict]:
+    report = gradprops.check(fn, inputs, properties=properties, max_examples=examples, seed=0,
+                             settings=hypothesis.settings(database=None, phases=[hypothesis.Phase.generate]))
+    per_prop = {name: p.seconds / max(p.examples + sum(p.skipped.values()), 1)
+                for name, p in report.properties.items()}
+    return report.seconds / report.examples, per_prop | {"_generation": report.generation_seconds / report.seconds}
+
+
+def table_per_property(sizes: list[int], examples: int) -> None:
+    names = [p.name for p in select(None)]
+    print("\n## 1. Cost per example / one forward+backward (same function, same inputs)\n")
+    print("| function | elements | fwd+bwd | " + " | ".join(names) + " | all (default set) |")
+    print("|---|---|---|" + "---|" * (len(names) + 1))
+    for make in (elementwise, matmul, mlp):
+        for n in sizes:
+            fn, inputs, label = make(n)
+            base = best_of(forward_backward(fn, inputs), 20)
+            total, per_prop = per_example(fn, inputs, None, examples)
+            cells = [f"{per_prop[name] / base:.1f}×" for name in names]
+            print(f"| {label} | {n:,} | {base * 1e3:.3f} ms | " + " | ".join(cells) + f" | {total / base:.1f}× |")
+
+
+def table_vs_gradcheck(sizes: list[int], examples: int) -> None:
+    print("\n## 2. gradprops.check per example vs torch.autograd.gradcheck (same function, same input)\n")
+    print("| function | elements | check/example | gradcheck slow | gradcheck fast | slow ÷ check | check ÷ fast |")
+    print("|---|---|---|---|---|---|---|")
+    for make in (elementwise, matmul, mlp):
+        for n in sizes:
+            fn, inputs, label = make(n)
+            total, _ = per_example(fn, inputs, None, examples)
+            # for the MLP, gradcheck sees only the input, not the weights (it cannot take them)
+            fast = best_of(lambda fn=fn, inputs=inputs: torch.autograd.gradcheck(fn, inputs, fast_mode=True), 3)
+            numel = sum(x.numel() for x in inputs)
+            if numel <= 5_000:
+                slow = best_of(lambda fn=fn, inputs=inputs: torch.autograd.gradcheck(fn, inputs), 1)
+                slow_cell, ratio = f"{slow * 1e3:.1f} ms", f"{slow / total:.0f}×"
+            else:
+                slow_cell, ratio = "not run (O(n²))", "—"
+            print(f"| {label} | {n:,} | {total * 1e3:.1f} ms | {slow_cell} | {fast * 1e3:.1f} ms | "
+                  f"{ratio} | {total / fast:.1f}× |")
+
+
+def table_scaling(sizes: list[int], examples: int) -> None:
+    print("\n## 3. Scaling of the default set (sin, float64), one process per size\n")
+    print("| elements | fwd+bwd | check/example | ratio | peak RSS growth |")
+    print("|---|---|---|---|---|")
+    for n in sizes:
+        out = subprocess.run(
+            [sys.executable, __file__, "--one-size", str(n), "--examples", str(examples)],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip().splitlines()[-1]
+        print(out)
+
+
+def one_size(n: int, examples: int) -> None:
+    fn, inputs, _ = elementwise(n)
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = best_of(forward_backward(fn, inputs), 5)
+    total, _ = per_example(fn, inputs, None, examples)
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024
+    print(f"| {n:,} | {base * 1e3:.3f} ms | {total * 1e3:.1f} ms | {total / base:.1f}× | {grown:.0f} MiB |")
+
+
+def table_generation(sizes: list[int], examples: int) -> None:
+    print("\n## 4. Generation: gst.tensors examples/s, and its share of a check on sin\n")
+    print("| elements | draws/s | generation share of check time |")
+    print("|---|---|---|")
+    for n in sizes:
+        count = 0
+
+        @hypothesis.settings(max_examples=200, database=None, deadline=None,
+                             phases=[hypothesis.Phase.generate],
+                             suppress_health_check=list(hypothesis.HealthCheck))
+        @given(gst.tensors(shape=(n,)))
+        def draw(t: torch.Tensor) -> None:
+            nonlocal count
+            count += 1
+
+        t0 = time.perf_counter()
+        draw()
+        rate = count / (time.perf_counter() - t0)
+        strategy = st.tuples(gst.tensors(shape=(n,)))
+        _, per_prop = per_example(torch.sin, strategy, None, examples)
+        print(f"| {n:,} | {rate:,.0f} | {per_prop['_generation']:.0%} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--one-size", type=int)
+    parser.add_argument("--examples", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.one_size:
+        one_size(args.one_size, args.examples)
+        return
+    examples = 3 if args.quick else args.examples
+    print(f"# gradprops cost benchmark — {datetime.date.today()}, {platform.machine()}, "
+          f"{torch.get_num_threads()} torch thread, Python {platform.python_version()}, "
+          f"torch {torch.__version__}, hypothesis {hypothesis.__version__}, gradprops {gradprops.__version__}")
+    sizes = [10, 1_000, 100_000]
+    table_per_property(sizes, examples)
+    table_vs_gradcheck(sizes, examples)
+    table_scaling([10, 1_000, 100_000, 1_000_000], max(2, examples // 3))
+    table_generation(sizes, examples)
+
+
+if __name__ == "__main__":
+    main()

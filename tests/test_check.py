@@ -1,0 +1,155 @@
+"""gradprops.check: runs every property per example, shrinks failures, replays, reports."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import settings as hsettings
+from torch.autograd import Function
+
+import gradprops
+from gradprops import strategies as gst
+from tests.functions import IgnoresSeed, Sin
+
+
+def ignores_seed_when(condition):
+    """A Sin whose backward assumes a ones seed exactly when ``condition(x)`` holds."""
+
+    class Broken(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            ctx.broken = bool(condition(x))
+            return x.sin()
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return x.cos() if ctx.broken else grad * x.cos()
+
+    return Broken
+
+
+def test_passes_on_a_correct_function_and_reports_every_property():
+    report = gradprops.check(Sin.apply, gst.inputs("()"), max_examples=20, seed=1)
+    assert report.examples >= 20  # Hypothesis may add its own (e.g. the minimal) example
+    for name in ("seed_linearity", "ones_seed_matches_sum", "vjp_matches_jacobian"):
+        assert report.properties[name].examples == report.examples, str(report)
+    text = str(report)
+    assert "seed_linearity" in text and "passed" in text and "seed 1" in text
+
+
+def test_failure_names_the_property_shows_the_shrunk_case_and_how_to_replay():
+    with pytest.raises(gradprops.PropertyFailure) as info:
+        gradprops.check(IgnoresSeed.apply, gst.inputs("()"), max_examples=50, seed=3)
+    failure = info.value
+    text = str(failure)
+    assert failure.property == "seed_linearity"
+    assert "gradprops.check(fn, inputs, seed=3, properties=['seed_linearity'])" in text
+    assert "gradprops.assert_seed_linearity(fn, inputs, seeds=(u, v)" in text
+    assert "Case:" in text and "input 0: shape" in text
+
+
+def test_replaying_with_the_printed_seed_gives_the_same_failure():
+    runs = []
+    for _ in range(2):
+        with pytest.raises(gradprops.PropertyFailure) as info:
+            gradprops.check(IgnoresSeed.apply, gst.inputs("()"), max_examples=50, seed=11)
+        runs.append(str(info.value))
+    assert runs[0] == runs[1]
+
+
+def _shapes_seen(seed: int) -> list[tuple]:
+    seen: list[tuple] = []
+
+    def spy(x):
+        seen.append((tuple(x.shape), x.stride()))
+        return x.sin()
+
+    gradprops.check(spy, gst.inputs("()"), max_examples=15, seed=seed, properties=["ones_seed_matches_sum"],
+                    settings=hsettings(database=None))
+    return seen
+
+
+def test_same_seed_same_cases_different_seed_different_cases():
+    assert _shapes_seen(5) == _shapes_seen(5)
+    assert _shapes_seen(5) != _shapes_seen(6)
+
+
+def test_shrinks_a_bug_on_0d_inputs_to_shape_empty_tuple():
+    Broken = ignores_seed_when(lambda x: x.dim() == 0)
+    with pytest.raises(gradprops.PropertyFailure) as info:
+        gradprops.check(Broken.apply, gst.inputs("()"), seed=0)
+    (_, x), = info.value.case.variables
+    assert tuple(x.shape) == ()
+
+
+def test_shrinks_a_bug_on_non_contiguous_inputs_to_two_elements_or_fewer():
+    Broken = ignores_seed_when(lambda x: not x.is_contiguous())
+    with pytest.raises(gradprops.PropertyFailure) as info:
+        gradprops.check(Broken.apply, gst.inputs("()"), seed=0)
+    (_, x), = info.value.case.variables
+    assert not x.is_contiguous() and x.numel() <= 2, str(info.value)
+
+
+def test_finds_a_bug_only_on_inputs_over_64_elements_within_the_default_budget():
+    """Default budget: the profile's max_examples (100 unless a profile says otherwise)."""
+    Broken = ignores_seed_when(lambda x: x.numel() > 64)
+    with pytest.raises(gradprops.PropertyFailure) as info:
+        gradprops.check(Broken.apply, gst.inputs("()"), seed=0, settings=hsettings(max_examples=100))
+    (_, x), = info.value.case.variables
+    # Shrunk to the boundary: with sides of at most 6 in at most 3 dims, 72 = 3·4·6 is the
+    # smallest size above 64 that a shape can have.
+    assert x.numel() == 72, str(info.value)
+
+
+def test_an_error_raised_only_for_some_shapes_is_a_shrunk_finding():
+    def fails_on_matrices(x):
+        if x.dim() == 2:
+            raise RuntimeError("2-d not handled")
+        return x * 2
+
+    with pytest.raises(gradprops.PropertyFailure) as info:
+        gradprops.check(fails_on_matrices, gst.inputs("()"), seed=0)
+    assert "raised during forward: RuntimeError: 2-d not handled" in str(info.value)
+    (_, x), = info.value.case.variables
+    assert x.dim() == 2 and x.numel() <= 1
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_concrete_inputs_are_accepted_and_only_seeds_vary():
+    x = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    report = gradprops.check(Sin.apply, (x,), max_examples=5, seed=0)
+    assert report.examples >= 5 and report.ran("seed_linearity") == report.examples
+
+
+def test_selecting_properties():
+    report = gradprops.check(Sin.apply, gst.inputs("()"), max_examples=3, seed=0,
+                             properties=["ones_seed_matches_sum"])
+    assert list(report.properties) == ["ones_seed_matches_sum"]
+
+
+def test_complex_outputs_skip_the_jacobian_with_the_reason():
+    report = gradprops.check(torch.sin, gst.inputs("()", dtype=torch.complex128), max_examples=5, seed=0)
+    jac = report.properties["vjp_matches_jacobian"]
+    assert jac.examples == 0 and jac.status == "skipped"
+    assert any("complex" in reason for reason in jac.skipped)
+    assert report.properties["seed_linearity"].examples == report.examples
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"properties": ["no_such_property"]}, "unknown properties ['no_such_property']"),
+        ({"properties": []}, "properties is empty"),
+        ({"max_examples": 0}, "max_examples must be a positive integer"),
+    ],
+)
+def test_usage_errors(kwargs, says):
+    with pytest.raises(gradprops.UsageError, match=r".*".join(map(__import__("re").escape, [says]))):
+        gradprops.check(Sin.apply, gst.inputs("()"), **kwargs)
+
+
+def test_inputs_must_be_a_strategy_or_tensors():
+    with pytest.raises(gradprops.UsageError, match="inputs must be a Hypothesis strategy"):
+        gradprops.check(Sin.apply, "()")
