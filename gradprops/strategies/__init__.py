@@ -9,10 +9,11 @@ allowed), ``values`` (filling a tensor fast from a seeded generator), ``layouts`
 tuple a function is called with) and ``seeds`` (the vectors given to backward).
 """
 
+from gradprops.strategies.functions import functions
 from gradprops.strategies.inputs import inputs
 from gradprops.strategies.layouts import LAYOUTS
 from gradprops.strategies.seeds import seeds
 from gradprops.strategies.shapes import shapes
 from gradprops.strategies.tensors import tensors
 
-__all__ = ["LAYOUTS", "inputs", "seeds", "shapes", "tensors"]
+__all__ = ["LAYOUTS", "functions", "inputs", "seeds", "shapes", "tensors"]
