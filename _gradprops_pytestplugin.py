@@ -1,1 +1,491 @@
-"""pytest plugin entry point for gradprops (kept outside the package so loading it imports no torch)."""
+"""pytest plugin for gradprops: options, header, one item per property, a fixture, a summary.
+
+Kept outside the package (registered through the ``pytest11`` entry point), like Hypothesis'
+``_hypothesis_pytestplugin``: loading it imports neither torch nor ``gradprops``. They are imported
+only once a gradprops test is collected (its module imported them already) or the ``gradprops``
+fixture is used, so a project that merely has gradprops installed pays nothing for it.
+
+What it adds:
+
+* ``test_x = gradprops.autograd_test(fn, inputs=...)`` in a test module is collected as one item
+  per property (and dtype and device): ``test_x[seed_linearity-float64]``. Recognised by the
+  ``__gradprops_test__`` marker attribute, so this module need not import gradprops to see it.
+* the ``gradprops`` fixture: :func:`gradprops.check` and the helpers bound to the session settings.
+* ``--gradprops-seed``, ``--gradprops-max-examples``, ``--gradprops-properties``,
+  ``--gradprops-dtypes``, ``--gradprops-devices``, each with an ini twin (``gradprops_seed``, ...).
+* a header line (versions, seed, budget) and a terminal summary of examples run per property.
+* under pytest-xdist, every worker uses the controller's seed; every item derives its own seed
+  from it and its node id, so which worker runs an item does not change what it finds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pytest
+
+MARKER_ATTRIBUTE = "__gradprops_test__"
+"""Class attribute that marks an object built by ``gradprops.autograd_test`` (duck-typed)."""
+
+DTYPE_ALIASES = {
+    "float16": "float16", "half": "float16",
+    "bfloat16": "bfloat16",
+    "float32": "float32", "float": "float32",
+    "float64": "float64", "double": "float64",
+    "complex32": "complex32", "chalf": "complex32",
+    "complex64": "complex64", "cfloat": "complex64",
+    "complex128": "complex128", "cdouble": "complex128",
+}  # fmt: skip
+"""Names ``--gradprops-dtypes`` accepts (``torch.`` prefix optional) -> torch's canonical name."""
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda|mps|xpu|hpu|npu|privateuseone|meta)(:\d+)?$")
+_PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_SESSION_SEED_BITS = 32
+
+
+# --------------------------------------------------------------------------------------------
+# Options
+
+
+@dataclass(frozen=True)
+class Options:
+    """The session's gradprops settings, parsed and validated once in ``pytest_configure``.
+
+    ``None`` means "not set": the test's own arguments, then the Hypothesis profile, decide.
+    ``given`` holds the command-line spelling of each option set on the command line, so that a
+    replay command can repeat them.
+    """
+
+    seed: int
+    seed_given: bool = False
+    max_examples: int | None = None
+    properties: tuple[str, ...] | None = None
+    dtypes: tuple[str, ...] | None = None
+    devices: tuple[str, ...] | None = None
+    given: tuple[str, ...] = field(default=())
+
+    def item_seed(self, nodeid: str) -> int:
+        """The seed of one test: derived from the session seed and its node id, nothing else.
+
+        >>> Options(seed=1).item_seed("t.py::a") == Options(seed=1).item_seed("t.py::a")
+        True
+        >>> Options(seed=1).item_seed("t.py::a") != Options(seed=1).item_seed("t.py::b")
+        True
+        """
+        digest = hashlib.sha256(f"{self.seed}\0{nodeid}".encode()).digest()
+        return int.from_bytes(digest[:4], "big")
+
+
+def _parse_seed(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _parse_max_examples(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _split(text: str) -> list[str]:
+    return [part for part in re.split(r"[\s,]+", text.strip()) if part]
+
+
+def _parse_properties(text: str) -> tuple[str, ...]:
+    names = _split(text)
+    bad = [n for n in names if not _PROPERTY.match(n)]
+    if bad or not names:
+        raise ValueError(
+            f"expected comma-separated property names (e.g. seed_linearity,vjp_matches_jacobian), "
+            f"got {text!r}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def _parse_dtypes(text: str) -> tuple[str, ...]:
+    names = [n.removeprefix("torch.") for n in _split(text)]
+    bad = [n for n in names if n not in DTYPE_ALIASES]
+    if bad or not names:
+        raise ValueError(
+            f"unknown dtype {', '.join(map(repr, bad)) or repr(text)}: choose from "
+            f"{', '.join(sorted(set(DTYPE_ALIASES.values())))} (comma-separated)"
+        )
+    return tuple(dict.fromkeys(DTYPE_ALIASES[n] for n in names))
+
+
+def _parse_devices(text: str) -> tuple[str, ...]:
+    names = _split(text)
+    bad = [n for n in names if not _DEVICE.match(n)]
+    if bad or not names:
+        raise ValueError(
+            f"unknown device {', '.join(map(repr, bad)) or repr(text)}: expected cpu, cuda, cuda:N, "
+            "mps, ... or auto (cpu, plus cuda when available), comma-separated"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class _Option:
+    flag: str
+    parse: Callable[[str], Any]
+    metavar: str
+    help: str
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+_OPTIONS = (
+    _Option("--gradprops-seed", _parse_seed, "N",
+            "Session seed; every gradprops test derives its own from it and its node id "
+            "(default: random, printed in the header)."),
+    _Option("--gradprops-max-examples", _parse_max_examples, "N",
+            "Examples per gradprops test, for tests that do not set max_examples= themselves "
+            "(default: the Hypothesis profile's max_examples)."),
+    _Option("--gradprops-properties", _parse_properties, "NAMES",
+            "Comma-separated properties to collect for tests that do not name their own "
+            "(default: every default property in the registry)."),
+    _Option("--gradprops-dtypes", _parse_dtypes, "DTYPES",
+            "Comma-separated dtypes for tests whose inputs take a dtype and that do not name their "
+            "own (default: float64)."),
+    _Option("--gradprops-devices", _parse_devices, "DEVICES",
+            "Comma-separated devices for tests whose inputs take a device and that do not name "
+            "their own; 'auto' is cpu plus cuda when available (default: auto)."),
+)  # fmt: skip
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gradprops", "gradprops: property-based tests of autograd backwards")
+    for option in _OPTIONS:
+        group.addoption(option.flag, dest=option.dest, metavar=option.metavar, default=None,
+                        help=option.help)
+        # "args": a TOML string, number or list, or an ini string; never a type warning.
+        parser.addini(option.dest, f"Default for {option.flag}: {option.help}", type="args", default=[])
+
+
+def _read_options(config: pytest.Config) -> Options:
+    values: dict[str, Any] = {}
+    given: list[str] = []
+    for option in _OPTIONS:
+        raw = config.getoption(option.dest)
+        source = option.flag
+        if raw is not None:
+            given.append(f"{option.flag}={raw}")
+        else:
+            raw = ",".join(map(str, config.getini(option.dest)))
+            source = f"ini option {option.dest}"
+            if not raw.strip():
+                continue
+        try:
+            values[option.dest.removeprefix("gradprops_")] = option.parse(str(raw))
+        except ValueError as exc:
+            raise pytest.UsageError(f"gradprops: {source}: {exc}") from None
+    seed = values.pop("seed", None)
+    seed_given = seed is not None
+    if seed is None:
+        workerinput = getattr(config, "workerinput", None)
+        if workerinput is not None and "gradprops_seed" in workerinput:
+            seed = workerinput["gradprops_seed"]  # pytest-xdist: the controller's seed
+        else:
+            seed = random.SystemRandom().getrandbits(_SESSION_SEED_BITS)
+    given = [g for g in given if not g.startswith("--gradprops-seed=")]
+    return Options(seed=seed, seed_given=seed_given, given=tuple(given), **values)
+
+
+_OPTIONS_KEY = pytest.StashKey[Options]()
+_THREADS_KEY = pytest.StashKey[bool]()
+
+
+def options(config: pytest.Config) -> Options:
+    """The session's :class:`Options` (for gradprops.pytest_support)."""
+    return config.stash[_OPTIONS_KEY]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_OPTIONS_KEY] = _read_options(config)
+    config.addinivalue_line(
+        "markers", "gradprops: a gradprops property test (added to every item autograd_test makes)"
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: hand the controller's seed to each worker, as pytest-randomly does."""
+    node.workerinput["gradprops_seed"] = options(node.config).seed
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    opts = options(config)
+    torch = sys.modules.get("torch")
+    torch_version = getattr(torch, "__version__", None) or _version("torch")
+    if opts.max_examples is not None:
+        budget = f"{opts.max_examples} examples per test"
+    elif "hypothesis" in sys.modules:
+        from hypothesis import settings
+
+        budget = (f"{settings.default.max_examples} examples per test "
+                  f"(Hypothesis profile {settings.get_current_profile_name()!r})")
+    else:
+        budget = "examples per test from the Hypothesis profile"
+    extras = [f"{name}={','.join(v)}" for name, v in
+              (("properties", opts.properties), ("dtypes", opts.dtypes), ("devices", opts.devices)) if v]
+    return (f"gradprops {_version('gradprops')}, torch {torch_version}: --gradprops-seed={opts.seed}, "
+            f"{budget}" + "".join(f", {e}" for e in extras))
+
+
+# --------------------------------------------------------------------------------------------
+# Collection: autograd_test objects become one item per (property, dtype, device)
+
+
+def _is_gradprops_test(obj: object) -> bool:
+    # Look on the type, not the instance: a Mock answers every attribute.
+    return getattr(type(obj), MARKER_ATTRIBUTE, None) is True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str, obj: object) -> Any:
+    if not _is_gradprops_test(obj) or not collector.funcnamefilter(name):
+        return None
+    from gradprops import pytest_support  # the test module imported gradprops already
+
+    try:
+        specs = pytest_support.item_specs(obj, options(collector.config))  # type: ignore[arg-type]
+    except pytest_support.UsageError as exc:
+        raise collector.CollectError(f"gradprops: {exc}") from None
+    return [GradpropsItem.from_parent(collector, name=f"{name}[{spec.id}]", test=obj, spec=spec,
+                                      testname=name) for spec in specs]
+
+
+def _callobj() -> Callable[[], None]:
+    def gradprops_property_test() -> None:
+        """Stands in for a test function: pytest reads marks and fixtures from it."""
+
+    return gradprops_property_test
+
+
+class GradpropsItem(pytest.Function):
+    """One property (on one dtype and device) of one ``autograd_test``.
+
+    A :class:`pytest.Function` so that autouse fixtures, marks, ``-k``, ``--durations``, junit XML
+    and xdist treat it like any other test; ``runtest`` runs :func:`gradprops.check`.
+    """
+
+    def __init__(self, *, test: Any, spec: Any, testname: str, **kwargs: Any) -> None:
+        callobj = _callobj()
+        callobj.pytestmark = [*test.marks, pytest.mark.gradprops]  # type: ignore[attr-defined]
+        super().__init__(callobj=callobj, **kwargs)
+        self.originalname = testname
+        self.test = test
+        self.spec = spec
+        self.user_properties.append(("gradprops_property", spec.property))
+
+    def setup(self) -> None:
+        super().setup()
+        limit_worker_threads(self.config)
+        if self.spec.skip:
+            pytest.skip(self.spec.skip)
+
+    def runtest(self) -> None:
+        from gradprops import pytest_support
+
+        opts = options(self.config)
+        result = pytest_support.run_item(self.test, self.spec, opts, seed=opts.item_seed(self.nodeid),
+                                         nodeid=self.nodeid, replay=replay_command(self))
+        record(self, result.property, result.examples, result.skipped)
+        if result.skip_reason:
+            pytest.skip(result.skip_reason)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        path, lineno = self.test.location
+        return path, lineno, self.name
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
+        text = short_failure(self, excinfo)
+        return text if text is not None else super().repr_failure(excinfo)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if isinstance(item, GradpropsItem) and report.skipped and isinstance(report.longrepr, tuple):
+        # Point "SKIPPED [1] file:line: reason" at the test's line, not at this plugin.
+        path, lineno, _ = item.reportinfo()
+        report.longrepr = (str(path), (lineno or 0) + 1, report.longrepr[2])
+    return report
+
+
+def short_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
+    """The failure text for a PropertyFailure or a gradprops UsageError: the message is the report.
+
+    ``None`` for anything else (a bug in gradprops, an error in a fixture): keep the traceback.
+    """
+    errors = sys.modules.get("gradprops.errors")
+    if errors is None or not isinstance(excinfo.value, (errors.PropertyFailure, errors.UsageError)):
+        return None
+    text = str(excinfo.value)
+    cause = excinfo.value.__cause__
+    if isinstance(excinfo.value, errors.PropertyFailure) and cause is not None:
+        where = pytest.ExceptionInfo.from_exception(cause).getrepr(style="short", chain=False)
+        text += f"\n\nraised by the function under test:\n{where}"
+    return text
+
+
+def replay_command(item: pytest.Item) -> str:
+    """The shell command that reruns just ``item`` with this session's seed and options."""
+    opts = options(item.config)
+    args = ["pytest", item.nodeid, f"--gradprops-seed={opts.seed}", *opts.given]
+    profile = item.config.getoption("hypothesis_profile", None)
+    if profile:
+        args.append(f"--hypothesis-profile={profile}")
+    command = shlex.join(args)
+    if item.config.invocation_params.dir != item.config.rootpath:
+        command = f"cd {shlex.quote(str(item.config.rootpath))} && {command}"
+    return command
+
+
+def limit_worker_threads(config: pytest.Config) -> None:
+    """Under pytest-xdist, one intra-op torch thread per worker unless the user chose a number.
+
+    Done when the first gradprops test runs, never before: a worker that runs no gradprops test
+    never imports torch. ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` in the environment win.
+    """
+    if not _is_worker(config) or config.stash.get(_THREADS_KEY, False):
+        return
+    config.stash[_THREADS_KEY] = True
+    if any(os.environ.get(name) for name in _THREAD_ENV):
+        return
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def record(item: pytest.Item, prop: str, examples: int, skipped: int) -> None:
+    """Note on ``item.user_properties`` what ran; it travels to the controller with the report."""
+    item.user_properties.append((f"gradprops_examples:{prop}", examples))
+    if skipped:
+        item.user_properties.append((f"gradprops_skipped:{prop}", skipped))
+
+
+# --------------------------------------------------------------------------------------------
+# The fixture
+
+
+@pytest.fixture
+def gradprops(request: pytest.FixtureRequest) -> Any:
+    """gradprops bound to this session's settings: ``gradprops.check(fn, inputs)`` and the helpers.
+
+    ``check`` uses the test's own seed (derived from ``--gradprops-seed`` and the node id), the
+    session's ``--gradprops-max-examples`` and ``--gradprops-properties``; keyword arguments
+    override them. Every other attribute is the ``gradprops`` module's (``assert_seed_linearity``,
+    ``strategies``, ``PropertyFailure``, ...), plus ``seed``, ``max_examples``, ``properties``,
+    ``dtypes`` and ``devices``::
+
+        def test_my_sin(gradprops):
+            gradprops.check(MySin.apply, gradprops.strategies.inputs("()"))
+    """
+    from gradprops import pytest_support
+
+    limit_worker_threads(request.config)
+    opts = options(request.config)
+    node = request.node
+    return pytest_support.GradpropsFixture(
+        opts, seed=opts.item_seed(node.nodeid), replay=replay_command(node),
+        record=lambda prop, examples, skipped: record(node, prop, examples, skipped),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+
+
+@dataclass
+class _Tally:
+    tests: int = 0
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    examples: int = 0
+    skipped_examples: int = 0
+
+
+def _gradprops_reports(terminalreporter: Any) -> Iterator[Any]:
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            props = getattr(report, "user_properties", None)
+            when = getattr(report, "when", None)
+            if props and (when == "call" or (when == "setup" and report.skipped)):
+                yield report
+
+
+def _tallies(terminalreporter: Any) -> dict[str, _Tally]:
+    tallies: dict[str, _Tally] = {}
+    for report in _gradprops_reports(terminalreporter):
+        seen: set[str] = set()
+        for key, value in report.user_properties:
+            kind, _, prop = str(key).partition(":")
+            if kind == "gradprops_property":
+                prop = str(value)
+            elif kind not in ("gradprops_examples", "gradprops_skipped"):
+                continue
+            tally = tallies.setdefault(prop, _Tally())
+            if prop not in seen:
+                seen.add(prop)
+                tally.tests += 1
+                outcome = "failed" if report.failed else "skipped" if report.skipped else "passed"
+                setattr(tally, outcome, getattr(tally, outcome) + 1)
+            if kind == "gradprops_examples":
+                tally.examples += int(value)
+            elif kind == "gradprops_skipped":
+                tally.skipped_examples += int(value)
+    return tallies
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if _is_worker(config):
+        return
+    tallies = _tallies(terminalreporter)
+    if not tallies:
+        return
+    opts = options(config)
+    terminalreporter.section(f"gradprops: examples run per property (--gradprops-seed={opts.seed})")
+    width = max(24, *(len(p) for p in tallies))
+    terminalreporter.write_line(
+        f"{'property':<{width}} {'tests':>6} {'passed':>7} {'failed':>7} {'skipped':>8} "
+        f"{'examples':>9} {'skipped examples':>17}"
+    )
+    for prop, t in sorted(tallies.items()):
+        terminalreporter.write_line(
+            f"{prop:<{width}} {t.tests:>6} {t.passed:>7} {t.failed:>7} {t.skipped:>8} "
+            f"{t.examples:>9} {t.skipped_examples:>17}"
+        )

@@ -1,0 +1,470 @@
+"""Declarative gradprops tests for pytest: ``test_x = autograd_test(fn, inputs=...)``.
+
+The pytest side (collection, options, reporting) lives in the top-level ``_gradprops_pytestplugin``
+module, which imports neither torch nor gradprops; this module is the gradprops side it calls into
+once a gradprops test exists. It does not import pytest: an :class:`AutogradTest` can also be run
+by calling it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import hypothesis
+import torch
+from hypothesis import strategies as st
+
+from gradprops.check import check
+from gradprops.errors import PropertyFailure, UsageError
+from gradprops.properties import registry
+from gradprops.report import Report
+
+DEFAULT_DTYPES = ("float64",)
+DEFAULT_DEVICES = ("auto",)
+
+InputsFactory = Callable[..., st.SearchStrategy[Any]]
+
+
+class SessionOptions(Protocol):
+    """What the plugin's session options look like from here (see ``_gradprops_pytestplugin``)."""
+
+    seed: int
+    seed_given: bool
+    max_examples: int | None
+    properties: tuple[str, ...] | None
+    dtypes: tuple[str, ...] | None
+    devices: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """One pytest item of an :class:`AutogradTest`: a property on one dtype and one device.
+
+    ``dtype``/``device`` are ``None`` when the test's inputs do not take them. ``skip`` is a reason
+    to skip without running (a device this machine lacks).
+    """
+
+    property: str
+    dtype: str | None = None
+    device: str | None = None
+    skip: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The item's parameter id: ``seed_linearity``, ``seed_linearity-float32-cuda`` (cpu is implicit)."""
+        parts = [self.property]
+        if self.dtype is not None:
+            parts.append(self.dtype)
+        if self.device is not None and self.device != "cpu":
+            parts.append(self.device)
+        return "-".join(parts)
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What one item's check did: examples on which the property ran, and skipped ones (with why)."""
+
+    property: str
+    examples: int
+    skipped: int
+    skip_reason: str | None  # set when the property applied to no example at all
+
+
+@dataclass(frozen=True, eq=False)
+class AutogradTest:
+    """A declarative gradprops test; build it with :func:`autograd_test`."""
+
+    __gradprops_test__: ClassVar[bool] = True  # the plugin's duck-typed marker
+
+    fn: Callable[..., Any]
+    inputs: st.SearchStrategy[Any] | InputsFactory | Any
+    takes_dtype: bool
+    takes_device: bool
+    properties: tuple[str, ...] | None = None
+    dtypes: tuple[str, ...] | None = None
+    devices: tuple[str, ...] | None = None
+    max_examples: int | None = None
+    settings: hypothesis.settings | None = None
+    rtol: float | None = None
+    atol: float | None = None
+    marks: tuple[Any, ...] = ()
+    location: tuple[str, int] = field(default=("<unknown>", 0))
+
+    def strategy(self, dtype: str | None, device: str | None) -> Any:
+        """The inputs for one item: the strategy itself, or the factory called with dtype/device."""
+        if not (self.takes_dtype or self.takes_device):
+            return self.inputs
+        kwargs: dict[str, Any] = {}
+        if self.takes_dtype and dtype is not None:
+            kwargs["dtype"] = getattr(torch, dtype)
+        if self.takes_device and device is not None:
+            kwargs["device"] = torch.device(device)
+        strategy = self.inputs(**kwargs)
+        if not isinstance(strategy, st.SearchStrategy):
+            raise UsageError(
+                f"inputs({', '.join(f'{k}={v}' for k, v in kwargs.items())}) returned "
+                f"{type(strategy).__name__}, not a Hypothesis strategy"
+            )
+        return strategy
+
+    def __call__(self, *, seed: int | None = None, max_examples: int | None = None) -> list[Report]:
+        """Run every item now, without pytest (e.g. in a notebook); raise the first failure.
+
+        >>> from gradprops import strategies as gst
+        >>> reports = autograd_test(torch.sin, inputs=gst.inputs("()"))(seed=0, max_examples=3)
+        >>> [r.examples for r in reports]
+        [3, 3, 3]
+        """
+        specs = item_specs(self, None)
+        reports = []
+        for spec in specs:
+            if spec.skip:
+                continue
+            reports.append(check(
+                self.fn, self.strategy(spec.dtype, spec.device), properties=[spec.property],
+                max_examples=max_examples or self.max_examples, seed=seed, settings=self.settings,
+                rtol=self.rtol, atol=self.atol,
+            ))
+        return reports
+
+
+def autograd_test(
+    fn: Callable[..., Any] | None = None,
+    inputs: Any = None,
+    *,
+    properties: Sequence[str] | str | None = None,
+    dtypes: Sequence[str | torch.dtype] | None = None,
+    devices: Sequence[str | torch.device] | None = None,
+    max_examples: int | None = None,
+    settings: hypothesis.settings | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    marks: Sequence[Any] = (),
+) -> Any:
+    """A pytest test of ``fn``'s backward, collected as one item per property (and dtype, device).
+
+    Assign it to a ``test_*`` name in a test module; the gradprops pytest plugin (installed with
+    gradprops) collects ``test_my_sin[seed_linearity]``, ``test_my_sin[ones_seed_matches_sum]``, ...
+    Each item runs :func:`gradprops.check` for its one property with the session's settings and a
+    seed derived from ``--gradprops-seed`` and its node id. A property that applies to no example
+    (e.g. the Jacobian on complex dtypes) is reported as skipped, with the reason.
+
+    ``inputs`` is one of:
+
+    * a Hypothesis strategy (``gst.inputs("(m,n),(n,p)")``): used as is; no dtype parametrisation;
+    * a gufunc signature string (``"(m,n),(n,p)"``): ``gst.inputs(signature, dtype=...)`` for each
+      dtype in ``dtypes``;
+    * a callable taking ``dtype=`` (and optionally ``device=``) keywords and returning a strategy,
+      e.g. ``functools.partial(gst.inputs, "(m,n)", min_side=1)`` or
+      ``lambda dtype: gst.tensors(dtype=dtype)``: called for each dtype (and device).
+
+    ``dtypes`` defaults to ``--gradprops-dtypes``, else float64; ``devices`` to
+    ``--gradprops-devices``, else ``auto`` (cpu, plus cuda when available); devices apply only when
+    ``inputs`` takes ``device``. ``properties`` defaults to ``--gradprops-properties``, else every
+    default property in the registry. ``max_examples``, ``settings`` (a ``hypothesis.settings``),
+    ``rtol`` and ``atol`` go to :func:`gradprops.check`; ``--gradprops-max-examples`` wins over
+    the profile but not over ``max_examples`` here. ``marks`` are pytest marks for every item.
+
+    Without ``fn`` it is a decorator, and the decorated function is the function under test::
+
+        test_my_sin = autograd_test(MySin.apply, inputs=gst.inputs("()"))
+        test_my_mm = autograd_test(MyMatmul.apply, inputs="(m,n),(n,p)", dtypes=["float32", "float64"])
+
+        @autograd_test(inputs=gst.inputs("(n)"))
+        def test_softplus_then_scale(x):
+            return MySoftplus.apply(x) * 3
+
+    >>> from gradprops import strategies as gst
+    >>> t = autograd_test(torch.sin, inputs=gst.inputs("()"), properties=["seed_linearity"])
+    >>> [spec.id for spec in item_specs(t, None)]
+    ['seed_linearity']
+    """
+    caller = sys._getframe(1)
+    location = (caller.f_code.co_filename, caller.f_lineno - 1)  # 0-based, as pytest reports it
+    arguments = dict(properties=properties, dtypes=dtypes, devices=devices, max_examples=max_examples,
+                     settings=settings, rtol=rtol, atol=atol, marks=marks)
+    if fn is None:
+        def decorate(function: Callable[..., Any]) -> AutogradTest:
+            return _build(function, inputs, location=location, **arguments)
+        return decorate
+    return _build(fn, inputs, location=location, **arguments)
+
+
+def _build(
+    fn: Any,
+    inputs: Any,
+    *,
+    properties: Sequence[str] | str | None,
+    dtypes: Sequence[str | torch.dtype] | None,
+    devices: Sequence[str | torch.device] | None,
+    max_examples: int | None,
+    settings: hypothesis.settings | None,
+    rtol: float | None,
+    atol: float | None,
+    marks: Sequence[Any],
+    location: tuple[str, int],
+) -> AutogradTest:
+    if not callable(fn):
+        raise UsageError(f"autograd_test: fn must be callable, got {type(fn).__name__}")
+    inputs, takes_dtype, takes_device = _inputs(inputs)
+    if dtypes is not None and not takes_dtype:
+        raise UsageError(
+            "autograd_test: dtypes= needs inputs that take a dtype: a gufunc signature string, or a "
+            "callable dtype -> strategy such as functools.partial(gst.inputs, '(m,n)'); a strategy "
+            "has its dtype fixed already"
+        )
+    if devices is not None and not takes_device:
+        raise UsageError(
+            "autograd_test: devices= needs inputs that take a device: a callable accepting device= "
+            "(e.g. lambda dtype, device: gst.inputs('(n)', dtype=dtype, device=device))"
+        )
+    if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 1):
+        raise UsageError(f"autograd_test: max_examples must be a positive integer, got {max_examples!r}")
+    if settings is not None and not isinstance(settings, hypothesis.settings):
+        raise UsageError(f"autograd_test: settings must be a hypothesis.settings, got {type(settings).__name__}")
+    names = None if properties is None else tuple(p.name for p in registry.select(properties))
+    test = AutogradTest(
+        fn=fn, inputs=inputs, takes_dtype=takes_dtype, takes_device=takes_device, properties=names,
+        dtypes=None if dtypes is None else _dtype_names(dtypes, "dtypes"),
+        devices=None if devices is None else _device_names(devices),
+        max_examples=max_examples, settings=settings, rtol=rtol, atol=atol, marks=tuple(marks),
+        location=location,
+    )
+    return test
+
+
+def _inputs(inputs: Any) -> tuple[Any, bool, bool]:
+    """Normalise ``inputs``; say whether it takes a dtype and a device."""
+    if inputs is None:
+        raise UsageError("autograd_test: inputs is required, e.g. inputs=gst.inputs('(m,n)') or inputs='(m,n)'")
+    if isinstance(inputs, str):
+        from gradprops import strategies as gst
+
+        inputs = functools.partial(gst.inputs, inputs)
+    if isinstance(inputs, st.SearchStrategy) or not callable(inputs):
+        return inputs, False, False  # a strategy or concrete tensors: check() validates them
+    try:
+        parameters = inspect.signature(inputs).parameters
+    except (TypeError, ValueError):
+        raise UsageError(f"autograd_test: cannot read the parameters of inputs={inputs!r}") from None
+    takes = {name for name, p in parameters.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if "dtype" not in takes and not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        raise UsageError(
+            f"autograd_test: inputs={inputs!r} is a callable without a dtype parameter; pass a "
+            "strategy, a gufunc signature string, or a callable taking dtype= (and optionally device=)"
+        )
+    return inputs, True, "device" in takes
+
+
+def _dtype_names(dtypes: Sequence[str | torch.dtype], what: str) -> tuple[str, ...]:
+    if isinstance(dtypes, (str, torch.dtype)):
+        dtypes = [dtypes]
+    names = []
+    for d in dtypes:
+        name = str(d).removeprefix("torch.")
+        if not isinstance(getattr(torch, name, None), torch.dtype):
+            raise UsageError(f"{what}: {d!r} is not a torch dtype (e.g. 'float32', torch.float64)")
+        names.append(str(getattr(torch, name)).removeprefix("torch."))  # canonical: double -> float64
+    if not names:
+        raise UsageError(f"{what} is empty: name at least one dtype, or leave it out for the default")
+    return tuple(dict.fromkeys(names))
+
+
+def _device_names(devices: Sequence[str | torch.device]) -> tuple[str, ...]:
+    if isinstance(devices, (str, torch.device)):
+        devices = [devices]
+    names = []
+    for d in devices:
+        if str(d) == "auto":
+            names.append("auto")
+            continue
+        try:
+            names.append(str(torch.device(d)))
+        except (RuntimeError, TypeError):
+            raise UsageError(f"devices: {d!r} is not a torch device (e.g. 'cpu', 'cuda:0', 'auto')") from None
+    if not names:
+        raise UsageError("devices is empty: name at least one device, or leave it out for the default")
+    return tuple(dict.fromkeys(names))
+
+
+def _resolve_devices(names: Sequence[str]) -> list[tuple[str, str | None]]:
+    """(device, reason to skip or None); ``auto`` is cpu plus cuda when available."""
+    out: list[tuple[str, str | None]] = []
+    for name in names:
+        if name == "auto":
+            out.append(("cpu", None))
+            if torch.cuda.is_available():
+                out.append(("cuda", None))
+        else:
+            out.append((name, _unavailable(name)))
+    return list(dict.fromkeys(out))
+
+
+def _unavailable(device: str) -> str | None:
+    if device == "cpu":
+        return None
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError, AttributeError) as exc:
+        return f"device {device} is not available here ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+    return None
+
+
+def item_specs(test: AutogradTest, options: SessionOptions | None) -> list[ItemSpec]:
+    """The items of ``test`` under the session options, in a deterministic order.
+
+    Properties come from ``registry.PROPERTIES`` now (at collection), so newly registered ones are
+    collected without any change here.
+    """
+    if test.properties is not None:
+        props = test.properties
+    else:
+        option = None if options is None else options.properties
+        try:
+            props = tuple(p.name for p in registry.select(option))
+        except UsageError as exc:
+            raise UsageError(f"--gradprops-properties: {exc}") from None
+    dtypes: Sequence[str | None] = [None]
+    if test.takes_dtype:
+        dtypes = test.dtypes or (options.dtypes if options and options.dtypes else None) or DEFAULT_DTYPES
+    devices: list[tuple[str | None, str | None]] = [(None, None)]
+    if test.takes_device:
+        names = test.devices or (options.devices if options and options.devices else None) or DEFAULT_DEVICES
+        devices = list(_resolve_devices(names))
+    return [ItemSpec(prop, dtype, device, skip)
+            for prop in props for dtype in dtypes for device, skip in devices]
+
+
+def item_seed(options: SessionOptions, derived: int, settings: hypothesis.settings | None) -> int | None:
+    """The seed to hand check(): the derived one, unless the profile derandomizes and no seed was given."""
+    if options.seed_given:
+        return derived
+    active = settings if settings is not None else hypothesis.settings()
+    return None if active.derandomize else derived
+
+
+def run_item(
+    test: AutogradTest, spec: ItemSpec, options: SessionOptions, *, seed: int, nodeid: str, replay: str
+) -> ItemResult:
+    """Run one item's check; on a failure, add ``replay`` (the pytest command) to its message.
+
+    The example database is keyed by ``nodeid`` (as Hypothesis' plugin keys parametrized tests) and
+    stays on although the run is seeded: failures that earlier runs, other xdist workers or other
+    CI machines saved are replayed first.
+    """
+    try:
+        report = check(
+            test.fn, test.strategy(spec.dtype, spec.device), properties=[spec.property],
+            max_examples=test.max_examples or options.max_examples,
+            seed=item_seed(options, seed, test.settings), settings=test.settings,
+            rtol=test.rtol, atol=test.atol, database_key=f"gradprops:{nodeid}".encode(),
+        )
+    except PropertyFailure as failure:
+        raise add_replay(failure, replay) from failure.__cause__
+    tally = report.properties[spec.property]
+    skipped = sum(tally.skipped.values())
+    reason = None
+    if not tally.examples:
+        reasons = "; ".join(f"{why} ({n} examples)" for why, n in tally.skipped.most_common())
+        if not reasons:
+            reason = f"{spec.property}: no example ran"
+        else:
+            reason = reasons if reasons.startswith(spec.property) else f"{spec.property} skipped: {reasons}"
+    return ItemResult(spec.property, tally.examples, skipped, reason)
+
+
+def add_replay(failure: PropertyFailure, command: str) -> PropertyFailure:
+    """Append the pytest command that replays just this test to the failure's 'How to reproduce'."""
+    if command and command not in failure.replay:
+        failure.with_replay(f"{failure.replay}\nor replay just this test:\n  {command}".lstrip("\n"))
+    return failure
+
+
+class GradpropsFixture:
+    """What the ``gradprops`` pytest fixture gives a test: check() bound to the session settings.
+
+    ``check(fn, inputs, **kwargs)`` is :func:`gradprops.check` with this test's seed and the
+    session's ``max_examples`` and ``properties`` (keyword arguments override them); on failure
+    the message ends with the pytest command that replays the test. Every other attribute is the
+    ``gradprops`` module's: ``assert_seed_linearity``, ``strategies``, ``PropertyFailure``...
+
+    >>> class Options:
+    ...     seed, seed_given, max_examples, properties, dtypes, devices = 7, True, 3, None, None, None
+    >>> gp = GradpropsFixture(Options(), seed=123)
+    >>> gp.check(torch.sin, gp.strategies.inputs("()")).examples
+    3
+    """
+
+    def __init__(
+        self,
+        options: SessionOptions,
+        *,
+        seed: int,
+        replay: str = "",
+        record: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        self.options = options
+        self.seed = seed
+        self.replay = replay
+        self._record = record
+
+    @property
+    def max_examples(self) -> int | None:
+        return self.options.max_examples
+
+    @property
+    def properties(self) -> tuple[str, ...] | None:
+        return self.options.properties
+
+    @property
+    def dtypes(self) -> tuple[torch.dtype, ...]:
+        """``--gradprops-dtypes`` as torch dtypes (float64 by default), to parametrise your own tests."""
+        return tuple(getattr(torch, n) for n in (self.options.dtypes or DEFAULT_DTYPES))
+
+    @property
+    def devices(self) -> tuple[torch.device, ...]:
+        """``--gradprops-devices`` as available torch devices (``auto``: cpu, plus cuda if present)."""
+        names = self.options.devices or DEFAULT_DEVICES
+        return tuple(torch.device(d) for d, skip in _resolve_devices(names) if skip is None)
+
+    def check(self, fn: Callable[..., Any], inputs: Any, **kwargs: Any) -> Report:
+        """:func:`gradprops.check` with this test's seed and the session's budget and properties."""
+        __tracebackhide__ = True
+        kwargs.setdefault("properties", self.options.properties)
+        kwargs.setdefault("max_examples", self.options.max_examples)
+        kwargs.setdefault("seed", item_seed(self.options, self.seed, kwargs.get("settings")))
+        try:
+            report = check(fn, inputs, **kwargs)
+        except PropertyFailure as failure:
+            if self._record is not None:
+                self._record(failure.property, 0, 0)
+            # A fresh traceback and no Hypothesis notes (its draws): the message is the report.
+            if hasattr(failure, "__notes__"):
+                del failure.__notes__
+            raise add_replay(failure, self.replay).with_traceback(None) from failure.__cause__
+        if self._record is not None:
+            for tally in report.properties.values():
+                self._record(tally.name, tally.examples, sum(tally.skipped.values()))
+        return report
+
+    def __getattr__(self, name: str) -> Any:
+        import gradprops
+
+        try:
+            return getattr(gradprops, name)
+        except AttributeError:
+            if name == "strategies":
+                from gradprops import strategies
+
+                return strategies
+            raise AttributeError(f"the gradprops fixture has no attribute {name!r}") from None
+
+    def __repr__(self) -> str:
+        return (f"<gradprops fixture: seed={self.seed}, max_examples={self.max_examples}, "
+                f"properties={self.properties}>")
