@@ -17,7 +17,10 @@ from gradprops.pytest_support import autograd_test  # also `gradprops.autograd_t
 test_scaled_softplus = autograd_test(mylib.ScaledSoftplus.apply, inputs="()", dtypes=["float32", "float64"])
 
 # A callable taking dtype=: for extra gst.inputs arguments. Dtypes from --gradprops-dtypes (float64).
-test_row_normalize = autograd_test(mylib.row_normalize, inputs=partial(gst.inputs, "(m,n)", max_side=5))
+# Normalising a 1-element row of 1000 has a grad of ~1e-15 computed from O(1) terms: rounding noise
+# that no backward avoids, so keep values moderate.
+moderate = partial(gst.inputs, low=-10.0, high=10.0)
+test_row_normalize = autograd_test(mylib.row_normalize, inputs=partial(moderate, "(m,n)", max_side=5))
 
 # A module, with a strategy of its inputs (its dtype is fixed: the module is float64).
 test_swish_gate = autograd_test(
@@ -26,7 +29,7 @@ test_swish_gate = autograd_test(
 
 
 # The decorator form: the decorated function is the function under test.
-@autograd_test(inputs="(n)")
+@autograd_test(inputs=partial(moderate, "(n)"))
 def test_softplus_of_normalized(x: torch.Tensor) -> torch.Tensor:
     return mylib.ScaledSoftplus.apply(mylib.row_normalize(x), 3.0)
 
