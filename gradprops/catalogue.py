@@ -172,6 +172,9 @@ GRADPROPS_CANCELLATION = (
     "result that is 0 by cancellation (constant rows, ones seeds), so rounding noise fails it"
 )
 
+_ALL_PROPERTIES = ("purity", "seed_linearity", "ones_seed_matches_sum", "vjp_matches_jacobian", "finite_grads",
+                   "finite_differences", "forward_reverse_adjoint", "chain_rule", "second_order")
+
 _POS = {"positive": True, "low": 1e-2, "high": 1e3}
 _MATRIX = {"low": -0.9, "high": 0.9, "max_side": 4}
 _WELL = "x + x.shape[-1] * torch.eye(x.shape[-1], dtype=x.dtype)"  # diagonally dominant
@@ -392,7 +395,7 @@ LINALG = [
        note="contiguous inputs only: see kron_transposed"),
     _e("kron_transposed", "torch.kron(x, y)", "(a,b),(c,d)", "linalg", params="x, y",
        inputs_kw={"max_batch_dims": 0, "layouts": ("permuted",)}, nonempty=True,
-       known={"purity": TORCH_KRON_STRIDE0}, note="purity runs first; forward raises there"),
+       known=dict.fromkeys(_ALL_PROPERTIES, TORCH_KRON_STRIDE0), note="forward raises: every property fails"),
 ]
 
 _CANCEL = {p: GRADPROPS_CANCELLATION for p in ("seed_linearity", "vjp_matches_jacobian",
@@ -442,7 +445,8 @@ NN = [
        args={"i": INDEX_LIST}, inputs_kw=_NN2, nonempty=True, note="ids fixed: the drawn list mod vocab"),
     _e("avg_pool1d", "F.avg_pool1d(x, 2, padding=1)", "(b,c,l)", "nn", inputs_kw=_NN2),
     _e("glu", "F.glu(x, dim=-1)", "(2)", "nn"),
-    _e("group_norm", "F.group_norm(x, 1)", "(b,2,l)", "nn", inputs_kw=_NN2, nonempty=True),
+    _e("group_norm", "F.group_norm(x, 1)", "(b,2,l)", "nn", inputs_kw=_NN2, nonempty=True,
+       known={**_CANCEL, "second_order": GRADPROPS_CANCELLATION}),
     _e("sdpa", "F.scaled_dot_product_attention(q, k, v)", "(l,e),(s,e),(s,f)", "nn", params="q, k, v",
        inputs_kw=_NN2, nonempty=True),
     _e("interpolate_linear", "F.interpolate(x, scale_factor=2, mode='linear')", "(b,c,l)", "nn",
