@@ -9,6 +9,7 @@ from gradprops import properties as _properties
 from gradprops.check import check
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.properties import *  # noqa: F403 - every assert_* helper, listed in properties.__all__
+from gradprops.pytest_support import autograd_test
 from gradprops.report import PropertyReport, Report
 
 __version__ = "0.1.0"
@@ -19,6 +20,7 @@ __all__ = [
     "Report",
     "UsageError",
     "__version__",
+    "autograd_test",
     "check",
     *_properties.__all__,
 ]

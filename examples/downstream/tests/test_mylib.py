@@ -10,8 +10,8 @@ from functools import partial
 import mylib
 import torch
 
+from gradprops import autograd_test
 from gradprops import strategies as gst
-from gradprops.pytest_support import autograd_test  # also `gradprops.autograd_test`
 
 # A gufunc signature string: inputs drawn by gst.inputs for each dtype.
 test_scaled_softplus = autograd_test(mylib.ScaledSoftplus.apply, inputs="()", dtypes=["float32", "float64"])
