@@ -144,19 +144,24 @@ class _Search:
                 return value
 
             example = Example(target, outputs, timed_draw, rtol=self.rtol, atol=self.atol)
-            report.examples += 1
+            # Tallied only once the example completes: Hypothesis may reject it part-way (a
+            # filtered draw), and then none of its properties ran on a kept example.
+            outcomes: list[tuple[PropertyReport, str | None, list[str], float]] = []
             for prop in selected:
-                tally = report.properties[prop.name]
                 t0 = time.perf_counter()
                 try:
-                    notes = prop.run(example)
+                    notes, skip = prop.run(example), None
                 except NotApplicable as exc:
-                    tally.skipped[str(exc)] += 1
-                else:
+                    notes, skip = [], str(exc)
+                outcomes.append((report.properties[prop.name], skip, notes, time.perf_counter() - t0))
+            report.examples += 1
+            for tally, skip, notes, seconds in outcomes:
+                tally.seconds += seconds
+                if skip is None:
                     tally.examples += 1
                     tally.notes.update(notes)
-                finally:
-                    tally.seconds += time.perf_counter() - t0
+                else:
+                    tally.skipped[skip] += 1
 
         test = hypothesis.settings(self.settings)(hypothesis.given(st.data())(one_example))
         # Key the example database by what is checked, as hypothesis.stateful does for machines, so

@@ -72,7 +72,7 @@ def test_ini_twins_are_honoured_and_the_command_line_wins(pytester: pytest.Pytes
         pytester.makepyprojecttoml(
             '[tool.pytest.ini_options]\ngradprops_seed = 5\ngradprops_max_examples = 7\n'
             'gradprops_dtypes = ["float32", "float16"]\ngradprops_properties = ["seed_linearity"]\n'
-            'filterwarnings = ["error"]\n'
+            'filterwarnings = ["error", "ignore::pytest.PytestAssertRewriteWarning"]\n'
         )
     pytester.makepyfile(test_scale=DTYPE_PROJECT)
 
