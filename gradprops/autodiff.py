@@ -1,26 +1,42 @@
 """The few autograd primitives every property needs; the one module that calls torch.autograd.
 
-Every call into the user's backward goes through :func:`vjp`, which also checks that backward left
-its seed and the variables alone: writing into ``grad_output`` corrupts grads wherever autograd
-shares that tensor, and no numeric property sees it.
+Every call into the user's backward goes through :func:`vjp` (or :func:`double_vjp`,
+:func:`accumulated_grads`), which also checks that backward left its seed and the variables alone:
+writing into ``grad_output`` corrupts grads wherever autograd shares that tensor, and no numeric
+property sees it. :func:`guarded_forward` does the same for forward.
+
+Independent oracles live here too: :func:`jvp` (forward-mode AD) and :func:`evaluate_along`
+(the function evaluated at shifted points, for finite differences), plus :func:`float64_target`,
+the same function on float64 copies of its inputs and parameters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 
 from gradprops.compare import Mismatch, compare
 from gradprops.errors import UsageError
-from gradprops.target import FunctionRaised, Target, call_user, fresh_leaf
+from gradprops.target import FunctionRaised, Target, call_user, fresh_leaf, is_differentiable
 from gradprops.tolerances import Tolerance
 
 JACOBIAN_ROW_CAP = 256
 """Most output elements whose Jacobian rows are built explicitly; past it, a random sample."""
 
 _EXACT = Tolerance(0.0, 0.0, "must be untouched")
+
+
+class Unavailable(Exception):
+    """The function does not support an autograd capability a property needs.
+
+    Forward-mode AD (a custom Function without ``jvp``), double backward (``@once_differentiable``),
+    float64 (the function raises on, or casts away from, float64 inputs). Properties turn it into
+    a skip with this reason; it is never a finding about backward.
+    """
 
 
 class Mutated(Exception):
@@ -123,6 +139,8 @@ def jacobian_products(
     sizes = [o.numel() for o in seed]
     total = sum(sizes)
     note = ""
+    if total == 0:  # no rows; torch.autograd.functional.jacobian itself fails on empty outputs
+        return tuple(seed), tuple(torch.zeros(v.shape, dtype=torch.float64) for v in variables), note
     if total > row_cap:
         chosen = torch.randperm(total, generator=generator)[:row_cap].sort().values
         rows = _split_rows(chosen, sizes)
@@ -183,7 +201,9 @@ def _zeros_for_none(grads: Sequence[Tensor | None], variables: Sequence[Tensor])
     )
 
 
-def _require_untouched(now: Sequence[Tensor], before: Sequence[Tensor], names: Sequence[str]) -> None:
+def _require_untouched(
+    now: Sequence[Tensor], before: Sequence[Tensor], names: Sequence[str], stage: str = "backward"
+) -> None:
     for t, b, name in zip(now, before, names):
         if t.shape != b.shape:
             continue
@@ -192,19 +212,302 @@ def _require_untouched(now: Sequence[Tensor], before: Sequence[Tensor], names: S
         if m is not None:
             what = "its seed (grad_output)" if name.startswith("seed") else f"{name}"
             raise Mutated(
-                f"backward wrote into {what} in place; it must only read it (autograd may share "
+                f"{stage} wrote into {what} in place; it must only read it (autograd may share "
                 "that tensor with other parts of the graph, whose grads it then corrupts)",
                 m,
             )
+
+# --- forward that must not write into its inputs ------------------------------------------------
+
+
+def guarded_forward(target: Target, variables: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    """:func:`forward`, then check that it left the variables and the fixed inputs untouched.
+
+    A custom Function's forward runs with grad disabled, so ``x.mul_(2)`` on an input passes
+    silently: the caller's tensor changes and every later use of it is wrong.
+    """
+    fixed = [(f"input {i} (held fixed)", x) for i, x in enumerate(target.inputs) if not is_differentiable(x)]
+    names = [v.name for v in target.variables] + [n for n, _ in fixed]
+    watched = [*variables, *(x for _, x in fixed)]
+    before = [t.detach().clone() for t in watched]
+    outputs = forward(target, variables)
+    _require_untouched(watched, before, names, stage="forward")
+    return outputs
+
+
+# --- more than one backward ----------------------------------------------------------------------
+
+
+def accumulated_grads(
+    outputs: Sequence[Tensor],
+    variables: Sequence[Tensor],
+    seeds: Sequence[Sequence[Tensor]],
+    *,
+    names: Sequence[str],
+) -> tuple[Tensor, ...]:
+    """``.grad`` of each variable after ``backward(seed)`` for every seed in turn, the way users call it.
+
+    ``variables`` must be leaves whose ``.grad`` is still ``None``; each backward keeps the graph.
+    """
+    for seed in seeds:
+        seed_before = [s.clone() for s in seed]
+        call_user(
+            "backward",
+            lambda seed=seed: torch.autograd.backward(outputs, seed, retain_graph=True, inputs=list(variables)),
+        )
+        _require_untouched(seed, seed_before, [f"seed (output {i})" for i in range(len(seed))])
+    return tuple(
+        torch.zeros_like(v, memory_format=torch.contiguous_format) if v.grad is None else v.grad.detach().clone()
+        for v in variables
+    )
+
+
+def loss_grads(loss: Tensor, tensors: Sequence[Tensor], *, names: Sequence[str]) -> tuple[Tensor, ...]:
+    """Grads of a scalar ``loss`` with respect to ``tensors`` (leaves or intermediate outputs).
+
+    What ``loss.backward()`` would accumulate; the graph is kept. The variables among ``tensors``
+    are checked to be left untouched like in :func:`vjp`.
+    """
+    before = [t.detach().clone() for t in tensors]
+    grads = call_user(
+        "backward",
+        lambda: torch.autograd.grad(loss, tensors, retain_graph=True, allow_unused=True),
+    )
+    _require_untouched(tensors, before, names)
+    return _zeros_for_none(grads, tensors)
+
+
+def double_vjp(
+    first_grads: Sequence[Tensor],
+    variables: Sequence[Tensor],
+    seed: Sequence[Tensor],
+    *,
+    names: Sequence[str],
+    first_seed: Sequence[Tensor] = (),
+) -> tuple[Tensor, ...]:
+    """``seedᵀ·∂(first_grads)/∂variables``: backward of the grads a ``create_graph=True`` VJP returned.
+
+    ``first_seed`` is the seed (leaves requiring grad) those grads were computed with: a
+    differentiable backward's grads always depend on it, so grads connected to neither it nor the
+    variables show a backward that is not differentiable. Raises :class:`Unavailable` when the
+    function does not support double backward (``@once_differentiable``, an op without a
+    double-backward formula, a backward computed outside autograd).
+    """
+    pairs = [(g, t) for g, t in zip(first_grads, seed) if g.requires_grad]
+    if any(type(g.grad_fn).__name__ == "Error" for g, _ in pairs):  # once_differentiable's DelayedError
+        raise Unavailable("double backward is not supported: backward is marked @once_differentiable")
+    if not pairs:
+        raise Unavailable(
+            "double backward is not available: with create_graph=True the grads still do not require "
+            "grad (backward computes them outside autograd, e.g. under no_grad, via .detach() or numpy)"
+        )
+    seed_before = [t.clone() for t in seed]
+    variables_before = [v.detach().clone() for v in variables]
+    wrt = [*variables, *first_seed]
+    try:
+        grads = call_user(
+            "double backward",
+            lambda: torch.autograd.grad(
+                [g for g, _ in pairs], wrt, [t for _, t in pairs], retain_graph=True, allow_unused=True
+            ),
+        )
+    except FunctionRaised as exc:
+        if _says_unsupported(exc.original, _NO_DOUBLE_BACKWARD):
+            raise Unavailable(f"double backward is not supported: {_first_line(exc.original)}") from exc
+        raise
+    if first_seed and all(g is None for g in grads):
+        raise Unavailable(
+            "double backward is not available: the grads backward returns (create_graph=True) are connected "
+            "to neither its inputs nor its seed (computed outside autograd, or detached)"
+        )
+    _require_untouched(seed, seed_before, [f"second-order seed ({n})" for n in names], stage="double backward")
+    _require_untouched(variables, variables_before, names, stage="double backward")
+    return _zeros_for_none(grads[: len(variables)], variables)
+
+
+_NO_DOUBLE_BACKWARD = re.compile(
+    r"once_differentiable|not implemented|not supported|double backward|does not require grad", re.I
+)
+_NO_FORWARD_AD = re.compile(r"forward.?mode|forward AD|jvp|not implemented|not supported", re.I)
+
+
+def _says_unsupported(exc: BaseException, pattern: re.Pattern[str]) -> bool:
+    return isinstance(exc, NotImplementedError) or bool(pattern.search(str(exc)))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+# --- forward-mode AD -----------------------------------------------------------------------------
+
+
+def jvp(target: Target, variables: Sequence[Tensor], directions: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    """``J·d``: the outputs' tangents when the variables move along ``directions``, by forward-mode AD.
+
+    Uses ``torch.autograd.forward_ad`` dual tensors rather than ``torch.func.jvp``: dual tensors go
+    through old-style custom Functions (``forward(ctx, ...)``) that define ``jvp`` and through
+    ``functional_call`` for module parameters, where ``torch.func`` transforms require the
+    ``setup_context`` style. The target must already have run forward once (it knows its outputs).
+    Raises :class:`Unavailable` where forward-mode AD is not implemented (a custom Function
+    without ``jvp``, an op without a forward-AD formula).
+
+    >>> t = Target(torch.sin, torch.zeros(2, dtype=torch.float64, requires_grad=True))
+    >>> _ = forward(t, t.leaves())
+    >>> jvp(t, t.leaves(), (torch.ones(2, dtype=torch.float64),))
+    (tensor([1., 1.], dtype=torch.float64),)
+    """
+    def run() -> tuple[Tensor, ...]:
+        with fwAD.dual_level():
+            duals = [fwAD.make_dual(_primal(v), d.to(v.dtype)) for v, d in zip(variables, directions)]
+            outputs = target.outputs(duals)
+            tangents = []
+            for o in outputs:
+                t = fwAD.unpack_dual(o).tangent
+                tangents.append(torch.zeros_like(o.detach()) if t is None else t.detach().clone())
+            return tuple(tangents)
+
+    try:
+        return call_user("forward-mode AD", run)
+    except FunctionRaised as exc:
+        if _says_unsupported(exc.original, _NO_FORWARD_AD):
+            raise Unavailable(f"forward-mode AD is not available: {_first_line(exc.original)}") from exc
+        raise FunctionRaised("forward-mode AD (forward with dual tensors, or a custom jvp)", exc.original) from exc
+
+
+def _primal(v: Tensor) -> Tensor:
+    """``v``'s values in its layout, or contiguous where stride 0 cannot hold a tangent's distinct values."""
+    if _overlapping(v):
+        return v.detach().contiguous()
+    return copy_leaf(v).detach()
+
+
+def _overlapping(t: Tensor) -> bool:
+    return any(s == 0 and n > 1 for n, s in zip(t.shape, t.stride()))
+
+
+# --- float64 copies and shifted evaluations (finite differences) --------------------------------
+
+_WIDE = {
+    torch.float16: torch.float64,
+    torch.bfloat16: torch.float64,
+    torch.float32: torch.float64,
+    torch.complex32: torch.complex128,
+    torch.complex64: torch.complex128,
+}
+
+
+def wide_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 for real floating dtypes, complex128 for complex ones; other dtypes unchanged."""
+    return _WIDE.get(dtype, dtype)
+
+
+def copy_leaf(t: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+    """A fresh leaf with ``t``'s values and memory layout, optionally converted to ``dtype``."""
+    if dtype is None or dtype == t.dtype:
+        return fresh_leaf(t)
+    requires_grad = t.requires_grad
+    t = t.detach()
+    if t.numel() == 0:
+        return torch.empty_strided(t.shape, t.stride(), dtype=dtype).requires_grad_(requires_grad)
+    span = t.storage_offset() + 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
+    buffer = t.as_strided((span,), (1,), 0).to(dtype)
+    return buffer.as_strided(t.shape, t.stride(), t.storage_offset()).requires_grad_(requires_grad)
+
+
+def float64_target(target: Target) -> Target:
+    """The target on float64 (complex128) copies of its floating-point inputs, layouts kept.
+
+    Module parameters are substituted per call, so the caller passes float64 variables as usual.
+    Returns ``target`` itself when every input is already float64/complex128 or not floating point.
+    """
+    if all(wide_dtype(x.dtype) == x.dtype for x in target.inputs) and all(
+        wide_dtype(v.value.dtype) == v.value.dtype for v in target.variables
+    ):
+        return target
+    return Target(target.fn, tuple(copy_leaf(x, wide_dtype(x.dtype)) for x in target.inputs))
+
+
+def outputs_at(target: Target) -> Callable[[Sequence[Tensor]], tuple[Tensor, ...]]:
+    """A pure map from variable values to detached outputs: each call runs forward on fresh leaves."""
+
+    def run(values: Sequence[Tensor]) -> tuple[Tensor, ...]:
+        leaves = [copy_leaf(v).detach().requires_grad_() for v in values]
+        return tuple(o.detach() for o in forward(target, leaves))
+
+    return run
+
+
+def vjp_at(
+    target: Target, seed: Sequence[Tensor], names: Sequence[str]
+) -> Callable[[Sequence[Tensor]], tuple[Tensor, ...]]:
+    """A map from variable values to ``VJP(seed)`` there: one forward and one backward per call."""
+
+    def run(values: Sequence[Tensor]) -> tuple[Tensor, ...]:
+        leaves = [copy_leaf(v).detach().requires_grad_() for v in values]
+        grads = vjp(forward(target, leaves), leaves, seed, names=names)
+        return tuple(g.detach() for g in grads)
+
+    return run
+
+
+def evaluate_along(
+    fn: Callable[[Sequence[Tensor]], tuple[Tensor, ...]],
+    base: Sequence[Tensor],
+    directions: Sequence[Tensor],
+    steps: Sequence[float],
+) -> list[tuple[Tensor, ...]]:
+    """``fn(base + step·directions)`` for each step: the raw material of finite differences.
+
+    Every evaluation gets its own copies (layout kept where the layout can hold distinct values), so
+    a function that writes into its inputs cannot shift the next point.
+    """
+    return [fn([_shifted(b, d, step) for b, d in zip(base, directions)]) for step in steps]
+
+
+def realized_direction(base: Sequence[Tensor], directions: Sequence[Tensor], step: float) -> tuple[Tensor, ...]:
+    """What the points :func:`evaluate_along` uses at ``±step`` really differ by, divided by ``2·step``.
+
+    Rounding ``x + h·d`` loses the part of ``h·d`` below ``x``'s precision (all of it when ``|x|``
+    is huge): compare backward against this direction, not the intended one.
+    """
+    return tuple(
+        ((b.detach() + step * d.to(b.dtype)) - (b.detach() + (-step) * d.to(b.dtype))) / (2 * step)
+        for b, d in zip(base, directions)
+    )
+
+
+def _shifted(base: Tensor, direction: Tensor, step: float) -> Tensor:
+    out = copy_leaf(base).detach()
+    if step == 0.0:
+        return out
+    value = base.detach() + step * direction.to(base.dtype)
+    if _overlapping(base):
+        return value  # stride 0 cannot hold distinct values: a contiguous point instead
+    return out.copy_(value)
 
 
 __all__ = [
     "JACOBIAN_ROW_CAP",
     "FunctionRaised",
     "Mutated",
+    "Unavailable",
+    "accumulated_grads",
     "as_seed",
+    "copy_leaf",
+    "double_vjp",
+    "evaluate_along",
+    "float64_target",
     "forward",
+    "guarded_forward",
     "jacobian_products",
+    "jvp",
+    "loss_grads",
+    "outputs_at",
+    "realized_direction",
     "sum_vjp",
     "vjp",
+    "vjp_at",
+    "wide_dtype",
 ]
