@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -9,8 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Mutated
-from gradprops.compare import Mismatch
+from gradprops.autodiff import Mutated, vjp
+from gradprops.compare import Mismatch, compare
 from gradprops.describe import Case, describe_seed, seed_source
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.target import FunctionRaised, Target
@@ -31,10 +32,20 @@ def make_case(
     seeds: dict[str, Sequence[Tensor]] | None = None,
     extras: dict[str, object] | None = None,
     helper_call: str = "",
+    per_variable: dict[str, Sequence[Tensor]] | None = None,
 ) -> Case:
-    """Describe the example the property is about to run, for its failure message."""
+    """Describe the example the property is about to run, for its failure message.
+
+    ``per_variable`` holds tensors shaped like the variables (directions, second-order seeds): each
+    is listed as ``"<label> (<variable name>)"`` and written out under ``label`` in the repro.
+    """
     seeds = seeds or {}
     described_seeds = [row for label, s in seeds.items() for row in describe_seed(label, s)]
+    literals = {label: seed_source(s) for label, s in seeds.items()}
+    for label, tensors in (per_variable or {}).items():
+        if tensors:
+            described_seeds += [(f"{label} ({v.name})", t) for v, t in zip(target.variables, tensors)]
+            literals[label] = seed_source(tensors)
     diff = {id(v.value) for v in target.variables}
     return Case(
         function=target.name,
@@ -44,7 +55,7 @@ def make_case(
         extras=dict(extras or {}),
         inputs_source=list(enumerate(target.inputs)),
         helper_call=helper_call,
-        seed_literals={label: seed_source(s) for label, s in seeds.items()},
+        seed_literals=literals,
     )
 
 
@@ -97,3 +108,134 @@ def random_seed_like(outputs: Sequence[Tensor], generator: torch.Generator) -> t
         torch.randn(o.shape, dtype=o.dtype, generator=generator, device="cpu").to(o.device)
         for o in outputs
     )
+
+
+def as_per_variable(
+    given: Tensor | Sequence[Tensor], variables: Sequence[Tensor], label: str
+) -> tuple[Tensor, ...]:
+    """Validate tensors the caller gives one per variable (directions, second-order seeds)."""
+    tensors = (given,) if isinstance(given, Tensor) else given
+    if not isinstance(tensors, (tuple, list)) or not all(isinstance(t, Tensor) for t in tensors):
+        raise UsageError(
+            f"{label} must be a tensor, or a tuple with one tensor per differentiated input (then per "
+            f"trainable parameter), got {type(given).__name__}"
+        )
+    if len(tensors) != len(variables):
+        raise UsageError(
+            f"{label} has {len(tensors)} tensor(s) but there are {len(variables)} differentiated "
+            "variables (inputs with requires_grad, then module parameters): pass one per variable"
+        )
+    for i, (t, v) in enumerate(zip(tensors, variables)):
+        if t.shape != v.shape:
+            raise UsageError(
+                f"{label} {i} has shape {tuple(t.shape)} but its variable has shape {tuple(v.shape)}"
+            )
+    return tuple(t.detach() for t in tensors)
+
+
+def scalar_mismatch(
+    name: str,
+    actual: float,
+    expected: float,
+    tolerance: Tolerance,
+    allowed: float,
+    actual_label: str,
+    expected_label: str,
+) -> Mismatch:
+    """A :class:`Mismatch` for two scalars (inner products) whose allowed difference is ``allowed``.
+
+    The comparison engine's ``atol × magnitude`` carries everything beyond ``rtol·|expected|``.
+    """
+    rest = max(allowed - tolerance.rtol * abs(expected), 0.0)
+    effective = tolerance if tolerance.atol > 0 or rest == 0 else Tolerance(tolerance.rtol, 1.0, tolerance.source)
+    m = compare(
+        torch.tensor(actual, dtype=torch.float64), torch.tensor(expected, dtype=torch.float64),
+        name=name, tolerance=effective, magnitude=rest / effective.atol if effective.atol else 0.0,
+        actual_label=actual_label, expected_label=expected_label,
+    )
+    if m is None:  # on the boundary: the caller already decided these disagree
+        m = compare(torch.tensor(actual, dtype=torch.float64), torch.tensor(expected, dtype=torch.float64),
+                    name=name, tolerance=Tolerance(0.0, 0.0, effective.source), magnitude=0.0,
+                    actual_label=actual_label, expected_label=expected_label)
+    assert m is not None
+    return m
+
+
+def all_finite(tensors: Sequence[Tensor]) -> bool:
+    return all(bool(t.isfinite().all()) for t in tensors)
+
+
+def noise_floor(
+    seed: Sequence[Tensor], outputs: Sequence[Tensor], per: str = "element", jacobian_scale: float = 0.0
+) -> float:
+    """The smallest difference between two grads that is not rounding: ``64·eps·max|v|·max(|y|, |J|)``.
+
+    Where grads cancel to far below the terms that produced them (softmax at saturation, a ones
+    seed through a normalisation), both sides of a comparison are rounding noise of terms of size
+    ~|v|·|y| or ~|v|·|J| (|J| from :func:`jacobian_scale`), and a tolerance relative to their own
+    tiny size is a false alarm. ``per="sum"`` gives the floor for an inner product with a
+    direction instead: ``64·eps·Σ|v||y|`` (times ``max|d|`` by the caller).
+    """
+    if not seed or not outputs:
+        return 0.0
+    eps = max(float(torch.finfo(o.real.dtype if o.is_complex() else o.dtype).eps)
+              for o in outputs if o.is_floating_point() or o.is_complex())
+    if per == "sum":
+        total = sum(float((_abs64(s) * _abs64(o)).sum()) for s, o in zip(seed, outputs))
+        return 64 * eps * total
+    return 64 * eps * _max_abs(seed) * max(_max_abs(outputs), jacobian_scale)
+
+
+def jacobian_scale(outputs: Sequence[Tensor], variables: Sequence[Tensor], names: Sequence[str]) -> float:
+    """``max|VJP(r)| · sqrt(numel)`` for a random seed ``r``: the size of J's terms, one extra backward.
+
+    Only called once a comparison has failed, to tell rounding noise from a finding.
+    """
+    gen = torch.Generator().manual_seed(20240601)
+    r = tuple(torch.randn(o.shape, dtype=o.dtype, generator=gen) for o in outputs)
+    try:
+        grads = vjp(outputs, variables, r, names=names)
+    except (FunctionRaised, Mutated):
+        return 0.0  # the property that owns the seed reports those
+    numel = sum(o.numel() for o in outputs)
+    return _max_abs(grads) / max(_max_abs(r), 1e-300) * math.sqrt(max(numel, 1))
+
+
+def floored_magnitude(
+    tolerance: Tolerance, magnitude: float, seed: Sequence[Tensor], outputs: Sequence[Tensor]
+) -> float:
+    """``magnitude``, raised so that ``atol × magnitude`` is at least :func:`noise_floor`."""
+    if tolerance.atol <= 0:
+        return magnitude
+    return max(magnitude, noise_floor(seed, outputs) / tolerance.atol)
+
+
+def beyond_noise(
+    compare_at: Callable[[float], list[Mismatch]],
+    magnitude: float,
+    tolerance: Tolerance,
+    seed: Sequence[Tensor],
+    outputs: Sequence[Tensor],
+    variables: Sequence[Tensor],
+    names: Sequence[str],
+) -> list[Mismatch]:
+    """Mismatches at ``magnitude``; if any, again with the magnitude raised to the noise floor.
+
+    ``compare_at(magnitude)`` runs the property's comparison. The second pass costs one backward
+    (:func:`jacobian_scale`) and is only taken when the first found something.
+    """
+    found = compare_at(floored_magnitude(tolerance, magnitude, seed, outputs))
+    if not found or tolerance.atol <= 0:
+        return found
+    floor = noise_floor(seed, outputs, jacobian_scale=jacobian_scale(outputs, variables, names))
+    return compare_at(max(magnitude, floor / tolerance.atol))
+
+
+def _abs64(t: Tensor) -> Tensor:
+    t = t.detach()
+    a = t.abs().to(torch.float64)
+    return torch.where(a.isfinite(), a, torch.zeros_like(a))
+
+
+def _max_abs(tensors: Sequence[Tensor]) -> float:
+    return max((float(_abs64(t).max()) for t in tensors if t.numel()), default=0.0)

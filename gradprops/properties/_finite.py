@@ -1,0 +1,205 @@
+"""Central differences as an oracle: the estimate along a direction, and when it can be trusted.
+
+Shared by ``finite_differences``, ``finite_grads`` and ``second_order``. The quantity estimated is
+always the scalar ``⟨v, J·d⟩`` — the seed ``v`` against the change of the outputs along a direction
+``d`` — so one estimate costs two evaluations, whatever the sizes.
+
+Why a disagreement can be the function's fault and not backward's, and how each is recognised:
+
+- a kink or jump between ``x - h·d`` and ``x + h·d`` (relu at 0, floor): the elementwise second
+  difference ``|f(x+h·d) - 2f(x) + f(x-h·d)| / h`` stays large as ``h`` shrinks. For a
+  piecewise-smooth function with a valid (sub)gradient, ``|central - ⟨VJP(v), d⟩|`` is at most half
+  of ``gap = Σ|v|·|second difference|``, so a disagreement that ``gap`` explains is skipped;
+- a step too large for how fast the function varies (sin at 1e8): second differences are not
+  small next to first differences;
+- a derivative that is unbounded (cbrt at 0): central differences do not converge as ``h`` shrinks.
+
+Only a disagreement none of these explain, at two step sizes, is reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gradprops.autodiff import wide_dtype
+from gradprops.tolerances import Tolerance
+
+STEP = float(torch.finfo(torch.float64).eps) ** (1 / 3)
+"""≈ 6.06e-6: the central-difference step (× the direction) that balances truncation and rounding."""
+
+SHRINK = 4.0
+"""The second, confirming step is ``STEP / SHRINK``."""
+
+_EPS = float(torch.finfo(torch.float64).eps)
+
+
+def inner(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
+    """``Σ Re(conj(a)·b)`` over every pair of tensors, in float64: ⟨·,·⟩ for real and complex alike.
+
+    >>> inner([torch.tensor([1.0, 2.0])], [torch.tensor([3.0, -1.0])])
+    1.0
+    """
+    total = 0.0
+    for x, y in zip(a, b):
+        x, y = _wide(x), _wide(y)
+        total += float((x.conj() * y).real.sum()) if x.is_complex() or y.is_complex() else float((x * y).sum())
+    return total
+
+
+def abs_inner(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
+    """``Σ |a|·|b|``: the scale of the terms in :func:`inner`, what its rounding is relative to."""
+    return sum(float((_wide(x).abs() * _wide(y).abs()).sum()) for x, y in zip(a, b))
+
+
+def scaled_directions(base: Sequence[Tensor], generator: torch.Generator) -> tuple[Tensor, ...]:
+    """Random directions, each element scaled to its variable's element: a relative perturbation.
+
+    Element ``i`` of variable ``k`` is ``z_i · max(|x_i|, 1e-3 · max(1, max|x_k|))`` with ``z``
+    standard normal, so the step stays inside domains such as log's for small positive ``x`` and is
+    not lost to rounding for large ``x``.
+    """
+    out = []
+    for b in base:
+        b = b.detach()
+        wide = wide_dtype(b.dtype)
+        z = torch.randn(b.shape, dtype=wide, generator=generator)
+        mags = b.abs().to(torch.float64)
+        top = float(mags[mags.isfinite()].max()) if mags.numel() and bool(mags.isfinite().any()) else 0.0
+        floor = 1e-3 * max(1.0, top)
+        out.append(z * torch.clamp(torch.nan_to_num(mags, nan=floor, posinf=floor), min=floor).to(z.real.dtype))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Central differences of ``⟨v, f⟩`` along ``d`` at one step, with what is needed to trust them."""
+
+    step: float
+    central: float  # ⟨v, f(x+h·d) - f(x-h·d)⟩ / 2h
+    gap: float  # Σ|v|·|f(x+h·d) - 2f(x) + f(x-h·d)| / h: how far from linear along the step
+    scale: float  # Σ|v|·|f(x+h·d) - f(x-h·d)| / 2h: the size of the terms summed into central
+    rounding: float  # a bound on central's rounding error
+    finite: bool
+    backward: float = float("nan")  # ⟨backward's grads, d⟩ for the d these points really differ by
+    backward_scale: float = float("nan")  # Σ|grads|·|d|
+
+
+def estimate(
+    seed: Sequence[Tensor],
+    points: Sequence[tuple[Tensor, ...]],
+    step: float,
+    grads: Sequence[Tensor] = (),
+    realized: Sequence[Tensor] = (),
+    noise: float = 0.0,
+) -> Estimate:
+    """The :class:`Estimate` from ``points = [f(x), f(x+h·d), f(x-h·d)]`` (``h = step``).
+
+    ``grads`` (backward's, one per variable) are taken against ``realized``, the direction the
+    points really differ by (see :func:`~gradprops.autodiff.realized_direction`). ``noise`` is an
+    absolute rounding level of each value of ``f`` beyond ``eps·|f|`` — for ``f`` a backward whose
+    result cancels (softmax at saturation), the rounding of the terms that cancelled.
+    """
+    f0, plus, minus = points
+    finite = all(bool(t.isfinite().all()) for t in (*f0, *plus, *minus))
+    backward, backward_scale = inner(grads, realized), abs_inner(grads, realized)
+    if not finite:
+        return Estimate(step, float("nan"), float("nan"), float("nan"), float("nan"), False, backward, backward_scale)
+    diff = [_wide(p) - _wide(m) for p, m in zip(plus, minus)]
+    second = [_wide(p) - 2 * _wide(c) + _wide(m) for c, p, m in zip(f0, plus, minus)]
+    size = [_wide(p).abs() + _wide(m).abs() + _wide(c).abs() for c, p, m in zip(f0, plus, minus)]
+    return Estimate(
+        step=step,
+        central=inner(seed, diff) / (2 * step),
+        gap=abs_inner(seed, second) / step,
+        scale=abs_inner(seed, diff) / (2 * step),
+        rounding=(32 * _EPS * abs_inner(seed, size) + 2 * noise * sum(float(_wide(x).abs().sum()) for x in seed))
+        / step,
+        finite=True,
+        backward=backward,
+        backward_scale=backward_scale,
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a backward value ``g = ⟨VJP(v), d⟩`` compares with central differences."""
+
+    outcome: str  # "agree", "not smooth" (skip, never a failure) or "disagree"
+    reason: str
+    estimates: tuple[Estimate, ...]  # every step tried, coarsest first
+    allowed: float  # the tolerance at the last step tried
+
+    @property
+    def last(self) -> Estimate:
+        return self.estimates[-1]
+
+
+def allowed(e: Estimate, tolerance: Tolerance) -> float:
+    """``rtol·|central| + atol·max(Σ|v||J·d|, Σ|VJP(v)||d|) + rounding``."""
+    return tolerance.rtol * abs(e.central) + tolerance.atol * max(e.scale, e.backward_scale) + e.rounding
+
+
+def judge(probe: Callable[[float], Estimate], tolerance: Tolerance) -> Verdict:
+    """Compare backward with central differences; a step ``h/4`` is tried only when ``h`` disagrees."""
+    e1 = probe(STEP)
+    if not e1.finite:
+        return Verdict("not smooth", "the function is not finite at x ± h·d", (e1,), float("nan"))
+    a1 = allowed(e1, tolerance)
+    if abs(e1.central - e1.backward) <= a1:
+        return Verdict("agree", "", (e1,), a1)
+    e2 = probe(STEP / SHRINK)
+    if not e2.finite:
+        return Verdict("not smooth", "the function is not finite at x ± (h/4)·d", (e1, e2), float("nan"))
+    a2 = allowed(e2, tolerance)
+    g = e2.backward
+    richardson = (SHRINK**2 * e2.central - e1.central) / (SHRINK**2 - 1)
+    if abs(e2.central - g) <= a2 or abs(richardson - g) <= a2:
+        return Verdict("agree", "", (e1, e2), a2)
+    if abs(e1.central - e1.backward) <= e1.gap / 2 + a1 or abs(e2.central - g) <= e2.gap / 2 + a2:
+        return Verdict(
+            "not smooth",
+            "not smooth along d (a kink or jump near x): one-sided differences differ by "
+            f"{e2.gap:.3g}, enough to explain backward's difference of {abs(e2.central - g):.3g}",
+            (e1, e2), a2,
+        )
+    if e2.gap > 0.1 * e2.scale + e2.rounding:
+        return Verdict(
+            "not smooth",
+            "the step is too large for how fast the function varies at x: second differences are "
+            f"{e2.gap / max(e2.scale, 1e-300):.2g}× first differences even at step h/4",
+            (e1, e2), a2,
+        )
+    if abs(e1.central - e2.central) > 0.5 * abs(e2.central - g):
+        return Verdict(
+            "not smooth",
+            f"central differences do not converge (step h: {e1.central:.6g}, h/4: {e2.central:.6g}): "
+            "the derivative may be unbounded at x",
+            (e1, e2), a2,
+        )
+    return Verdict("disagree", "", (e1, e2), a2)
+
+
+def smooth_at(probe: Callable[[float], Estimate]) -> tuple[bool, str, tuple[Estimate, ...]]:
+    """Whether the function is smooth along the probed direction, with no backward to compare.
+
+    Smooth means: finite at both steps; second differences shrink with the step (no kink or cusp);
+    central differences converge (no unbounded derivative).
+    """
+    e1, e2 = probe(STEP), probe(STEP / SHRINK)
+    if not (e1.finite and e2.finite):
+        return False, "the function is not finite near x", (e1, e2)
+    if e2.gap > 0.5 * e1.gap + e2.rounding:
+        return False, "not smooth at x: one-sided differences do not shrink with the step (a kink or cusp)", (e1, e2)
+    tol = 0.1 * max(abs(e1.central), abs(e2.central)) + e1.gap + e2.rounding
+    if abs(e1.central - e2.central) > tol:
+        return False, "central differences do not converge at x: the derivative may be unbounded", (e1, e2)
+    return True, "", (e1, e2)
+
+
+def _wide(t: Tensor) -> Tensor:
+    t = t.detach()
+    return t.to(torch.complex128) if t.is_complex() else t.to(torch.float64)

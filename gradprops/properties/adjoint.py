@@ -1,0 +1,171 @@
+"""Forward/reverse adjoint: ⟨v, JVP(d)⟩ = ⟨VJP(v), d⟩, forward-mode AD against backward.
+
+Forward mode computes ``J·d`` without ever calling backward, so it is an oracle as independent as
+finite differences but exact: the tolerance is that of two computation paths in the target's own
+dtype, not that of differencing. It is available where every op has a forward-AD formula; a custom
+Function needs a ``jvp`` staticmethod, and without one the example is skipped with that reason.
+When it fails, either backward or the custom ``jvp`` is wrong: ``finite_differences`` tells which.
+
+Cost per example: 1 forward + 1 backward, and 1 forward in forward-mode AD; 1 more forward-mode
+pass per variable only to explain a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gradprops.autodiff import Unavailable, as_seed, forward, jvp, vjp
+from gradprops.errors import PropertyFailure
+from gradprops.properties._common import (
+    NotApplicable,
+    all_finite,
+    as_per_variable,
+    findings_as_failures,
+    make_case,
+    noise_floor,
+    random_seed_like,
+    scalar_mismatch,
+    tolerance_for,
+)
+from gradprops.properties._finite import abs_inner, inner
+from gradprops.target import Target
+
+NAME = "forward_reverse_adjoint"
+Seed = Tensor | Sequence[Tensor]
+
+
+def check_forward_reverse_adjoint(
+    target: Target,
+    seed: Seed | None = None,
+    directions: Seed | None = None,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    generator: torch.Generator | None = None,
+) -> list[str]:
+    """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
+    gen = generator or torch.Generator().manual_seed(0)
+    variables = target.leaves()
+    names = [x.name for x in target.variables]
+    v: Sequence[Tensor] = ()
+    d: Sequence[Tensor] = ()
+    case = lambda: make_case(  # noqa: E731
+        target, variables, seeds={"v": v}, per_variable={"d": d},
+        helper_call="gradprops.assert_forward_reverse_adjoint(fn, inputs, seed=v, directions=d)",
+    )
+    with findings_as_failures(NAME, case):
+        outputs = forward(target, variables)
+        v = as_seed(seed, outputs, "v") if seed is not None else random_seed_like(outputs, gen)
+        d = (
+            as_per_variable(directions, variables, "directions") if directions is not None
+            else tuple(torch.randn(x.shape, dtype=x.dtype, generator=gen) for x in variables)
+        )
+        grads = vjp(outputs, variables, v, names=names)
+        tangents = _jvp(target, variables, d)
+    if not all_finite([*grads, *tangents, *v]):
+        raise NotApplicable("backward or forward-mode AD returned NaN or inf here: finite_grads judges those")
+    reverse, forward_mode = inner(grads, d), inner(v, tangents)
+    magnitude = max(abs_inner(grads, d), abs_inner(v, tangents))
+    tolerance = tolerance_for(variables, outputs, rtol, atol)
+    floor = noise_floor(v, outputs, per="sum") * max((float(x.abs().max()) for x in d if x.numel()), default=0.0)
+    allowed = tolerance.rtol * abs(forward_mode) + max(tolerance.atol * magnitude, floor)
+    if abs(reverse - forward_mode) <= allowed:
+        return []
+    with findings_as_failures(NAME, case):
+        rows = _per_variable(target, variables, v, d, grads, tolerance, floor) if len(variables) > 1 else []
+    total = scalar_mismatch(
+        "⟨backward(v), d⟩ summed over all variables" if len(names) > 1 else f"⟨grad of {names[0]}, d⟩",
+        reverse, forward_mode, tolerance, allowed, "⟨backward(v), d⟩", "⟨v, JVP(d)⟩",
+    )
+    lines = [
+        "  Compared one scalar: ⟨backward(v), d⟩ — reverse mode, the grads against the direction d — "
+        "with ⟨v, JVP(d)⟩ — forward mode (torch.autograd.forward_ad), the seed against the outputs' "
+        "tangents:",
+        f"    ⟨backward(v), d⟩ = {reverse:.10g}; ⟨v, JVP(d)⟩ = {forward_mode:.10g}; difference "
+        f"{abs(reverse - forward_mode):.6g}, allowed {allowed:.3g} = rtol·|⟨v, JVP(d)⟩| + "
+        f"atol·max(Σ|grad||d|, Σ|v||JVP(d)|) (magnitude {magnitude:.3g}; rounding floor {floor:.2g})",
+    ]
+    mismatches = [total]
+    if rows:
+        worst = max(rows, key=lambda r: abs(r[1] - r[2]))
+        lines.append("  Per variable (d restricted to one variable at a time):")
+        for name, r, f, m in rows:
+            flag = "  ← differs most" if m is not None and name == worst[0] else ("" if m else "  (agrees)")
+            lines.append(f"    {name}: backward {r:.10g}, forward mode {f:.10g}{flag}")
+            if m is not None:
+                mismatches.append(m)
+    custom_jvp = _has_custom_jvp(target.fn)
+    lines.append(
+        "Hint: backward and forward mode disagree: one of them is wrong"
+        + (" (this function defines its own jvp, which may be the wrong one)" if custom_jvp else "")
+        + "; the finite_differences property says which."
+    )
+    raise PropertyFailure(
+        NAME, "⟨v, JVP(d)⟩ from forward-mode AD does not equal ⟨backward(v), d⟩", case(), mismatches,
+        extra="\n".join(lines),
+    )
+
+
+def assert_forward_reverse_adjoint(
+    fn: Callable[..., Any],
+    inputs: Tensor | Sequence[Tensor],
+    seed: Seed | None = None,
+    directions: Seed | None = None,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> None:
+    """Assert that ⟨seed, JVP(d)⟩ by forward-mode AD equals ⟨backward(seed), d⟩.
+
+    ``seed`` is shaped like the output(s); ``directions`` has one tensor per differentiated input,
+    then per trainable parameter; both random when omitted. Where forward-mode AD is unavailable (a
+    custom Function without ``jvp``) this raises :class:`~gradprops.UsageError` saying so (a skip
+    inside :func:`gradprops.check`).
+
+    >>> x = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    >>> assert_forward_reverse_adjoint(torch.tanh, (x,))
+    """
+    check_forward_reverse_adjoint(Target(fn, inputs), seed, directions, rtol=rtol, atol=atol)
+
+
+def _jvp(target: Target, variables: Sequence[Tensor], d: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    try:
+        return jvp(target, variables, d)
+    except Unavailable as exc:
+        raise NotApplicable(str(exc)) from exc
+
+
+def _per_variable(
+    target: Target,
+    variables: Sequence[Tensor],
+    v: Sequence[Tensor],
+    d: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    tolerance: Any,
+    floor: float,
+) -> list[tuple[str, float, float, Any]]:
+    rows = []
+    for k, x in enumerate(target.variables):
+        only = [dk if i == k else torch.zeros_like(dk) for i, dk in enumerate(d)]
+        tangents = _jvp(target, variables, only)
+        f = inner(v, tangents)
+        r = inner([grads[k]], [d[k]])
+        magnitude = max(abs_inner([grads[k]], [d[k]]), abs_inner(v, tangents))
+        allowed = tolerance.rtol * abs(f) + max(tolerance.atol * magnitude, floor)
+        m = None
+        if abs(r - f) > allowed:
+            m = scalar_mismatch(f"⟨grad of {x.name}, d⟩", r, f, tolerance, allowed, "⟨backward(v), d⟩",
+                                "⟨v, JVP(d)⟩")
+        rows.append((x.name, r, f, m))
+    return rows
+
+
+def _has_custom_jvp(fn: Any) -> bool:
+    owner = getattr(fn, "__self__", None)
+    return isinstance(owner, type) and issubclass(owner, torch.autograd.Function) and (
+        owner.jvp is not torch.autograd.Function.jvp
+    )

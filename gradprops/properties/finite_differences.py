@@ -1,0 +1,275 @@
+"""Finite differences: ⟨v, J·d⟩ by central differences in float64 equals ⟨backward(v), d⟩.
+
+The one property that does not trust backward at all: the reference comes from evaluating the
+function at ``x ± h·d``. A wrong formula that is still linear in its seed (−cos for sin, a
+forgotten 1/N, swapped grads of two inputs, an ignored second output) passes linearity, ones-seed
+and the explicit Jacobian (built from the same backward), and fails here.
+
+float32/float16 targets are differenced on float64 copies of their inputs and parameters; backward
+itself runs in the target's dtype and is held to that dtype's tolerance. When the function does
+not accept float64 the example is skipped with the reason. Kinks, jumps, non-finite values and
+steps too large for the function are recognised and skipped, never reported (see ``_finite``).
+
+Cost per example: 1 forward + 1 backward in the target's dtype, 3 forwards in float64 (2 when the
+target is float64 already); 2 more forwards only when the first step disagrees, and 2 per
+variable only to explain a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gradprops.autodiff import (
+    as_seed,
+    copy_leaf,
+    evaluate_along,
+    float64_target,
+    forward,
+    outputs_at,
+    realized_direction,
+    vjp,
+    wide_dtype,
+)
+from gradprops.compare import Mismatch
+from gradprops.errors import PropertyFailure
+from gradprops.properties._common import (
+    NotApplicable,
+    all_finite,
+    as_per_variable,
+    findings_as_failures,
+    make_case,
+    random_seed_like,
+    scalar_mismatch,
+)
+from gradprops.properties._finite import (
+    STEP,
+    Estimate,
+    Verdict,
+    estimate,
+    judge,
+    scaled_directions,
+)
+from gradprops.target import FunctionRaised, Target
+from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
+
+NAME = "finite_differences"
+Seed = Tensor | Sequence[Tensor]
+
+
+def check_finite_differences(
+    target: Target,
+    seed: Seed | None = None,
+    directions: Seed | None = None,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    generator: torch.Generator | None = None,
+) -> list[str]:
+    """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
+    gen = generator or torch.Generator().manual_seed(0)
+    variables = target.leaves()
+    names = [x.name for x in target.variables]
+    v: Sequence[Tensor] = ()
+    d: Sequence[Tensor] = ()
+    case = lambda: make_case(  # noqa: E731
+        target, variables, seeds={"v": v}, per_variable={"d": d},
+        extras={"finite differences": f"central, float64, step h = {STEP:.3g} along d (then h/4)"},
+        helper_call="gradprops.assert_finite_differences(fn, inputs, seed=v, directions=d)",
+    )
+    with findings_as_failures(NAME, case):
+        outputs = forward(target, variables)
+        v = as_seed(seed, outputs, "v") if seed is not None else random_seed_like(outputs, gen)
+        grads = vjp(outputs, variables, v, names=names)
+        if not all_finite(v) or not all_finite(grads):
+            raise NotApplicable("backward returned NaN or inf here: finite_grads judges those")
+        wide, note = float64_version(target)
+        base = tuple(copy_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
+        d = as_per_variable(directions, base, "directions") if directions is not None else scaled_directions(base, gen)
+        f = outputs_at(wide)
+        f0 = float64_outputs(f, base, wide is target)
+        probe = _probe(f, f0, base, d, v, grads)
+        tolerance = fd_tolerance(variables, outputs, rtol, atol)
+        verdict = judge(probe, tolerance)
+    if verdict.outcome == "not smooth":
+        raise NotApplicable(verdict.reason)
+    if verdict.outcome == "disagree":
+        with findings_as_failures(NAME, case):
+            per_variable = _per_variable(f, f0, base, d, v, grads, verdict, tolerance, names)
+        _fail(verdict, tolerance, per_variable, names, outputs, case())
+    return [note] if note else []
+
+
+def assert_finite_differences(
+    fn: Callable[..., Any],
+    inputs: Tensor | Sequence[Tensor],
+    seed: Seed | None = None,
+    directions: Seed | None = None,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> None:
+    """Assert that ⟨seed, J·d⟩ by central differences (float64) equals ⟨backward(seed), d⟩.
+
+    ``seed`` is shaped like the output(s) (random when omitted); ``directions`` has one tensor per
+    differentiated input, then per trainable parameter (random, scaled to the inputs, when
+    omitted). The function is evaluated at ``x ± h·d`` with ``h ≈ 6e-6`` (and ``h/4`` to confirm a
+    disagreement). A kink, jump or non-finite value near ``x`` raises :class:`~gradprops.UsageError`
+    (a skip inside :func:`gradprops.check`) rather than a failure.
+
+    >>> x = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    >>> assert_finite_differences(torch.sin, (x,), seed=torch.randn(4, dtype=torch.float64))
+    """
+    check_finite_differences(Target(fn, inputs), seed, directions, rtol=rtol, atol=atol)
+
+
+def float64_version(target: Target) -> tuple[Target, str]:
+    """The target to difference, and a note when it is a float64 copy of a lower-precision one."""
+    wide = float64_target(target)
+    if wide is target:
+        return target, ""
+    dtypes = sorted({str(x.value.dtype) for x in target.variables if wide_dtype(x.value.dtype) != x.value.dtype})
+    return wide, f"{'/'.join(dtypes)} target: finite differences on float64 copies of its inputs and parameters"
+
+
+def float64_outputs(
+    f: Callable[[Sequence[Tensor]], tuple[Tensor, ...]], base: Sequence[Tensor], native: bool
+) -> tuple[Tensor, ...]:
+    """``f(x)`` in float64, or :class:`NotApplicable` saying why finite differences cannot be run."""
+    try:
+        f0 = f(base)
+    except FunctionRaised as exc:
+        where = "at x" if native else "on float64 copies of its inputs and parameters"
+        raise NotApplicable(
+            f"finite differences need float64, and the function raised {where}: "
+            f"{type(exc.original).__name__}: {exc.original}"
+        ) from exc
+    narrow = sorted({str(o.dtype) for o in f0 if wide_dtype(o.dtype) != o.dtype})
+    if narrow:
+        raise NotApplicable(
+            f"finite differences need float64 outputs, and the function returns {', '.join(narrow)} "
+            "on float64 inputs (it casts internally): they would be too imprecise to judge backward"
+        )
+    return f0
+
+
+def _probe(
+    f: Callable[[Sequence[Tensor]], tuple[Tensor, ...]],
+    f0: tuple[Tensor, ...],
+    base: Sequence[Tensor],
+    d: Sequence[Tensor],
+    v: Sequence[Tensor],
+    grads: Sequence[Tensor] = (),
+) -> Callable[[float], Estimate]:
+    """Central differences of ``⟨v, f⟩`` along ``d`` at a step, against ``⟨grads, d⟩`` as realised."""
+
+    def probe(h: float) -> Estimate:
+        try:
+            plus, minus = evaluate_along(f, base, d, (h, -h))
+        except FunctionRaised as exc:
+            raise NotApplicable(
+                f"the function raised at a point x ± h·d near x (h = {h:.3g}): "
+                f"{type(exc.original).__name__}: {exc.original}"
+            ) from exc
+        return estimate(v, (f0, plus, minus), h, grads, realized_direction(base, d, h))
+
+    return probe
+
+
+def fd_tolerance(
+    variables: Sequence[Tensor], outputs: Sequence[Tensor], rtol: float | None, atol: float | None
+) -> Tolerance:
+    """The finite-difference tolerance, loosened to the backward's own dtype when that is looser."""
+    fd = resolve_tolerance(torch.float64, rtol, atol, "finite_differences")
+    native = loosest_dtype([t.dtype for t in (*variables, *outputs)])
+    own = resolve_tolerance(native, rtol, atol)
+    if own.rtol <= fd.rtol and own.atol <= fd.atol:
+        return fd
+    source = fd.source if fd.source == "given" else f"finite differences, loosened for a {native} backward"
+    return Tolerance(max(fd.rtol, own.rtol), max(fd.atol, own.atol), source)
+
+
+def _per_variable(
+    f: Callable[[Sequence[Tensor]], tuple[Tensor, ...]],
+    f0: tuple[Tensor, ...],
+    base: Sequence[Tensor],
+    d: Sequence[Tensor],
+    v: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    verdict: Verdict,
+    tolerance: Tolerance,
+    names: Sequence[str],
+) -> list[tuple[str, float, float, Mismatch | None]]:
+    """Which variable's direction carries the difference: d restricted to one variable at a time."""
+    if len(base) == 1:
+        return []
+    rows = []
+    h = verdict.last.step
+    for k, name in enumerate(names):
+        only = [dk if i == k else torch.zeros_like(dk) for i, dk in enumerate(d)]
+        try:
+            e = _probe(f, f0, base, only, v, grads)(h)
+        except NotApplicable:
+            continue
+        g_k = e.backward
+        allowed = tolerance.rtol * abs(e.central) + tolerance.atol * max(e.scale, e.backward_scale) + e.rounding
+        m = None
+        if abs(g_k - e.central) > allowed:
+            m = scalar_mismatch(
+                f"⟨grad of {name}, d⟩", g_k, e.central, tolerance, allowed,
+                "⟨backward(v), d⟩", "⟨v, J·d⟩ by central differences",
+            )
+        rows.append((name, g_k, e.central, m))
+    return rows
+
+
+def _fail(
+    verdict: Verdict,
+    tolerance: Tolerance,
+    per_variable: list[tuple[str, float, float, Mismatch | None]],
+    names: Sequence[str],
+    outputs: Sequence[Tensor],
+    case: Any,
+) -> None:
+    e = verdict.last
+    g = e.backward
+    dtypes = "/".join(sorted({str(o.dtype) for o in outputs}))
+    total = scalar_mismatch(
+        "⟨backward(v), d⟩ summed over all variables" if len(names) > 1 else f"⟨grad of {names[0]}, d⟩",
+        g, e.central, tolerance, verdict.allowed, "⟨backward(v), d⟩", "⟨v, J·d⟩ by central differences",
+    )
+    lines = [
+        "  Compared one scalar: ⟨backward(v), d⟩ — backward's grads (run in "
+        f"{dtypes}) against the direction d — with ⟨v, J·d⟩, the change of ⟨v, f⟩ along d by "
+        "central differences of the function in float64:",
+    ]
+    lines += [
+        f"    step h = {x.step:.3g}: ⟨v, J·d⟩ ≈ {x.central:.10g} (one-sided differences differ by {x.gap:.3g})"
+        for x in verdict.estimates
+    ]
+    lines.append(
+        f"    backward: ⟨backward(v), d⟩ = {g:.10g}; difference {abs(g - e.central):.6g}, allowed "
+        f"{verdict.allowed:.3g} = rtol·|fd| + atol·max(Σ|v||J·d|, Σ|grad||d|) + rounding {e.rounding:.2g}"
+    )
+    mismatches = [total]
+    if per_variable:
+        worst = max(per_variable, key=lambda r: abs(r[1] - r[2]))
+        lines.append("  Per variable (d restricted to one variable at a time):")
+        for name, g_k, c_k, m in per_variable:
+            flag = "  ← differs most" if name == worst[0] and m is not None else ("" if m else "  (agrees)")
+            lines.append(f"    {name}: backward {g_k:.10g}, finite differences {c_k:.10g}{flag}")
+            if m is not None:
+                mismatches.append(m)
+    lines.append(
+        "Hint: backward disagrees with the function's own values, so its formula is wrong (a sign, a "
+        "factor, a swapped or missing term), not only its handling of the seed. To see which entries "
+        "are wrong, run torch.autograd.gradcheck(fn, inputs) on this small case in float64."
+    )
+    raise PropertyFailure(
+        NAME,
+        "⟨v, J·d⟩ from central differences in float64 does not equal ⟨backward(v), d⟩",
+        case, [total, *mismatches[1:]], extra="\n".join(lines),
+    )

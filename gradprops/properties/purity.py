@@ -1,0 +1,153 @@
+"""Purity: forward and backward behave as a function of their arguments, and nothing else.
+
+Every other property assumes this, which is why :func:`gradprops.check` runs it first. It checks:
+
+- forward leaves its inputs untouched (a custom Function's forward runs with grad disabled, so an
+  in-place write into an input passes silently); backward leaves its seed and inputs untouched;
+- two backward passes of one graph (``retain_graph=True``) with one seed give identical grads, and
+  the grads the first returned are not overwritten by the second (a reused buffer);
+- two live graphs do not share state: after building a second graph on ``x2 = c·flip(x)``, the
+  first graph's backward still gives what it gave before (state kept on the class, the module or
+  a global instead of ``ctx`` fails here); ``flip`` and a positive ``c`` keep ``x2`` in most
+  domains (positive, symmetric positive-definite, sorted-by-magnitude aside);
+- ``.grad`` accumulates: ``backward(u)`` then ``backward(v)`` on leaves leaves VJP(u) + VJP(v) in
+  ``.grad`` — run with real ``.backward()`` calls, as a training loop does.
+
+Cost per example: 3 forwards and 6 backwards (1 forward and 2 backwards of them for ``.grad``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gradprops.autodiff import accumulated_grads, as_seed, copy_leaf, guarded_forward, vjp
+from gradprops.compare import compare_all, max_abs
+from gradprops.errors import UsageError
+from gradprops.properties._common import (
+    NotApplicable,
+    beyond_noise,
+    fail_on,
+    findings_as_failures,
+    make_case,
+    random_seed_like,
+    tolerance_for,
+)
+from gradprops.target import FunctionRaised, Target
+from gradprops.tolerances import Tolerance
+
+NAME = "purity"
+Seed = Tensor | Sequence[Tensor]
+_IDENTICAL = Tolerance(0.0, 0.0, "must be identical")
+
+
+def check_purity(
+    target: Target,
+    seeds: tuple[Seed, Seed] | None = None,
+    second_scale: float = 0.5,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> list[str]:
+    """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
+    if isinstance(second_scale, bool) or not isinstance(second_scale, (int, float)) or not second_scale > 0:
+        raise UsageError(f"second_scale must be a positive number, got {second_scale!r}")
+    variables = target.leaves()
+    names = [x.name for x in target.variables]
+    u: Sequence[Tensor] = ()
+    v: Sequence[Tensor] = ()
+    case = lambda: make_case(  # noqa: E731
+        target, variables, seeds={"u": u, "v": v},
+        extras={"second graph built on": f"x2 = {second_scale!r} · flip(x) (every variable, all dims)"},
+        helper_call=f"gradprops.assert_purity(fn, inputs, seeds=(u, v), second_scale={second_scale!r})",
+    )
+    with findings_as_failures(NAME, case):
+        outputs = guarded_forward(target, variables)
+        if seeds is None:
+            gen = torch.Generator().manual_seed(0)
+            seeds = (random_seed_like(outputs, gen), random_seed_like(outputs, gen))
+        if not isinstance(seeds, (tuple, list)) or len(seeds) != 2:
+            raise UsageError("seeds must be a pair (u, v): two seeds, each shaped like the outputs")
+        u, v = as_seed(seeds[0], outputs, "u"), as_seed(seeds[1], outputs, "v")
+        returned = vjp(outputs, variables, u, names=names)
+        first = _kept(returned)
+        second = _kept(vjp(outputs, variables, u, names=names))
+        g_v = _kept(vjp(outputs, variables, v, names=names))
+    fail_on(NAME, "two backward passes of the same graph with the same seed (retain_graph=True) gave "
+            "different grads: backward depends on more than its seed and saved tensors (a counter, random "
+            "numbers, state it changes)", _identical(second, first, names, "second backward", "first backward"),
+            case())
+    fail_on(NAME, "the grads backward returned were overwritten by a later backward: it returns a buffer "
+            "it reuses (a cache on the class, the module or a global), so grads the caller holds change",
+            _identical(returned, first, names, "first grads, now", "first grads, when returned"), case())
+    with findings_as_failures(NAME, case):
+        x2 = [_second_point(x, second_scale) for x in variables]
+        try:
+            guarded_forward(target, x2)
+        except FunctionRaised as exc:
+            raise NotApplicable(
+                f"the function raised on the second input x2 = {second_scale!r}·flip(x): "
+                f"{type(exc.original).__name__}: {exc.original}"
+            ) from exc
+        after = _kept(vjp(outputs, variables, u, names=names))
+    fail_on(NAME, "building a second graph of the function (on x2) before backward changed the first graph's "
+            "grads: the function keeps per-call state outside ctx (on the class, the module or a global), "
+            "and the second forward overwrote it",
+            _identical(after, first, names, "backward with a second graph alive", "backward of the graph alone"),
+            case())
+    with findings_as_failures(NAME, case):
+        leaves = target.leaves()
+        accumulated = accumulated_grads(guarded_forward(target, leaves), leaves, [u, v], names=names)
+    expected = [a + b for a, b in zip(first, g_v)]
+    tolerance = tolerance_for(variables, outputs, rtol, atol)
+    mismatches = beyond_noise(
+        lambda m: compare_all(accumulated, expected, names, tolerance, m,
+                              actual_label=".grad after backward(u), backward(v)", expected_label="VJP(u) + VJP(v)"),
+        max_abs([*accumulated, *expected]), tolerance, [*u, *v], outputs, variables, names,
+    )
+    fail_on(NAME, "`.grad` does not accumulate: after y.backward(u, retain_graph=True) then y.backward(v), "
+            ".grad is not VJP(u) + VJP(v)", mismatches, case())
+    return []
+
+
+def assert_purity(
+    fn: Callable[..., Any],
+    inputs: Tensor | Sequence[Tensor],
+    seeds: tuple[Seed, Seed] | None = None,
+    second_scale: float = 0.5,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> None:
+    """Assert that forward and backward are pure, deterministic, share no state, and accumulate .grad.
+
+    ``seeds`` is a pair ``(u, v)`` shaped like the output(s) (random when omitted); the second graph
+    is built on ``second_scale · flip(x)``. See the module docstring for each check.
+
+    >>> x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    >>> assert_purity(torch.nn.functional.softplus, (x,))
+    """
+    check_purity(Target(fn, inputs), seeds, second_scale, rtol=rtol, atol=atol)
+
+
+def _kept(grads: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    return tuple(g.detach().clone() for g in grads)
+
+
+def _identical(actual: Sequence[Tensor], expected: Sequence[Tensor], names: Sequence[str],
+               actual_label: str, expected_label: str) -> list[Any]:
+    return compare_all(actual, expected, names, _IDENTICAL, magnitude=0.0,
+                       actual_label=actual_label, expected_label=expected_label)
+
+
+def _second_point(x: Tensor, scale: float) -> Tensor:
+    leaf = copy_leaf(x).detach()
+    flipped = scale * x.detach().flip(list(range(x.dim())))
+    if any(s == 0 and n > 1 for n, s in zip(x.shape, x.stride())):
+        leaf = flipped.clone()
+    else:
+        leaf.copy_(flipped)
+    return leaf.requires_grad_(x.requires_grad)

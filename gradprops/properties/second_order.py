@@ -1,0 +1,226 @@
+"""Second order: double backward (``create_graph=True``) is linear in its seed and agrees with
+finite differences of the first-order VJP.
+
+With ``g(x) = VJP(x; v)`` computed with ``create_graph=True``, double backward with a seed ``t``
+shaped like the variables gives ``tᵀ·∂g/∂x``. It must be linear in ``t``:
+DB(a·t1 + b·t2) = a·DB(t1) + b·DB(t2), and ⟨DB(t1), d⟩ must equal ⟨t1, (g(x+h·d) - g(x-h·d))/2h⟩ —
+central differences of the *first-order* backward, which the other properties have checked. A
+backward whose own backward is wrong (a custom Function used inside backward, a hand-written
+double backward) fails here and nowhere else.
+
+The first-order seed requires grad, as it does inside a real double-backward graph (gradient
+penalties): that is what makes ``@once_differentiable`` refuse, so such Functions are skipped
+with that reason rather than reported. Runs in float64 on float64 copies when the function accepts
+them; otherwise linearity runs in the target's dtype and the finite differences are skipped
+(noted in the report).
+
+Cost per example: 1 forward, 1 backward with create_graph, 3 double backwards, and 2 forwards + 2
+backwards in float64 (2 more of each only when the first step disagrees).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gradprops.autodiff import (
+    Unavailable,
+    as_seed,
+    copy_leaf,
+    double_vjp,
+    evaluate_along,
+    forward,
+    realized_direction,
+    vjp,
+    vjp_at,
+    wide_dtype,
+)
+from gradprops.compare import compare_all, max_abs
+from gradprops.errors import PropertyFailure, UsageError
+from gradprops.properties._common import (
+    NotApplicable,
+    all_finite,
+    as_per_variable,
+    check_coefficient,
+    fail_on,
+    findings_as_failures,
+    make_case,
+    noise_floor,
+    random_seed_like,
+    scalar_mismatch,
+    tolerance_for,
+)
+from gradprops.properties._finite import Estimate, estimate, judge, scaled_directions
+from gradprops.properties.finite_differences import fd_tolerance, float64_version
+from gradprops.target import FunctionRaised, Target
+
+NAME = "second_order"
+Seed = Tensor | Sequence[Tensor]
+
+
+def check_second_order(
+    target: Target,
+    seed: Seed | None = None,
+    second_seeds: tuple[Seed, Seed] | None = None,
+    coefficients: tuple[float, float] = (1.5, -0.75),
+    directions: Seed | None = None,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    generator: torch.Generator | None = None,
+) -> list[str]:
+    """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
+    if not isinstance(coefficients, (tuple, list)) or len(coefficients) != 2:
+        raise UsageError(f"coefficients must be a pair (a, b) of finite numbers, got {coefficients!r}")
+    a, b = check_coefficient("a", coefficients[0]), check_coefficient("b", coefficients[1])
+    gen = generator or torch.Generator().manual_seed(0)
+    run, wide, notes = _choose_target(target)
+    variables = [_leaf(x.value, wide) for x in target.variables]
+    names = [x.name for x in target.variables]
+    v: Sequence[Tensor] = ()
+    t1: Sequence[Tensor] = ()
+    t2: Sequence[Tensor] = ()
+    d: Sequence[Tensor] = ()
+    case = lambda: make_case(  # noqa: E731
+        target, variables, seeds={"v": v}, per_variable={"t1": t1, "t2": t2, "d": d},
+        extras={"coefficients": f"a={a!r}, b={b!r}", "computed in": "float64" if wide else "the target's dtype"},
+        helper_call="gradprops.assert_second_order(fn, inputs, seed=v, second_seeds=(t1, t2), "
+                    f"coefficients=({a!r}, {b!r}), directions=d)",
+    )
+    with findings_as_failures(NAME, case):
+        outputs = forward(run, variables)
+        v = _seed_for(seed, outputs) if seed is not None else random_seed_like(outputs, gen)
+        if second_seeds is None:
+            t1 = tuple(torch.randn(x.shape, dtype=x.dtype, generator=gen) for x in variables)
+            t2 = tuple(torch.randn(x.shape, dtype=x.dtype, generator=gen) for x in variables)
+        else:
+            if not isinstance(second_seeds, (tuple, list)) or len(second_seeds) != 2:
+                raise UsageError("second_seeds must be a pair (t1, t2), each with one tensor per variable")
+            t1, t2 = (tuple(t.to(x.dtype) for t, x in zip(as_per_variable(s, variables, "second seed"), variables))
+                      for s in second_seeds)
+        v_leaf = tuple(s.clone().requires_grad_() for s in v)
+        grads = vjp(outputs, variables, v_leaf, names=names, create_graph=True)
+        if not all_finite([*(o.detach() for o in outputs), *(g.detach() for g in grads)]):
+            raise NotApplicable("the function or its first-order grads are NaN or inf here")
+        try:
+            db1 = double_vjp(grads, variables, t1, names=names, first_seed=v_leaf)
+            db2 = double_vjp(grads, variables, t2, names=names, first_seed=v_leaf)
+            dbw = double_vjp(grads, variables, tuple(a * x + b * y for x, y in zip(t1, t2)), names=names,
+                             first_seed=v_leaf)
+        except Unavailable as exc:
+            raise NotApplicable(str(exc)) from exc
+    # Where double backward cancels to zero (x ↦ x·y in x, softmax under a ones seed) it returns
+    # rounding noise of terms of size |t|·|v|·|y|, or |t|·|backward(v)|/|x|: the scale to compare at.
+    tolerance = tolerance_for(variables, outputs, rtol, atol)
+    noise = max(max_abs([*t1, *t2]) * max_abs(grads) / max(1.0, max_abs(variables)),
+                noise_floor(v, outputs) * max_abs([*t1, *t2]) / max(tolerance.atol, 1e-300))
+    magnitude = max(abs(a) * max_abs(db1), abs(b) * max_abs(db2), max_abs(dbw), max(abs(a), abs(b)) * noise)
+    finite = [x.isfinite() & y.isfinite() for x, y in zip(db1, db2)]  # inf - inf: nothing to compare
+    mismatches = compare_all(
+        [torch.where(ok, w, torch.zeros_like(w)) for ok, w in zip(finite, dbw)],
+        [torch.where(ok, a * x + b * y, torch.zeros_like(x)) for ok, x, y in zip(finite, db1, db2)],
+        names, tolerance, magnitude,
+        actual_label="DB(a·t1 + b·t2)", expected_label="a·DB(t1) + b·DB(t2)",
+    )
+    fail_on(NAME, "double backward is not linear in its seed: DB(a·t1 + b·t2) != a·DB(t1) + b·DB(t2), DB(t) "
+            "= backward of ⟨t, backward(v)⟩ (create_graph=True)", mismatches, case())
+    if not wide:
+        return notes
+    if not all_finite([*db1, *(g.detach() for g in grads)]):
+        raise NotApplicable("first- or second-order grads are NaN or inf here: finite_grads judges those")
+    with findings_as_failures(NAME, case):
+        base = tuple(x.detach() for x in variables)
+        d = (tuple(t.to(x.dtype) for t, x in zip(as_per_variable(directions, base, "directions"), base))
+             if directions is not None else scaled_directions(base, gen))
+        first = vjp_at(run, v, names)
+        vjp_noise = noise_floor(v, outputs)  # backward's values are rounding noise of terms ~|v|·|y| below this
+        g0 = tuple(g.detach() for g in grads)
+
+        def probe(h: float) -> Estimate:
+            try:
+                plus, minus = evaluate_along(first, base, d, (h, -h))
+            except FunctionRaised as exc:
+                raise NotApplicable(
+                    f"the function raised at a point x ± h·d near x (h = {h:.3g}): "
+                    f"{type(exc.original).__name__}: {exc.original}"
+                ) from exc
+            return estimate(t1, (g0, plus, minus), h, db1, realized_direction(base, d, h), noise=vjp_noise)
+
+        tolerance = fd_tolerance(variables, outputs, rtol, atol)
+        verdict = judge(probe, tolerance)
+    if verdict.outcome == "not smooth":
+        notes.append(f"second-order finite differences skipped: {verdict.reason}")
+        return notes
+    if verdict.outcome == "disagree":
+        e = verdict.last
+        g = e.backward
+        m = scalar_mismatch("⟨DB(t1), d⟩ summed over all variables" if len(names) > 1 else f"⟨DB(t1) of {names[0]}, d⟩",
+                            g, e.central, tolerance, verdict.allowed, "⟨double backward(t1), d⟩",
+                            "⟨t1, ∂backward(v)/∂x·d⟩ by central differences")
+        lines = [
+            "  Compared one scalar: ⟨DB(t1), d⟩ — double backward (create_graph=True) with seed t1, against "
+            "the direction d — with ⟨t1, (backward(v) at x+h·d − backward(v) at x−h·d) / 2h⟩, central "
+            "differences of the first-order backward:",
+            *(f"    step h = {x.step:.3g}: ≈ {x.central:.10g}" for x in verdict.estimates),
+            f"    double backward: {g:.10g}; difference {abs(g - e.central):.6g}, allowed {verdict.allowed:.3g}",
+            "Hint: first-order backward is differentiated by autograd here; if backward calls a custom "
+            "Function (or hand-written double backward), that Function's backward is the suspect.",
+        ]
+        raise PropertyFailure(NAME, "double backward does not agree with finite differences of the first-order "
+                              "VJP", case(), [m], extra="\n".join(lines))
+    return notes
+
+
+def assert_second_order(
+    fn: Callable[..., Any],
+    inputs: Tensor | Sequence[Tensor],
+    seed: Seed | None = None,
+    second_seeds: tuple[Seed, Seed] | None = None,
+    coefficients: tuple[float, float] = (1.5, -0.75),
+    directions: Seed | None = None,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> None:
+    """Assert that double backward is linear in its seed and matches finite differences of the VJP.
+
+    ``seed`` is the first-order seed (shaped like the outputs); ``second_seeds`` a pair ``(t1, t2)``
+    and ``directions`` one tensor each per variable; all random when omitted. Functions without
+    double backward (``@once_differentiable``) raise :class:`~gradprops.UsageError` saying so.
+
+    >>> x = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    >>> assert_second_order(torch.tanh, (x,))
+    """
+    check_second_order(Target(fn, inputs), seed, second_seeds, coefficients, directions, rtol=rtol, atol=atol)
+
+
+def _choose_target(target: Target) -> tuple[Target, bool, list[str]]:
+    """Where to run: the float64 copy when the function runs on it and returns float64."""
+    wide, note = float64_version(target)
+    if wide is target:
+        return target, all(x.value.dtype in (torch.float64, torch.complex128) for x in target.variables), []
+    try:
+        outs = forward(wide, [_leaf(x.value, True) for x in target.variables])
+    except FunctionRaised as exc:
+        reason = f"the function raised on float64 copies: {type(exc.original).__name__}: {exc.original}"
+    else:
+        if all(o.dtype in (torch.float64, torch.complex128) for o in outs):
+            return wide, True, [note.replace("finite differences", "second order")]
+        reason = "the function returns lower-precision outputs on float64 inputs"
+    return target, False, [f"second-order finite differences skipped ({reason}); linearity checked in the "
+                           "target's dtype"]
+
+
+def _leaf(value: Tensor, wide: bool) -> Tensor:
+    return copy_leaf(value, wide_dtype(value.dtype) if wide else None).detach().requires_grad_()
+
+
+def _seed_for(seed: Seed, outputs: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    """Validate a first-order seed given in the caller's dtype, then cast it to the outputs'."""
+    seeds = (seed,) if isinstance(seed, Tensor) else seed
+    if isinstance(seeds, (tuple, list)) and len(seeds) == len(outputs) and all(isinstance(x, Tensor) for x in seeds):
+        seeds = tuple(x.to(o.dtype) for x, o in zip(seeds, outputs))
+    return as_seed(seeds, outputs, "v")

@@ -1,0 +1,403 @@
+"""The oracle helpers: each broken Function is caught by the helper for its class, named correctly,
+and correct Functions (a kink, a removable singularity, several inputs and outputs) pass them all."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gradprops
+from gradprops.properties.chain_rule import Downstream
+from tests import broken_suite as bs
+
+f64 = torch.float64
+
+
+def leaf(*shape: int, seed: int = 0, dtype: torch.dtype = f64) -> torch.Tensor:
+    return torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed)).requires_grad_()
+
+
+def rand(*shape: int, seed: int = 1, dtype: torch.dtype = f64) -> torch.Tensor:
+    return torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+
+
+def failure(helper, *args, **kwargs) -> gradprops.PropertyFailure:
+    with pytest.raises(gradprops.PropertyFailure) as info:
+        helper(*args, **kwargs)
+    return info.value
+
+
+# --- finite differences ---------------------------------------------------------------------------
+
+
+def test_wrong_formula_fails_finite_differences_and_says_what_was_compared():
+    f = failure(gradprops.assert_finite_differences, bs.WrongFormula.apply, (leaf(3, 4),), seed=rand(3, 4))
+    text = str(f)
+    assert f.property == "finite_differences"
+    assert "property 'finite_differences' failed" in text
+    assert "⟨backward(v), d⟩" in text and "⟨v, J·d⟩" in text and "central differences" in text
+    assert "Compared one scalar" in text and "allowed" in text
+    assert "step h = " in text
+    assert "Tolerance: rtol=0.0001, atol=1e-05" in text
+    assert "d (input 0): shape (3, 4)" in text  # the direction is part of the case
+    assert "gradprops.assert_finite_differences(fn, inputs, seed=v, directions=d)" in text
+    assert abs(f.max_abs_diff) > 1e-3
+
+
+def test_the_repro_snippet_reproduces_a_finite_difference_failure():
+    f = failure(gradprops.assert_finite_differences, bs.WrongFormula.apply, (leaf(2),), seed=rand(2))
+    snippet = str(f).split("How to reproduce:\n", 1)[1]
+    source = "\n".join(line[2:] for line in snippet.splitlines())
+    with pytest.raises(gradprops.PropertyFailure, match="finite_differences"):
+        exec(source.replace("fn = ...", "fn = WrongFormula.apply  #"), {"WrongFormula": bs.WrongFormula})
+
+
+@pytest.mark.parametrize(
+    ("broken", "inputs"),
+    [
+        (bs.WrongOn0d, lambda: (leaf(),)),
+        (bs.WrongOnOddSize, lambda: (leaf(3),)),
+        (bs.WrongOver64, lambda: (leaf(5, 13),)),
+        (bs.WrongOnNonContiguous, lambda: (leaf(4, 3).detach().t().requires_grad_(),)),
+    ],
+    ids=["0-d", "odd size", "over 64", "non-contiguous"],
+)
+def test_bugs_on_some_inputs_fail_finite_differences_on_those_inputs(broken, inputs):
+    f = failure(gradprops.assert_finite_differences, broken.apply, inputs())
+    assert f.property == "finite_differences"
+
+
+def test_a_wrong_parameter_grad_is_blamed_on_the_parameter():
+    f = failure(gradprops.assert_finite_differences, bs.linear_wrong_weight_grad(), (leaf(5, 3),))
+    text = str(f)
+    assert "Per variable" in text
+    assert "parameter 'weight': backward" in text and "← differs most" in text
+    weight_line = next(line for line in text.splitlines() if "parameter 'weight': backward" in line)
+    assert "← differs most" in weight_line
+    bias_line = next(line for line in text.splitlines() if "parameter 'bias': backward" in line)
+    assert "(agrees)" in bias_line
+
+
+def test_ignoring_the_second_output_fails_finite_differences():
+    f = failure(gradprops.assert_finite_differences, bs.IgnoresSecondOutput.apply, (leaf(4),),
+                seed=(rand(4), rand(4, seed=2)))
+    assert f.property == "finite_differences"
+    assert "seed v (output 1)" in str(f)
+
+
+def test_a_stale_cache_passes_on_the_first_call_and_fails_on_the_next():
+    bs.StaleCache.cache.clear()
+    gradprops.assert_finite_differences(bs.StaleCache.apply, (leaf(3, seed=1),))
+    f = failure(gradprops.assert_finite_differences, bs.StaleCache.apply, (leaf(3, seed=2),))
+    assert f.property == "finite_differences"
+
+
+def test_one_wrong_entry_among_a_thousand_is_found_by_both_oracles():
+    x = leaf(1000)
+    f = failure(gradprops.assert_forward_reverse_adjoint, bs.OneWrongEntry.apply, (x,))
+    assert f.property == "forward_reverse_adjoint"
+    gradprops.assert_vjp_matches_jacobian(bs.OneWrongEntry.apply, (x,), rand(1000))  # J has the needle too
+    # finite differences see it whenever the needle's term stands out of the sum's tolerance
+    caught = 0
+    for s in range(5):
+        try:
+            gradprops.assert_finite_differences(bs.OneWrongEntry.apply, (leaf(10, seed=s),), seed=rand(10, seed=s))
+        except gradprops.PropertyFailure:
+            caught += 1
+    assert caught >= 4
+
+
+def test_float32_targets_are_differenced_in_float64():
+    x = leaf(3, 4, dtype=torch.float32)
+    gradprops.assert_finite_differences(torch.sin, (x,))
+    f = failure(gradprops.assert_finite_differences, bs.WrongFormula.apply, (x,))
+    assert "run in torch.float32" in str(f)
+
+
+def test_a_function_that_refuses_float64_is_skipped_with_the_reason():
+    def float32_only(x):
+        if x.dtype != torch.float32:
+            raise TypeError("float32 only")
+        return x.sin()
+
+    with pytest.raises(gradprops.UsageError, match=r"finite differences need float64.*TypeError: float32 only"):
+        gradprops.assert_finite_differences(float32_only, (leaf(3, dtype=torch.float32),))
+    with pytest.raises(gradprops.UsageError, match=r"returns torch\.float32 on float64 inputs"):
+        gradprops.assert_finite_differences(lambda x: x.float().sin(), (leaf(3),))
+
+
+@pytest.mark.parametrize(
+    ("fn", "point"),
+    [
+        (torch.relu, [0.0, 1.0, -2.0]),
+        (torch.abs, [0.0, 0.5]),
+        (torch.floor, [1.0, 2.5]),
+        (lambda x: torch.where(x > 0.5, x, -x), [0.5, 0.1]),
+        (torch.sqrt, [0.0, 4.0]),
+        (torch.sin, [1e300, 1.0]),
+    ],
+    ids=["relu at 0", "abs at 0", "floor at an integer", "jump at 0.5", "sqrt at 0", "sin at 1e300"],
+)
+def test_kinks_jumps_and_hopeless_steps_are_skipped_never_failed(fn, point):
+    x = torch.tensor(point, dtype=f64, requires_grad=True)
+    for direction in (torch.ones(len(point), dtype=f64), -torch.ones(len(point), dtype=f64), None):
+        try:
+            gradprops.assert_finite_differences(fn, (x,), seed=torch.ones(len(point), dtype=f64),
+                                                directions=direction)
+        except gradprops.UsageError:
+            pass  # skipped with a reason: the point of the test is that it never fails
+
+
+def test_kink_skip_reason_says_not_smooth():
+    x = torch.tensor([0.0, 1.0], dtype=f64, requires_grad=True)
+    with pytest.raises(gradprops.UsageError, match="not smooth along d"):
+        gradprops.assert_finite_differences(bs.Relu.apply, (x,), seed=torch.ones(2, dtype=f64),
+                                            directions=torch.ones(2, dtype=f64))
+
+
+# --- forward/reverse adjoint --------------------------------------------------------------------
+
+
+def test_adjoint_catches_a_wrong_backward_next_to_a_right_jvp():
+    f = failure(gradprops.assert_forward_reverse_adjoint, bs.WrongFormulaWithJvp.apply, (leaf(2, 3),))
+    text = str(f)
+    assert f.property == "forward_reverse_adjoint"
+    assert "⟨v, JVP(d)⟩" in text and "forward mode" in text
+    assert "defines its own jvp" in text
+
+
+def test_adjoint_is_not_applicable_without_a_jvp():
+    with pytest.raises(gradprops.UsageError, match=r"forward-mode AD is not available.*jvp"):
+        gradprops.assert_forward_reverse_adjoint(bs.WrongFormula.apply, (leaf(3),))
+
+
+def test_adjoint_handles_modules_complex_and_expanded_inputs():
+    gradprops.assert_forward_reverse_adjoint(torch.nn.Linear(3, 2).double(), (leaf(4, 3),))
+    z = torch.randn(3, dtype=torch.complex128, requires_grad=True)
+    gradprops.assert_forward_reverse_adjoint(lambda t: t * t.conj() + t.exp(), (z,))
+    expanded = torch.randn(3, dtype=f64).expand(2, 3).requires_grad_()
+    gradprops.assert_forward_reverse_adjoint(torch.sin, (expanded,))
+
+
+# --- purity -------------------------------------------------------------------------------------
+
+
+def test_writing_into_the_seed_fails_purity():
+    f = failure(gradprops.assert_purity, bs.WritesIntoSeed.apply, (leaf(3),))
+    assert f.property == "purity"
+    assert "backward wrote into its seed (grad_output) in place" in str(f)
+
+
+def test_forward_writing_into_its_input_fails_purity():
+    x = leaf(3)
+    f = failure(gradprops.assert_purity, bs.WritesIntoInput.apply, (x,))
+    assert f.property == "purity"
+    assert "forward wrote into input 0 in place" in str(f)
+    assert torch.equal(x, leaf(3))  # the caller's tensor was never handed to forward
+
+
+def test_forward_writing_into_a_fixed_input_fails_purity():
+    def scales_its_weight(x, w):
+        w.mul_(2)
+        return x * w
+
+    f = failure(gradprops.assert_purity, scales_its_weight, (leaf(3), torch.ones(3, dtype=f64)))
+    assert "forward wrote into input 1 (held fixed) in place" in str(f)
+
+
+def test_state_kept_on_the_class_fails_purity_through_a_second_graph():
+    f = failure(gradprops.assert_purity, bs.StateOnClass.apply, (leaf(4),))
+    text = str(f)
+    assert f.property == "purity"
+    assert "building a second graph" in text and "state outside ctx" in text
+    assert "x2 = 0.5 · flip(x)" in text
+
+
+def test_a_nondeterministic_backward_fails_purity():
+    class Noisy(torch.autograd.Function):
+        calls = 0
+
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            Noisy.calls += 1
+            return grad * (2 + 1e-3 * Noisy.calls)
+
+    f = failure(gradprops.assert_purity, Noisy.apply, (leaf(3),))
+    assert "two backward passes of the same graph" in str(f)
+
+
+def test_a_backward_that_reuses_its_output_buffer_fails_purity():
+    class Reuses(torch.autograd.Function):
+        buffer = None
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.sin()
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            if Reuses.buffer is None or Reuses.buffer.shape != x.shape:
+                Reuses.buffer = torch.empty_like(x)
+            return torch.mul(grad, x.cos(), out=Reuses.buffer)
+
+    f = failure(gradprops.assert_purity, Reuses.apply, (leaf(3),), seeds=(rand(3), rand(3, seed=2)))
+    assert "were overwritten by a later backward" in str(f)
+
+
+def test_grad_accumulation_is_checked_with_real_backward_calls():
+    class AccumulatesWrong(torch.autograd.Function):
+        """Right on a fresh graph; a second backward of the same graph returns double."""
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.calls = 0
+            return x * 3
+
+        @staticmethod
+        def backward(ctx, grad):
+            ctx.calls += 1
+            return grad * 3 * ctx.calls
+
+    with pytest.raises(gradprops.PropertyFailure, match="purity"):
+        gradprops.assert_purity(AccumulatesWrong.apply, (leaf(3),))
+
+
+# --- chain rule ---------------------------------------------------------------------------------
+
+
+def test_chain_rule_catches_a_stride_blind_backward_and_shows_the_seed_layout():
+    h = Downstream(steps=("transpose",), reduce="weighted_sum", weight_seed=3)
+    f = failure(gradprops.assert_chain_rule, bs.IgnoresSeedStrides.apply, (leaf(3, 4),), h)
+    text = str(f)
+    assert f.property == "chain_rule"
+    assert "h(y) = (w * y.transpose(0, -1)).sum()" in text
+    assert "the seed autograd hands backward: shape (3, 4)" in text and "non-contiguous" in text
+    assert "gradprops.properties.chain_rule.Downstream(steps=('transpose',)" in text
+
+
+def test_chain_rule_catches_a_stride_blind_backward_on_a_broadcast_seed():
+    h = Downstream(reduce="weighted_column_sums")  # ∂h/∂y is w expanded along dim 0: strides (0, 1)
+    f = failure(gradprops.assert_chain_rule, bs.IgnoresSeedStrides.apply, (leaf(3, 4),), h)
+    assert f.property == "chain_rule"
+    assert "strides (0, 1) expanded (stride 0)" in str(f)
+
+
+def test_chain_rule_compares_backward_with_itself_so_an_ignored_seed_is_for_linearity():
+    gradprops.assert_chain_rule(bs.IgnoresSeed.apply, (leaf(5),))
+
+
+def test_chain_rule_repro_snippet_runs():
+    h = Downstream(steps=("transpose", "sin"), reduce="mean")
+    f = failure(gradprops.assert_chain_rule, bs.IgnoresSeedStrides.apply, (leaf(2, 3),), h)
+    snippet = str(f).split("How to reproduce:\n", 1)[1]
+    source = "\n".join(line[2:] for line in snippet.splitlines())
+    with pytest.raises(gradprops.PropertyFailure, match="chain_rule"):
+        exec(source.replace("fn = ...", "fn = IgnoresSeedStrides.apply  #"),
+             {"IgnoresSeedStrides": bs.IgnoresSeedStrides})
+
+
+def test_any_callable_h_is_accepted_and_h_must_return_a_scalar():
+    gradprops.assert_chain_rule(torch.exp, (leaf(3),), lambda ys: (ys[0] ** 3).sum())
+    with pytest.raises(gradprops.UsageError, match="real scalar"):
+        gradprops.assert_chain_rule(torch.exp, (leaf(3),), lambda ys: ys[0])
+
+
+# --- finite where smooth ------------------------------------------------------------------------
+
+
+def test_nan_grad_at_a_smooth_point_fails_finite_grads_with_the_expected_value():
+    x = torch.tensor([0.0, 0.5], dtype=f64, requires_grad=True)
+    f = failure(gradprops.assert_finite_grads, bs.NaiveSinc.apply, (x,))
+    text = str(f)
+    assert f.property == "finite_grads"
+    assert "1 of 2 elements of the grad of input 0 are NaN or inf; the first is at index (0,)" in text
+    assert "backward(v) = nan" in text and "should be ≈ 0" in text
+
+
+@pytest.mark.parametrize(
+    ("fn", "point"),
+    [
+        (torch.sqrt, 0.0),
+        (lambda x: x.abs().sqrt(), 0.0),
+        (lambda x: torch.sign(x) * x.abs().pow(1 / 3), 0.0),
+        (torch.sqrt, -1.0),
+    ],
+    ids=["sqrt at 0", "sqrt|x| at 0 (cusp)", "cbrt at 0 (unbounded)", "sqrt of a negative"],
+)
+def test_nan_grads_where_the_function_is_not_smooth_or_finite_are_skipped(fn, point):
+    x = torch.tensor([point, 0.5], dtype=f64, requires_grad=True)
+    with pytest.raises(gradprops.UsageError):
+        gradprops.assert_finite_grads(fn, (x,), seed=torch.ones(2, dtype=f64))
+
+
+# --- second order -------------------------------------------------------------------------------
+
+
+def test_wrong_double_backward_fails_second_order_only():
+    x = leaf(3)
+    for helper in (gradprops.assert_seed_linearity, gradprops.assert_finite_differences, gradprops.assert_purity):
+        helper(bs.WrongDoubleBackward.apply, (x,))
+    f = failure(gradprops.assert_second_order, bs.WrongDoubleBackward.apply, (x,))
+    text = str(f)
+    assert f.property == "second_order"
+    assert "double backward does not agree with finite differences of the first-order VJP" in text
+    assert "t1 (input 0)" in text
+
+
+def test_once_differentiable_is_not_applicable():
+    with pytest.raises(gradprops.UsageError, match="once_differentiable"):
+        gradprops.assert_second_order(bs.OnceDifferentiableSin.apply, (leaf(3),))
+
+
+def test_a_backward_outside_autograd_has_no_double_backward():
+    class Detached(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.sin()
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return (grad * x.cos()).detach()
+
+    with pytest.raises(gradprops.UsageError, match="double backward is not available"):
+        gradprops.assert_second_order(Detached.apply, (leaf(3),))
+
+
+def test_second_order_in_float32_runs_on_float64_copies():
+    gradprops.assert_second_order(torch.tanh, (leaf(3, dtype=torch.float32),))
+
+
+# --- no false alarms ----------------------------------------------------------------------------
+
+HELPERS = {
+    "purity": lambda fn, x: gradprops.assert_purity(fn, x),
+    "finite_differences": lambda fn, x: gradprops.assert_finite_differences(fn, x),
+    "finite_grads": lambda fn, x: gradprops.assert_finite_grads(fn, x),
+    "chain_rule": lambda fn, x: gradprops.assert_chain_rule(fn, x, Downstream(("transpose", "tanh"), "mean")),
+    "second_order": lambda fn, x: gradprops.assert_second_order(fn, x),
+}
+
+
+@pytest.mark.parametrize("name", list(bs.CORRECT))
+@pytest.mark.parametrize("helper", list(HELPERS))
+def test_correct_functions_pass_every_oracle(name, helper):
+    fn = bs.CORRECT[name]
+    special = torch.tensor([[0.0, 1.0, -2.0], [0.5, 0.0, 3.0]], dtype=f64)
+    for x in (leaf(2, 3), special.clone().requires_grad_(), leaf(3, 2).detach().t().requires_grad_()):
+        try:
+            HELPERS[helper](fn, (x,))
+        except gradprops.UsageError as exc:  # not applicable here (a kink, no double backward): fine
+            assert helper in ("finite_differences", "second_order"), exc
+
+
+def test_correct_two_input_function_passes_every_oracle():
+    for helper in HELPERS.values():
+        helper(bs.MulAdd.apply, (leaf(2, 3), leaf(2, 3, seed=1)))
