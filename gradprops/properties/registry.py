@@ -10,7 +10,7 @@ report, raises :class:`~gradprops.errors.PropertyFailure` on a finding, and rais
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -18,12 +18,24 @@ from hypothesis import strategies as st
 from torch import Tensor
 
 from gradprops.errors import UsageError
+from gradprops.properties.adjoint import NAME as ADJOINT
+from gradprops.properties.adjoint import check_forward_reverse_adjoint
+from gradprops.properties.chain_rule import NAME as CHAIN_RULE
+from gradprops.properties.chain_rule import Downstream, check_chain_rule
+from gradprops.properties.finite_differences import NAME as FINITE_DIFFERENCES
+from gradprops.properties.finite_differences import check_finite_differences
+from gradprops.properties.finite_grads import NAME as FINITE_GRADS
+from gradprops.properties.finite_grads import check_finite_grads
 from gradprops.properties.jacobian import NAME as JACOBIAN
 from gradprops.properties.jacobian import check_vjp_matches_jacobian
 from gradprops.properties.linearity import NAME as LINEARITY
 from gradprops.properties.linearity import check_seed_linearity
 from gradprops.properties.ones_sum import NAME as ONES_SUM
 from gradprops.properties.ones_sum import check_ones_seed_matches_sum
+from gradprops.properties.purity import NAME as PURITY
+from gradprops.properties.purity import check_purity
+from gradprops.properties.second_order import NAME as SECOND_ORDER
+from gradprops.properties.second_order import check_second_order
 from gradprops.target import Target
 
 
@@ -36,6 +48,28 @@ class Example:
     draw: Callable[[st.SearchStrategy[Any]], Any]
     rtol: float | None = None
     atol: float | None = None
+    _shared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def shared_seed(self) -> tuple[Tensor, ...]:
+        """A signed random seed for the outputs, the same for every oracle property of this example.
+
+        The oracles (finite differences, adjoint, purity, ...) compare backward against an
+        independent reference, so a plain random seed is what they need; layouts and special
+        seeds are the mission properties' job. Everything random they use comes from the one
+        integer behind :meth:`shared_generator`: one choice per example for Hypothesis to shrink,
+        which keeps examples from outgrowing Hypothesis' early size cap and shrinking fast.
+        """
+        gen = torch.Generator().manual_seed(self._shared_int())
+        return tuple(torch.randn(o.shape, dtype=o.dtype, generator=gen) for o in self.outputs)
+
+    def shared_generator(self, stream: int = 1) -> torch.Generator:
+        """A fresh torch.Generator on the example's shared integer (``stream`` picks a separate one)."""
+        return torch.Generator().manual_seed((self._shared_int() + 0x9E3779B97F4A7C15 * stream) % 2**63)
+
+    def _shared_int(self) -> int:
+        if "int" not in self._shared:
+            self._shared["int"] = self.draw(st.integers(0, 2**32 - 1))
+        return self._shared["int"]
 
     def draw_seed(self) -> tuple[Tensor, ...]:
         """A seed for the outputs: signed noise, ones, zeros, basis vectors, odd layouts."""
@@ -82,11 +116,54 @@ def _jacobian(ex: Example) -> list[str]:
     )
 
 
+def _purity(ex: Example) -> list[str]:
+    gen = ex.shared_generator(stream=2)
+    v = tuple(torch.randn(o.shape, dtype=o.dtype, generator=gen) for o in ex.outputs)
+    return check_purity(ex.target, (ex.shared_seed(), v), 0.5, rtol=ex.rtol, atol=ex.atol)
+
+
+def _finite_grads(ex: Example) -> list[str]:
+    return check_finite_grads(ex.target, ex.shared_seed(), generator=ex.shared_generator())
+
+
+def _finite_differences(ex: Example) -> list[str]:
+    return check_finite_differences(ex.target, ex.shared_seed(), rtol=ex.rtol, atol=ex.atol,
+                                    generator=ex.shared_generator())
+
+
+def _adjoint(ex: Example) -> list[str]:
+    return check_forward_reverse_adjoint(ex.target, ex.shared_seed(), rtol=ex.rtol, atol=ex.atol,
+                                         generator=ex.shared_generator())
+
+
+def _chain_rule(ex: Example) -> list[str]:
+    h = Downstream.random(ex.shared_generator(stream=3))
+    return check_chain_rule(ex.target, h, rtol=ex.rtol, atol=ex.atol)
+
+
+def _second_order(ex: Example) -> list[str]:
+    return check_second_order(ex.target, ex.shared_seed(), rtol=ex.rtol, atol=ex.atol,
+                              generator=ex.shared_generator())
+
+
+# Purity runs first: every other property assumes a pure function, and a forward that writes into
+# its input or state shared between graphs makes them fail with misleading messages.
 PROPERTIES: tuple[Property, ...] = (
+    Property(PURITY, "forward/backward write into nothing, are deterministic, share no state; .grad adds up",
+             _purity),
     Property(LINEARITY, "VJP(a·u + b·v) = a·VJP(u) + b·VJP(v)", _linearity),
     Property(ONES_SUM, "backward(ones_like(y)) = grads of y.sum()", _ones_sum),
     Property(JACOBIAN, "backward(v) = vᵀJ, J from torch.autograd.functional.jacobian", _jacobian,
              needs=("real dtypes",)),
+    Property(FINITE_GRADS, "no NaN/inf grad where the function is finite and smooth", _finite_grads,
+             needs=("float64",)),
+    Property(FINITE_DIFFERENCES, "⟨v, J·d⟩ by central differences (float64) = ⟨backward(v), d⟩",
+             _finite_differences, needs=("float64",)),
+    Property(ADJOINT, "⟨v, JVP(d)⟩ by forward-mode AD = ⟨backward(v), d⟩", _adjoint,
+             needs=("forward AD",)),
+    Property(CHAIN_RULE, "h(f(x)).backward() = VJP(∂h/∂y) for random downstream h", _chain_rule),
+    Property(SECOND_ORDER, "double backward: linear in its seed, = finite differences of the VJP",
+             _second_order, needs=("double backward", "float64")),
 )
 
 
