@@ -41,7 +41,7 @@ def test_a_shrunk_failure_still_names_the_oracle():
     """With shrinking on: the wrong formula is still blamed on finite differences, on a small case."""
     with pytest.raises(gradprops.PropertyFailure) as info:
         gradprops.check(bs.WrongFormula.apply, gst.inputs("()", max_side=2), seed=0,
-                        settings=settings(max_examples=20, database=None))
+                        settings=settings(max_examples=20, database=None, phases=[*DETECT.phases, Phase.shrink]))
     assert info.value.property == "finite_differences"
     (_, x), = info.value.case.variables
     assert x.numel() <= 2

@@ -348,6 +348,11 @@ def test_wrong_double_backward_fails_second_order_only():
     assert f.property == "second_order"
     assert "double backward does not agree with finite differences of the first-order VJP" in text
     assert "t1 (input 0)" in text
+    snippet = text.split("How to reproduce:\n", 1)[1]
+    source = "\n".join(line[2:] for line in snippet.splitlines())
+    with pytest.raises(gradprops.PropertyFailure, match="second_order"):
+        exec(source.replace("fn = ...", "fn = WrongDoubleBackward.apply  #"),
+             {"WrongDoubleBackward": bs.WrongDoubleBackward})
 
 
 def test_once_differentiable_is_not_applicable():

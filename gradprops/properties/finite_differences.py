@@ -10,9 +10,9 @@ itself runs in the target's dtype and is held to that dtype's tolerance. When th
 not accept float64 the example is skipped with the reason. Kinks, jumps, non-finite values and
 steps too large for the function are recognised and skipped, never reported (see ``_finite``).
 
-Cost per example: 1 forward + 1 backward in the target's dtype, 3 forwards in float64 (2 when the
-target is float64 already); 2 more forwards only when the first step disagrees, and 2 per
-variable only to explain a failure.
+Cost per example: 1 forward + 1 backward in the target's dtype and 3 forwards in float64 (at x and
+x ± h·d); 2 more forwards only when the first step disagrees, and 2 per variable only to explain
+a failure.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def check_finite_differences(
         d = as_per_variable(directions, base, "directions") if directions is not None else scaled_directions(base, gen)
         f = outputs_at(wide)
         f0 = float64_outputs(f, base, wide is target)
-        probe = _probe(f, f0, base, d, v, grads)
+        probe = directional_probe(f, f0, base, d, v, grads)
         tolerance = fd_tolerance(variables, outputs, rtol, atol)
         verdict = judge(probe, tolerance)
     if verdict.outcome == "not smooth":
@@ -156,7 +156,7 @@ def float64_outputs(
     return f0
 
 
-def _probe(
+def directional_probe(
     f: Callable[[Sequence[Tensor]], tuple[Tensor, ...]],
     f0: tuple[Tensor, ...],
     base: Sequence[Tensor],
@@ -211,7 +211,7 @@ def _per_variable(
     for k, name in enumerate(names):
         only = [dk if i == k else torch.zeros_like(dk) for i, dk in enumerate(d)]
         try:
-            e = _probe(f, f0, base, only, v, grads)(h)
+            e = directional_probe(f, f0, base, only, v, grads)(h)
         except NotApplicable:
             continue
         g_k = e.backward

@@ -30,7 +30,7 @@ from gradprops.properties._common import (
     scalar_mismatch,
 )
 from gradprops.properties._finite import smooth_at
-from gradprops.properties.finite_differences import _probe, float64_outputs, float64_version
+from gradprops.properties.finite_differences import directional_probe, float64_outputs, float64_version
 from gradprops.target import Target
 from gradprops.tolerances import Tolerance
 
@@ -73,7 +73,7 @@ def check_finite_grads(
         top = float(base[k].abs().max()) if base[k].numel() else 0.0
         scale = max(x_j, 1e-3 * max(1.0, top))
         direction[k][index] = scale
-        smooth, reason, (e1, e2) = smooth_at(_probe(f, f0, base, direction, v))
+        smooth, reason, (e1, e2) = smooth_at(directional_probe(f, f0, base, direction, v))
     if not smooth:
         raise NotApplicable(reason)
     expected = e2.central / scale  # ⟨v, J·e_j⟩: what grad element j should have been (its real part)

@@ -88,7 +88,7 @@ def check_second_order(
         target, variables, seeds={"v": v}, per_variable={"t1": t1, "t2": t2, "d": d},
         extras={"coefficients": f"a={a!r}, b={b!r}", "computed in": "float64" if wide else "the target's dtype"},
         helper_call="gradprops.assert_second_order(fn, inputs, seed=v, second_seeds=(t1, t2), "
-                    f"coefficients=({a!r}, {b!r}), directions=d)",
+                    f"coefficients=({a!r}, {b!r}){', directions=d' if d else ''})",
     )
     with findings_as_failures(NAME, case):
         outputs = forward(run, variables)
