@@ -85,6 +85,31 @@ class Sinc(Function):
         return grad * _dsinc(x)
 
 
+def _dsinc_where_trap(x: Tensor) -> Tensor:
+    """_dsinc without the safe input: torch.where picks the Taylor branch at 0, but the other
+    branch's 0/0 still reaches double backward (as 0 · NaN): the torch.where gradient trap."""
+    near = x.abs() < 1e-2
+    px = math.pi * x
+    far = (torch.cos(px) * px - torch.sin(px)) / (px * x)
+    y = math.pi * x
+    taylor = math.pi * (-y / 3 + y**3 / 30 - y**5 / 840)
+    return torch.where(near, taylor, far)
+
+
+class SincWhereTrap(Function):
+    """sinc with a right first-order backward whose double backward is NaN at 0."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return torch.sinc(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * _dsinc_where_trap(x)
+
+
 class SinCos(Function):
     """Correct, two outputs."""
 
@@ -472,6 +497,8 @@ BROKEN: tuple[Broken, ...] = (
     Broken("one wrong Jacobian entry", "last grad element 5% off", lambda: OneWrongEntry.apply,
            ("finite_differences", "forward_reverse_adjoint")),
     Broken("wrong double backward", "right 1st order, wrong 2nd", lambda: WrongDoubleBackward.apply,
+           ("second_order",)),
+    Broken("NaN double backward", "torch.where trap: 0/0 in the unused branch", lambda: SincWhereTrap.apply,
            ("second_order",)),
 )
 

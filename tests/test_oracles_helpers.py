@@ -355,6 +355,17 @@ def test_wrong_double_backward_fails_second_order_only():
              {"WrongDoubleBackward": bs.WrongDoubleBackward})
 
 
+def test_a_nan_double_backward_where_backward_is_smooth_fails_second_order():
+    x = torch.tensor([0.0, 0.5], dtype=f64, requires_grad=True)
+    gradprops.assert_finite_grads(bs.SincWhereTrap.apply, (x,))  # first order is right, and finite
+    f = failure(gradprops.assert_second_order, bs.SincWhereTrap.apply, (x,), seed=torch.ones(2, dtype=f64))
+    text = str(f)
+    assert f.property == "second_order"
+    assert "double backward returned NaN/inf where the first-order backward is finite and smooth" in text
+    assert "DB(t1) of input 0 at index (0,)" in text
+    gradprops.assert_second_order(bs.Sinc.apply, (x,), seed=torch.ones(2, dtype=f64))  # the safe twin passes
+
+
 def test_once_differentiable_is_not_applicable():
     with pytest.raises(gradprops.UsageError, match="once_differentiable"):
         gradprops.assert_second_order(bs.OnceDifferentiableSin.apply, (leaf(3),))

@@ -53,9 +53,10 @@ from gradprops.properties._common import (
     scalar_mismatch,
     tolerance_for,
 )
-from gradprops.properties._finite import Estimate, estimate, judge, scaled_directions
+from gradprops.properties._finite import Estimate, estimate, judge, scaled_directions, smooth_at
 from gradprops.properties.finite_differences import fd_tolerance, float64_version
 from gradprops.target import FunctionRaised, Target
+from gradprops.tolerances import Tolerance
 
 NAME = "second_order"
 Seed = Tensor | Sequence[Tensor]
@@ -129,26 +130,32 @@ def check_second_order(
             "= backward of ⟨t, backward(v)⟩ (create_graph=True)", mismatches, case())
     if not wide:
         return notes
-    if not all_finite([*db1, *(g.detach() for g in grads)]):
-        raise NotApplicable("first- or second-order grads are NaN or inf here: finite_grads judges those")
     with findings_as_failures(NAME, case):
         base = tuple(x.detach() for x in variables)
-        d = (tuple(t.to(x.dtype) for t, x in zip(as_per_variable(directions, base, "directions"), base))
-             if directions is not None else scaled_directions(base, gen))
         first = vjp_at(run, v, names)
         vjp_noise = noise_floor(v, outputs)  # backward's values are rounding noise of terms ~|v|·|y| below this
         g0 = tuple(g.detach() for g in grads)
 
-        def probe(h: float) -> Estimate:
-            try:
-                plus, minus = evaluate_along(first, base, d, (h, -h))
-            except FunctionRaised as exc:
-                raise NotApplicable(
-                    f"the function raised at a point x ± h·d near x (h = {h:.3g}): "
-                    f"{type(exc.original).__name__}: {exc.original}"
-                ) from exc
-            return estimate(t1, (g0, plus, minus), h, db1, realized_direction(base, d, h), noise=vjp_noise)
+        def probe_along(direction: Sequence[Tensor], with_db: bool) -> Callable[[float], Estimate]:
+            def probe(h: float) -> Estimate:
+                try:
+                    plus, minus = evaluate_along(first, base, direction, (h, -h))
+                except FunctionRaised as exc:
+                    raise NotApplicable(
+                        f"the function raised at a point x ± h·d near x (h = {h:.3g}): "
+                        f"{type(exc.original).__name__}: {exc.original}"
+                    ) from exc
+                realized = realized_direction(base, direction, h)
+                return estimate(t1, (g0, plus, minus), h, db1 if with_db else (), realized if with_db else (),
+                                noise=vjp_noise)
 
+            return probe
+
+        if not all_finite(db1):
+            _nonfinite_where_smooth(db1, base, names, probe_along, case)
+        d = (tuple(t.to(x.dtype) for t, x in zip(as_per_variable(directions, base, "directions"), base))
+             if directions is not None else scaled_directions(base, gen))
+        probe = probe_along(d, with_db=True)
         tolerance = fd_tolerance(variables, outputs, rtol, atol)
         verdict = judge(probe, tolerance)
     if verdict.outcome == "not smooth":
@@ -195,6 +202,38 @@ def assert_second_order(
     >>> assert_second_order(torch.tanh, (x,))
     """
     check_second_order(Target(fn, inputs), seed, second_seeds, coefficients, directions, rtol=rtol, atol=atol)
+
+
+def _nonfinite_where_smooth(
+    db: Sequence[Tensor],
+    base: Sequence[Tensor],
+    names: Sequence[str],
+    probe_along: Callable[[Sequence[Tensor], bool], Callable[[float], Estimate]],
+    case: Callable[[], Any],
+) -> None:
+    """Double backward is NaN/inf: a failure where the first-order backward is smooth, else a skip."""
+    k = next(i for i, g in enumerate(db) if not bool(g.isfinite().all()))
+    bad = ~db[k].isfinite()
+    flat = int(bad.reshape(-1).nonzero()[0])
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), db[k].shape)) if db[k].dim() else ()
+    x_j = abs(base[k][index].item()) if base[k].dim() else abs(base[k].item())
+    scale = max(x_j, 1e-3 * max(1.0, float(base[k].abs().max()) if base[k].numel() else 0.0))
+    direction = [torch.zeros_like(b) for b in base]
+    direction[k][index] = scale
+    smooth, reason, (e1, e2) = smooth_at(probe_along(direction, False))
+    if not smooth:
+        raise NotApplicable(f"double backward is NaN/inf here and the first-order backward is not smooth: {reason}")
+    expected = e2.central / scale
+    got = db[k][index].item() if db[k].dim() else db[k].item()
+    got = got.real if isinstance(got, complex) else got
+    m = scalar_mismatch(f"DB(t1) of {names[k]} at index {index}", got, expected, Tolerance(0.0, 0.0, "must be finite"),
+                        0.0, "double backward(t1)", "finite differences of backward(v)")
+    raise PropertyFailure(
+        NAME, "double backward returned NaN/inf where the first-order backward is finite and smooth", case(), [m],
+        extra=(f"  {int(bad.sum())} of {db[k].numel()} elements of DB(t1) for {names[k]} are NaN or inf; the first "
+               f"is at index {index}. There ⟨t1, backward(v)⟩ changes smoothly (central differences at two "
+               f"steps give {e1.central / scale:.10g} and {expected:.10g}), so DB should be ≈ {expected:.6g}."),
+    )
 
 
 def _choose_target(target: Target) -> tuple[Target, bool, list[str]]:
