@@ -71,6 +71,13 @@ def forward_backward(fn: Callable, inputs: tuple[torch.Tensor, ...]) -> Callable
 
 
 def per_example(fn: Callable, inputs: object, properties: list[str] | None, examples: int) -> tuple[float, dict]:
+    """Seconds per example of a check, per property, and generation's share: steady state, warmed up.
+
+    The first example of a process pays one-off costs (forward-mode AD's first dual tensors, lazy
+    imports, allocator growth): a warm-up check runs first and is not counted.
+    """
+    gradprops.check(fn, inputs, properties=properties, max_examples=1, seed=1,
+                    settings=hypothesis.settings(database=None, phases=[hypothesis.Phase.generate]))
     report = gradprops.check(fn, inputs, properties=properties, max_examples=examples, seed=0,
                              settings=hypothesis.settings(database=None, phases=[hypothesis.Phase.generate]))
     per_prop = {name: p.seconds / max(p.examples + sum(p.skipped.values()), 1)

@@ -54,6 +54,48 @@ def forward(target: Target, variables: Sequence[Tensor]) -> tuple[Tensor, ...]:
         return target.outputs(variables)
 
 
+class Graph:
+    """One forward of a target on fresh leaves, kept for every VJP the properties of an example take.
+
+    :func:`gradprops.check` builds one per example and hands it to each property, so an example
+    costs one forward for all of them instead of one each, and the VJP of the seed the oracle
+    properties share (finite differences, adjoint, finite grads, purity) is taken once:
+    :meth:`vjp` remembers its result for a seed it has seen (the same memory, layout and version,
+    so a detached view of it counts). A property called on its own builds its own graph.
+    Forward runs on first use of :attr:`outputs`, inside the caller's error handling;
+    ``guarded`` also checks that it wrote into none of its inputs (:func:`guarded_forward`).
+
+    >>> g = Graph(Target(torch.sin, torch.zeros(2, requires_grad=True)))
+    >>> v = (torch.ones(2),)
+    >>> g.vjp(v) is g.vjp(tuple(t.detach() for t in v))
+    True
+    """
+
+    def __init__(self, target: Target, *, guarded: bool = False) -> None:
+        self.target, self.guarded = target, guarded
+        self.variables = target.leaves()
+        self.names = [v.name for v in target.variables]
+        self._outputs: tuple[Tensor, ...] | None = None
+        self._remembered: list[tuple[tuple[object, ...], Sequence[Tensor], tuple[Tensor, ...]]] = []
+
+    @property
+    def outputs(self) -> tuple[Tensor, ...]:
+        if self._outputs is None:
+            run = guarded_forward if self.guarded else forward
+            self._outputs = run(self.target, self.variables)
+        return self._outputs
+
+    def vjp(self, seed: Sequence[Tensor]) -> tuple[Tensor, ...]:
+        """:func:`vjp` of this graph, remembered per seed object (seeds are never written into)."""
+        key = tuple((t.data_ptr(), t.shape, t.stride(), t.dtype, t._version) for t in seed)
+        for known, _, grads in self._remembered:
+            if known == key:
+                return grads
+        grads = vjp(self.outputs, self.variables, seed, names=self.names)
+        self._remembered.append((key, seed, grads))  # holding the seed keeps its memory from reuse
+        return grads
+
+
 def as_seed(seed: Tensor | Sequence[Tensor], outputs: Sequence[Tensor], label: str) -> tuple[Tensor, ...]:
     """Validate a seed (one tensor per differentiable output) against the outputs it seeds."""
     seeds = (seed,) if isinstance(seed, Tensor) else seed
@@ -205,7 +247,7 @@ def _require_untouched(
     now: Sequence[Tensor], before: Sequence[Tensor], names: Sequence[str], stage: str = "backward"
 ) -> None:
     for t, b, name in zip(now, before, names):
-        if t.shape != b.shape:
+        if t.shape != b.shape or torch.equal(t.detach(), b):  # equal: one pass, the usual answer
             continue
         m = compare(t.detach(), b, name=name, tolerance=_EXACT, magnitude=0.0,
                     actual_label="after", expected_label="before")
@@ -491,6 +533,7 @@ def _shifted(base: Tensor, direction: Tensor, step: float) -> Tensor:
 __all__ = [
     "JACOBIAN_ROW_CAP",
     "FunctionRaised",
+    "Graph",
     "Mutated",
     "Unavailable",
     "accumulated_grads",

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck
 from hypothesis import strategies as st
 from torch import Tensor
 
-from gradprops.autodiff import forward
+from gradprops.autodiff import Graph
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.properties._common import NotApplicable, findings_as_failures, make_case
 from gradprops.properties.registry import Example, Property, select
@@ -135,7 +135,7 @@ class _Search:
             drawn = data.draw(strategy, label="inputs")
             report.generation_seconds += time.perf_counter() - started
             target = Target(under_test, drawn)
-            outputs = _probe(target, selected[0].name)
+            graph = _probe(target, selected[0].name)
 
             def timed_draw(s: st.SearchStrategy[Any]) -> Any:
                 t0 = time.perf_counter()
@@ -143,7 +143,7 @@ class _Search:
                 report.generation_seconds += time.perf_counter() - t0
                 return value
 
-            example = Example(target, outputs, timed_draw, rtol=self.rtol, atol=self.atol)
+            example = Example(target, graph, timed_draw, rtol=self.rtol, atol=self.atol)
             # Tallied only once the example completes: Hypothesis may reject it part-way (a
             # filtered draw), and then none of its properties ran on a kept example.
             outcomes: list[tuple[PropertyReport, str | None, list[str], float]] = []
@@ -191,14 +191,15 @@ def _as_strategy(inputs: Any) -> st.SearchStrategy[Any]:
     )
 
 
-def _probe(target: Target, first_property: str) -> tuple[Tensor, ...]:
-    """One forward to learn the outputs' shapes and dtypes; a raise is a finding."""
-    variables = target.leaves()
+def _probe(target: Target, first_property: str) -> Graph:
+    """The example's one shared forward (guarded: purity's first check); a raise is a finding."""
+    graph = Graph(target, guarded=True)
     case = lambda: make_case(  # noqa: E731
-        target, variables, helper_call="gradprops.assert_ones_seed_matches_sum(fn, inputs)  # runs forward too"
+        target, graph.variables, helper_call="gradprops.assert_purity(fn, inputs)  # runs forward too"
     )
     with findings_as_failures(first_property, case):
-        return tuple(o.detach() for o in forward(target, variables))
+        graph.outputs  # noqa: B018 (runs forward)
+    return graph
 
 
 def _replay(failure: PropertyFailure, seed: int | None, names: list[str]) -> str:

@@ -28,6 +28,7 @@ def layout(t: Tensor) -> str:
 def describe_tensor(t: Tensor) -> str:
     """One line: shape, dtype, strides and layout, then values when the tensor is small.
 
+    >>> import torch
     >>> describe_tensor(torch.tensor([1.0, 2.0]))
     'shape (2,), dtype torch.float32, strides (1,) contiguous, values [1, 2]'
     """

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from gradprops.autodiff import wide_dtype
+from gradprops.properties._common import all_finite, signed_noise
 from gradprops.tolerances import Tolerance
 
 STEP = float(torch.finfo(torch.float64).eps) ** (1 / 3)
@@ -59,14 +60,14 @@ def scaled_directions(base: Sequence[Tensor], generator: torch.Generator) -> tup
     """Random directions, each element scaled to its variable's element: a relative perturbation.
 
     Element ``i`` of variable ``k`` is ``z_i · max(|x_i|, 1e-3 · max(1, max|x_k|))`` with ``z``
-    standard normal, so the step stays inside domains such as log's for small positive ``x`` and is
+    uniform in [-1, 1), so the step stays inside domains such as log's for small positive ``x`` and is
     not lost to rounding for large ``x``.
     """
     out = []
     for b in base:
         b = b.detach()
         wide = wide_dtype(b.dtype)
-        z = torch.randn(b.shape, dtype=wide, generator=generator)
+        z = signed_noise(b.shape, wide, generator)
         mags = b.abs().to(torch.float64)
         top = float(mags[mags.isfinite()].max()) if mags.numel() and bool(mags.isfinite().any()) else 0.0
         floor = 1e-3 * max(1.0, top)
@@ -104,7 +105,7 @@ def estimate(
     result cancels (softmax at saturation), the rounding of the terms that cancelled.
     """
     f0, plus, minus = points
-    finite = all(bool(t.isfinite().all()) for t in (*f0, *plus, *minus))
+    finite = all_finite((*f0, *plus, *minus))
     backward, backward_scale = inner(grads, realized), abs_inner(grads, realized)
     if not finite:
         return Estimate(step, float("nan"), float("nan"), float("nan"), float("nan"), False, backward, backward_scale)

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Unavailable, as_seed, forward, jvp, vjp
+from gradprops.autodiff import Graph, Unavailable, as_seed, jvp
 from gradprops.errors import PropertyFailure
 from gradprops.properties._common import (
     NotApplicable,
@@ -29,6 +29,7 @@ from gradprops.properties._common import (
     noise_floor,
     random_seed_like,
     scalar_mismatch,
+    signed_noise,
     tolerance_for,
 )
 from gradprops.properties._finite import abs_inner, inner
@@ -46,10 +47,12 @@ def check_forward_reverse_adjoint(
     rtol: float | None = None,
     atol: float | None = None,
     generator: torch.Generator | None = None,
+    graph: Graph | None = None,
 ) -> list[str]:
-    """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
+    """Run the property on ``target`` (on ``graph`` when given); returns notes, raises PropertyFailure."""
     gen = generator or torch.Generator().manual_seed(0)
-    variables = target.leaves()
+    graph = graph or Graph(target)
+    variables = graph.variables
     names = [x.name for x in target.variables]
     v: Sequence[Tensor] = ()
     d: Sequence[Tensor] = ()
@@ -58,13 +61,13 @@ def check_forward_reverse_adjoint(
         helper_call="gradprops.assert_forward_reverse_adjoint(fn, inputs, seed=v, directions=d)",
     )
     with findings_as_failures(NAME, case):
-        outputs = forward(target, variables)
+        outputs = graph.outputs
         v = as_seed(seed, outputs, "v") if seed is not None else random_seed_like(outputs, gen)
         d = (
             as_per_variable(directions, variables, "directions") if directions is not None
-            else tuple(torch.randn(x.shape, dtype=x.dtype, generator=gen) for x in variables)
+            else tuple(signed_noise(x.shape, x.dtype, gen) for x in variables)
         )
-        grads = vjp(outputs, variables, v, names=names)
+        grads = graph.vjp(v)
         tangents = _jvp(target, variables, d)
     if not all_finite([*grads, *tangents, *v]):
         raise NotApplicable("backward or forward-mode AD returned NaN or inf here: finite_grads judges those")

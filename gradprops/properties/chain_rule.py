@@ -21,7 +21,7 @@ import torch
 from hypothesis import strategies as st
 from torch import Tensor
 
-from gradprops.autodiff import forward, loss_grads, vjp
+from gradprops.autodiff import Graph, loss_grads, vjp
 from gradprops.compare import compare_all, max_abs
 from gradprops.describe import describe_tensor
 from gradprops.errors import UsageError
@@ -30,6 +30,7 @@ from gradprops.properties._common import (
     fail_on,
     findings_as_failures,
     make_case,
+    signed_noise,
     tolerance_for,
 )
 from gradprops.target import Target, call_user
@@ -70,7 +71,7 @@ class Downstream:
     """A downstream function h: the outputs of f -> a real scalar loss, as in a training step.
 
     Each output ``y`` goes through ``steps`` in order, then ``reduce``; the losses of several
-    outputs are added. Weights ``w`` are ``torch.randn`` from a generator seeded ``weight_seed``
+    outputs are added. Weights ``w`` are uniform in [-1, 1) from a generator seeded ``weight_seed``
     (plus the output's index), shaped like what they multiply. The repr is Python that rebuilds h.
 
     >>> h = Downstream(steps=("tanh", "transpose"), reduce="sum")
@@ -122,10 +123,10 @@ class Downstream:
         gen = torch.Generator().manual_seed(self.weight_seed + k)
         real = y.real.dtype if y.is_complex() else y.dtype
         if self.reduce == "weighted_sum":
-            out = (torch.randn(y.shape, dtype=real, generator=gen) * y).sum()
+            out = (signed_noise(y.shape, real, gen) * y).sum()
         elif self.reduce == "weighted_column_sums":  # ∂h/∂y is w expanded along dim 0 (stride 0)
             sums = y.sum(0)
-            out = (torch.randn(sums.shape, dtype=real, generator=gen) * sums).sum()
+            out = (signed_noise(sums.shape, real, gen) * sums).sum()
         elif self.reduce == "sum":
             out = y.sum()
         elif self.reduce == "mean":
@@ -140,7 +141,7 @@ class Downstream:
             text = STEPS[step][0].format(text)
         text = REDUCTIONS[self.reduce].format(text)
         if self.reduce in _WEIGHTED:
-            text += f", w = torch.randn(..., generator seeded {self.weight_seed})"
+            text += f", w = 2·torch.rand(..., generator seeded {self.weight_seed}) - 1"
         return f"h(y) = {text}"
 
 
@@ -164,12 +165,14 @@ def check_chain_rule(
     *,
     rtol: float | None = None,
     atol: float | None = None,
+    graph: Graph | None = None,
 ) -> list[str]:
-    """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
+    """Run the property on ``target`` (on ``graph`` when given); returns notes, raises PropertyFailure."""
     h = Downstream(steps=("tanh",)) if h is None else h
     if not callable(h):
         raise UsageError(f"h must be a callable taking the outputs (a tuple) to a scalar, got {type(h).__name__}")
-    variables = target.leaves()
+    graph = graph or Graph(target)
+    variables = graph.variables
     names = [x.name for x in target.variables]
     seed: list[Tensor] = []
     shown = h.formula() if isinstance(h, Downstream) else repr(h)
@@ -183,7 +186,7 @@ def check_chain_rule(
         helper_call=f"gradprops.assert_chain_rule(fn, inputs, {call})",
     )
     with findings_as_failures(NAME, case):
-        outputs = forward(target, variables)
+        outputs = graph.outputs
         loss = call_user("downstream h", lambda: h(outputs))
         if not isinstance(loss, Tensor) or loss.numel() != 1 or loss.is_complex():
             raise UsageError("h must return a real scalar tensor (a loss), e.g. lambda ys: (w * ys[0]).sum()")
@@ -198,8 +201,8 @@ def check_chain_rule(
         max_abs([*through_f, *expected]), tolerance, seed, outputs, variables, names,
     )
     fail_on(NAME, "backpropagating a downstream loss h(f(x)) through f does not give f's VJP seeded with "
-            "∂h/∂y: backward mishandles the seed autograd builds (its layout, its values)", mismatches, case(),
-            extra=_hint(seed))
+            "∂h/∂y: backward mishandles the seed autograd builds (its layout, its values)", mismatches, case,
+            extra=lambda: _hint(seed))
     return []
 
 

@@ -24,14 +24,13 @@ import torch
 from torch import Tensor
 
 from gradprops.autodiff import (
+    Graph,
     as_seed,
     copy_leaf,
     evaluate_along,
     float64_target,
-    forward,
     outputs_at,
     realized_direction,
-    vjp,
     wide_dtype,
 )
 from gradprops.compare import Mismatch
@@ -68,10 +67,12 @@ def check_finite_differences(
     rtol: float | None = None,
     atol: float | None = None,
     generator: torch.Generator | None = None,
+    graph: Graph | None = None,
 ) -> list[str]:
-    """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
+    """Run the property on ``target`` (on ``graph`` when given); returns notes, raises PropertyFailure."""
     gen = generator or torch.Generator().manual_seed(0)
-    variables = target.leaves()
+    graph = graph or Graph(target)
+    variables = graph.variables
     names = [x.name for x in target.variables]
     v: Sequence[Tensor] = ()
     d: Sequence[Tensor] = ()
@@ -81,16 +82,17 @@ def check_finite_differences(
         helper_call="gradprops.assert_finite_differences(fn, inputs, seed=v, directions=d)",
     )
     with findings_as_failures(NAME, case):
-        outputs = forward(target, variables)
+        outputs = graph.outputs
         v = as_seed(seed, outputs, "v") if seed is not None else random_seed_like(outputs, gen)
-        grads = vjp(outputs, variables, v, names=names)
+        grads = graph.vjp(v)
         if not all_finite(v) or not all_finite(grads):
             raise NotApplicable("backward returned NaN or inf here: finite_grads judges those")
         wide, note = float64_version(target)
         base = tuple(copy_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
         d = as_per_variable(directions, base, "directions") if directions is not None else scaled_directions(base, gen)
         f = outputs_at(wide)
-        f0 = float64_outputs(f, base, wide is target)
+        # A float64 target's own outputs are f(x): no need to run forward again.
+        f0 = float64_outputs(f, base, wide is target, tuple(o.detach() for o in outputs) if wide is target else None)
         probe = directional_probe(f, f0, base, d, v, grads)
         tolerance = fd_tolerance(variables, outputs, rtol, atol)
         verdict = judge(probe, tolerance)
@@ -136,11 +138,13 @@ def float64_version(target: Target) -> tuple[Target, str]:
 
 
 def float64_outputs(
-    f: Callable[[Sequence[Tensor]], tuple[Tensor, ...]], base: Sequence[Tensor], native: bool
+    f: Callable[[Sequence[Tensor]], tuple[Tensor, ...]], base: Sequence[Tensor], native: bool,
+    known: tuple[Tensor, ...] | None = None,
 ) -> tuple[Tensor, ...]:
-    """``f(x)`` in float64, or :class:`NotApplicable` saying why finite differences cannot be run."""
+    """``f(x)`` in float64 (``known`` when already computed), or :class:`NotApplicable` saying why
+    finite differences cannot be run."""
     try:
-        f0 = f(base)
+        f0 = f(base) if known is None else known
     except FunctionRaised as exc:
         where = "at x" if native else "on float64 copies of its inputs and parameters"
         raise NotApplicable(

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import as_seed, copy_leaf, forward, outputs_at, vjp, wide_dtype
+from gradprops.autodiff import Graph, as_seed, copy_leaf, outputs_at, wide_dtype
 from gradprops.errors import PropertyFailure
 from gradprops.properties._common import (
     NotApplicable,
@@ -39,20 +39,22 @@ Seed = Tensor | Sequence[Tensor]
 
 
 def check_finite_grads(
-    target: Target, seed: Seed | None = None, *, generator: torch.Generator | None = None
+    target: Target, seed: Seed | None = None, *, generator: torch.Generator | None = None,
+    graph: Graph | None = None,
 ) -> list[str]:
-    """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
+    """Run the property on ``target`` (on ``graph`` when given); returns notes, raises PropertyFailure."""
     gen = generator or torch.Generator().manual_seed(0)
-    variables = target.leaves()
+    graph = graph or Graph(target)
+    variables = graph.variables
     names = [x.name for x in target.variables]
     v: Sequence[Tensor] = ()
     case = lambda: make_case(  # noqa: E731
         target, variables, seeds={"v": v}, helper_call="gradprops.assert_finite_grads(fn, inputs, seed=v)",
     )
     with findings_as_failures(NAME, case):
-        outputs = forward(target, variables)
+        outputs = graph.outputs
         v = as_seed(seed, outputs, "v") if seed is not None else random_seed_like(outputs, gen)
-        grads = vjp(outputs, variables, v, names=names)
+        grads = graph.vjp(v)
     if all_finite(grads):
         return []
     if not all_finite(v):

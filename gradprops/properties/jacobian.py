@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import JACOBIAN_ROW_CAP, as_seed, forward, jacobian_products, vjp
+from gradprops.autodiff import JACOBIAN_ROW_CAP, Graph, as_seed, jacobian_products, vjp
 from gradprops.compare import compare_all, max_abs
 from gradprops.properties._common import (
     NotApplicable,
@@ -37,16 +37,18 @@ def check_vjp_matches_jacobian(
     atol: float | None = None,
     row_cap: int = JACOBIAN_ROW_CAP,
     generator: torch.Generator | None = None,
+    graph: Graph | None = None,
 ) -> list[str]:
-    """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
-    variables = target.leaves()
+    """Run the property on ``target`` (on ``graph`` when given); returns notes, raises PropertyFailure."""
+    graph = graph or Graph(target)
+    variables = graph.variables
     checked: Sequence[Tensor] = ()
     case = lambda: make_case(  # noqa: E731
         target, variables, seeds={"v": checked},
         helper_call="gradprops.assert_vjp_matches_jacobian(fn, inputs, v)",
     )
     with findings_as_failures(NAME, case):
-        outputs = forward(target, variables)
+        outputs = graph.outputs
         checked = as_seed(seed, outputs, "v")
         if any(t.is_complex() for t in (*outputs, *variables)):
             raise NotApplicable(
@@ -65,7 +67,7 @@ def check_vjp_matches_jacobian(
         max_abs([*got, *expected]), tolerance, checked, outputs, variables, names,
     )
     fail_on(NAME, "backward(v) does not equal vᵀJ, J from torch.autograd.functional.jacobian",
-            mismatches, case(), extra=note)
+            mismatches, case, extra=note)
     return [note] if note else []
 
 

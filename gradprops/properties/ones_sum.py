@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import forward, sum_vjp, vjp
+from gradprops.autodiff import Graph, sum_vjp, vjp
 from gradprops.compare import compare_all, max_abs
 from gradprops.properties._common import (
     beyond_noise,
@@ -28,15 +28,16 @@ NAME = "ones_seed_matches_sum"
 
 
 def check_ones_seed_matches_sum(
-    target: Target, *, rtol: float | None = None, atol: float | None = None
+    target: Target, *, rtol: float | None = None, atol: float | None = None, graph: Graph | None = None
 ) -> list[str]:
-    """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
-    variables = target.leaves()
+    """Run the property on ``target`` (on ``graph`` when given); returns notes, raises PropertyFailure."""
+    graph = graph or Graph(target)
+    variables = graph.variables
     case = lambda: make_case(  # noqa: E731
         target, variables, helper_call="gradprops.assert_ones_seed_matches_sum(fn, inputs)"
     )
     with findings_as_failures(NAME, case):
-        outputs = forward(target, variables)
+        outputs = graph.outputs
         names = [x.name for x in target.variables]
         ones = tuple(torch.ones_like(o) for o in outputs)
         g_ones = vjp(outputs, variables, ones, names=names)
@@ -49,7 +50,7 @@ def check_ones_seed_matches_sum(
         max_abs([*g_ones, *g_sum]), tolerance, ones, outputs, variables, names,
     )
     fail_on(NAME, f"seeding with torch.ones_like(y) does not give the grads of {what}",
-            mismatches, case())
+            mismatches, case)
     return []
 
 

@@ -13,7 +13,8 @@ Every other property assumes this, which is why :func:`gradprops.check` runs it 
 - ``.grad`` accumulates: ``backward(u)`` then ``backward(v)`` on leaves leaves VJP(u) + VJP(v) in
   ``.grad`` — run with real ``.backward()`` calls, as a training loop does.
 
-Cost per example: 3 forwards and 6 backwards (1 forward and 2 backwards of them for ``.grad``).
+Cost per example: 2 forwards and 6 backwards (2 of them with real ``.backward()`` calls, for ``.grad``);
+inside :func:`gradprops.check` the first forward and backward are shared with the other properties.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import accumulated_grads, as_seed, copy_leaf, guarded_forward, vjp
+from gradprops.autodiff import Graph, accumulated_grads, as_seed, copy_leaf, guarded_forward, vjp
 from gradprops.compare import compare_all, max_abs
 from gradprops.errors import UsageError
 from gradprops.properties._common import (
@@ -51,11 +52,19 @@ def check_purity(
     *,
     rtol: float | None = None,
     atol: float | None = None,
+    graph: Graph | None = None,
 ) -> list[str]:
-    """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
+    """Run the property on ``target``; returns notes for the report, raises PropertyFailure.
+
+    ``graph`` (one guarded forward of the target, shared with later properties) is the first graph
+    when given: purity then runs first, so the VJP of ``u`` it remembers is the one they reuse.
+    """
     if isinstance(second_scale, bool) or not isinstance(second_scale, (int, float)) or not second_scale > 0:
         raise UsageError(f"second_scale must be a positive number, got {second_scale!r}")
-    variables = target.leaves()
+    graph = graph or Graph(target, guarded=True)
+    if not graph.guarded:
+        raise ValueError("purity needs a guarded graph: Graph(target, guarded=True)")  # our bug
+    variables = graph.variables
     names = [x.name for x in target.variables]
     u: Sequence[Tensor] = ()
     v: Sequence[Tensor] = ()
@@ -65,24 +74,24 @@ def check_purity(
         helper_call=f"gradprops.assert_purity(fn, inputs, seeds=(u, v), second_scale={second_scale!r})",
     )
     with findings_as_failures(NAME, case):
-        outputs = guarded_forward(target, variables)
+        outputs = graph.outputs
         if seeds is None:
             gen = torch.Generator().manual_seed(0)
             seeds = (random_seed_like(outputs, gen), random_seed_like(outputs, gen))
         if not isinstance(seeds, (tuple, list)) or len(seeds) != 2:
             raise UsageError("seeds must be a pair (u, v): two seeds, each shaped like the outputs")
         u, v = as_seed(seeds[0], outputs, "u"), as_seed(seeds[1], outputs, "v")
-        returned = vjp(outputs, variables, u, names=names)
+        returned = graph.vjp(u)
         first = _kept(returned)
         second = _kept(vjp(outputs, variables, u, names=names))
         g_v = _kept(vjp(outputs, variables, v, names=names))
     fail_on(NAME, "two backward passes of the same graph with the same seed (retain_graph=True) gave "
             "different grads: backward depends on more than its seed and saved tensors (a counter, random "
             "numbers, state it changes)", _identical(second, first, names, "second backward", "first backward"),
-            case())
+            case)
     fail_on(NAME, "the grads backward returned were overwritten by a later backward: it returns a buffer "
             "it reuses (a cache on the class, the module or a global), so grads the caller holds change",
-            _identical(returned, first, names, "first grads, now", "first grads, when returned"), case())
+            _identical(returned, first, names, "first grads, now", "first grads, when returned"), case)
     with findings_as_failures(NAME, case):
         x2 = [_second_point(x, second_scale) for x in variables]
         try:
@@ -97,10 +106,10 @@ def check_purity(
             "grads: the function keeps per-call state outside ctx (on the class, the module or a global), "
             "and the second forward overwrote it",
             _identical(after, first, names, "backward with a second graph alive", "backward of the graph alone"),
-            case())
+            case)
     with findings_as_failures(NAME, case):
-        leaves = target.leaves()
-        accumulated = accumulated_grads(guarded_forward(target, leaves), leaves, [u, v], names=names)
+        # The graph's leaves have never had .grad: torch.autograd.grad (every VJP so far) leaves it alone.
+        accumulated = accumulated_grads(outputs, variables, [u, v], names=names)
     expected = [a + b for a, b in zip(first, g_v)]
     tolerance = tolerance_for(variables, outputs, rtol, atol)
     mismatches = beyond_noise(
@@ -109,7 +118,7 @@ def check_purity(
         max_abs([*accumulated, *expected]), tolerance, [*u, *v], outputs, variables, names,
     )
     fail_on(NAME, "`.grad` does not accumulate: after y.backward(u, retain_graph=True) then y.backward(v), "
-            ".grad is not VJP(u) + VJP(v)", mismatches, case())
+            ".grad is not VJP(u) + VJP(v)", mismatches, case)
     return []
 
 

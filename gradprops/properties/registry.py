@@ -17,7 +17,9 @@ import torch
 from hypothesis import strategies as st
 from torch import Tensor
 
+from gradprops.autodiff import Graph
 from gradprops.errors import UsageError
+from gradprops.properties._common import random_seed_like
 from gradprops.properties.adjoint import NAME as ADJOINT
 from gradprops.properties.adjoint import check_forward_reverse_adjoint
 from gradprops.properties.chain_rule import NAME as CHAIN_RULE
@@ -44,11 +46,18 @@ class Example:
     """One drawn case, as a property sees it."""
 
     target: Target
-    outputs: tuple[Tensor, ...]  # one forward's differentiable outputs (detached): shapes, dtypes
+    graph: Graph  # one guarded forward, shared by every property of the example
     draw: Callable[[st.SearchStrategy[Any]], Any]
     rtol: float | None = None
     atol: float | None = None
     _shared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def outputs(self) -> tuple[Tensor, ...]:
+        """The differentiable outputs of the shared forward, detached: their shapes and dtypes."""
+        if "outputs" not in self._shared:
+            self._shared["outputs"] = tuple(o.detach() for o in self.graph.outputs)
+        return self._shared["outputs"]
 
     def shared_seed(self) -> tuple[Tensor, ...]:
         """A signed random seed for the outputs, the same for every oracle property of this example.
@@ -59,8 +68,9 @@ class Example:
         integer behind :meth:`shared_generator`: one choice per example for Hypothesis to shrink,
         which keeps examples from outgrowing Hypothesis' early size cap and shrinking fast.
         """
-        gen = torch.Generator().manual_seed(self._shared_int())
-        return tuple(torch.randn(o.shape, dtype=o.dtype, generator=gen) for o in self.outputs)
+        if "seed" not in self._shared:
+            self._shared["seed"] = random_seed_like(self.outputs, torch.Generator().manual_seed(self._shared_int()))
+        return self._shared["seed"]
 
     def shared_generator(self, stream: int = 1) -> torch.Generator:
         """A fresh torch.Generator on the example's shared integer (``stream`` picks a separate one)."""
@@ -102,43 +112,50 @@ _COEFFICIENTS = st.one_of(
 def _linearity(ex: Example) -> list[str]:
     u, v = ex.draw_seed(), ex.draw_seed()
     a, b = ex.draw(_COEFFICIENTS), ex.draw(_COEFFICIENTS)
-    return check_seed_linearity(ex.target, (u, v), (a, b), rtol=ex.rtol, atol=ex.atol)
+    return check_seed_linearity(ex.target, (u, v), (a, b), rtol=ex.rtol, atol=ex.atol, graph=ex.graph)
 
 
 def _ones_sum(ex: Example) -> list[str]:
-    return check_ones_seed_matches_sum(ex.target, rtol=ex.rtol, atol=ex.atol)
+    return check_ones_seed_matches_sum(ex.target, rtol=ex.rtol, atol=ex.atol, graph=ex.graph)
+
+
+JACOBIAN_ROWS_PER_EXAMPLE = 8
+"""Jacobian rows :func:`gradprops.check` builds per example: all of them up to 8 output elements,
+else 8 sampled at random. Each row is one backward pass, so the 256-row cap of the helper would
+make this one property 256 times the cost of a forward and backward; over a check's hundred
+examples, 8 rows each cover 800 — and shrinking ends on small outputs, where J is complete."""
 
 
 def _jacobian(ex: Example) -> list[str]:
     seed = ex.draw_seed()
     return check_vjp_matches_jacobian(
-        ex.target, seed, rtol=ex.rtol, atol=ex.atol, generator=ex.draw_generator()
+        ex.target, seed, rtol=ex.rtol, atol=ex.atol, generator=ex.draw_generator(),
+        row_cap=JACOBIAN_ROWS_PER_EXAMPLE, graph=ex.graph,
     )
 
 
 def _purity(ex: Example) -> list[str]:
-    gen = ex.shared_generator(stream=2)
-    v = tuple(torch.randn(o.shape, dtype=o.dtype, generator=gen) for o in ex.outputs)
-    return check_purity(ex.target, (ex.shared_seed(), v), 0.5, rtol=ex.rtol, atol=ex.atol)
+    v = random_seed_like(ex.outputs, ex.shared_generator(stream=2))
+    return check_purity(ex.target, (ex.shared_seed(), v), 0.5, rtol=ex.rtol, atol=ex.atol, graph=ex.graph)
 
 
 def _finite_grads(ex: Example) -> list[str]:
-    return check_finite_grads(ex.target, ex.shared_seed(), generator=ex.shared_generator())
+    return check_finite_grads(ex.target, ex.shared_seed(), generator=ex.shared_generator(), graph=ex.graph)
 
 
 def _finite_differences(ex: Example) -> list[str]:
     return check_finite_differences(ex.target, ex.shared_seed(), rtol=ex.rtol, atol=ex.atol,
-                                    generator=ex.shared_generator())
+                                    generator=ex.shared_generator(), graph=ex.graph)
 
 
 def _adjoint(ex: Example) -> list[str]:
     return check_forward_reverse_adjoint(ex.target, ex.shared_seed(), rtol=ex.rtol, atol=ex.atol,
-                                         generator=ex.shared_generator())
+                                         generator=ex.shared_generator(), graph=ex.graph)
 
 
 def _chain_rule(ex: Example) -> list[str]:
     h = Downstream.random(ex.shared_generator(stream=3))
-    return check_chain_rule(ex.target, h, rtol=ex.rtol, atol=ex.atol)
+    return check_chain_rule(ex.target, h, rtol=ex.rtol, atol=ex.atol, graph=ex.graph)
 
 
 def _second_order(ex: Example) -> list[str]:

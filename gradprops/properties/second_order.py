@@ -51,6 +51,7 @@ from gradprops.properties._common import (
     noise_floor,
     random_seed_like,
     scalar_mismatch,
+    signed_noise,
     tolerance_for,
 )
 from gradprops.properties._finite import Estimate, estimate, judge, scaled_directions, smooth_at
@@ -95,8 +96,8 @@ def check_second_order(
         outputs = forward(run, variables)
         v = _seed_for(seed, outputs) if seed is not None else random_seed_like(outputs, gen)
         if second_seeds is None:
-            t1 = tuple(torch.randn(x.shape, dtype=x.dtype, generator=gen) for x in variables)
-            t2 = tuple(torch.randn(x.shape, dtype=x.dtype, generator=gen) for x in variables)
+            t1 = tuple(signed_noise(x.shape, x.dtype, gen) for x in variables)
+            t2 = tuple(signed_noise(x.shape, x.dtype, gen) for x in variables)
         else:
             if not isinstance(second_seeds, (tuple, list)) or len(second_seeds) != 2:
                 raise UsageError("second_seeds must be a pair (t1, t2), each with one tensor per variable")
@@ -127,7 +128,7 @@ def check_second_order(
         actual_label="DB(a·t1 + b·t2)", expected_label="a·DB(t1) + b·DB(t2)",
     )
     fail_on(NAME, "double backward is not linear in its seed: DB(a·t1 + b·t2) != a·DB(t1) + b·DB(t2), DB(t) "
-            "= backward of ⟨t, backward(v)⟩ (create_graph=True)", mismatches, case())
+            "= backward of ⟨t, backward(v)⟩ (create_graph=True)", mismatches, case)
     if not wide:
         return notes
     with findings_as_failures(NAME, case):
