@@ -153,3 +153,64 @@ def test_usage_errors(kwargs, says):
 def test_inputs_must_be_a_strategy_or_tensors():
     with pytest.raises(gradprops.UsageError, match="inputs must be a Hypothesis strategy"):
         gradprops.check(Sin.apply, "()")
+
+
+class CountedSin(Function):
+    """sin, counting its forward and backward calls (class state is fine: purity is not selected)."""
+
+    forwards = 0
+    backwards = 0
+
+    @staticmethod
+    def forward(ctx, x):
+        CountedSin.forwards += 1
+        ctx.save_for_backward(x)
+        return x.sin()
+
+    @staticmethod
+    def backward(ctx, grad):
+        CountedSin.backwards += 1
+        (x,) = ctx.saved_tensors
+        return grad * x.cos()
+
+
+def test_properties_share_one_forward_and_the_vjp_of_the_shared_seed():
+    CountedSin.forwards = CountedSin.backwards = 0
+    x = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    report = gradprops.check(CountedSin.apply, (x,), properties=["finite_grads", "finite_differences"],
+                             max_examples=4, seed=0)
+    n = report.examples
+    # One backward per example for both properties: VJP(shared seed) is taken once.
+    assert CountedSin.backwards == n, (CountedSin.backwards, n)
+    # The shared forward, then finite differences at x ± h·d (f(x) is the shared forward's).
+    assert CountedSin.forwards == 3 * n, (CountedSin.forwards, n)
+
+
+def test_check_samples_a_few_jacobian_rows_per_example_and_says_so():
+    from gradprops.properties.registry import JACOBIAN_ROWS_PER_EXAMPLE
+
+    x = torch.randn(40, dtype=torch.float64, requires_grad=True)
+    report = gradprops.check(torch.sin, (x,), properties=["vjp_matches_jacobian"], max_examples=3, seed=0)
+    notes = report.properties["vjp_matches_jacobian"].notes
+    assert notes == {f"explicit Jacobian capped: {JACOBIAN_ROWS_PER_EXAMPLE} of 40 rows, sampled at random": 3}, notes
+
+
+def test_sampled_jacobian_rows_still_catch_a_backward_that_ignores_seed_strides():
+    class ReadsSeedInMemoryOrder(Function):
+        """Backward reads its seed as if contiguous: wrong whenever the seed is strided."""
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            flat = torch.as_strided(grad, (grad.numel(),), (1,))  # memory order, ignoring strides
+            return flat.reshape(grad.shape) * 2
+
+    x = torch.randn(6, 6, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(gradprops.PropertyFailure) as info:
+        gradprops.check(ReadsSeedInMemoryOrder.apply, (x,), properties=["vjp_matches_jacobian"],
+                        max_examples=100, seed=0)
+    assert info.value.property == "vjp_matches_jacobian"
