@@ -167,9 +167,10 @@ TORCH_KRON_STRIDE0 = (
     "stride' when its second input is transposed (e.g. torch.kron(torch.ones(1, 2), "
     "torch.randn(2, 2).mT)), with or without grad"
 )
-GRADPROPS_CANCELLATION = (
-    "gradprops false alarm (reported to the properties' owner): the tolerance is relative to a "
-    "result that is 0 by cancellation (constant rows, ones seeds), so rounding noise fails it"
+GRADPROPS_SECOND_ORDER_NOISE = (
+    "gradprops false alarm: second_order's linearity compares double-backward results that cancel to "
+    "rounding noise at ill-conditioned points (a constant row under group_norm, 1-element vectors under "
+    "normalize/cosine_similarity), and its noise floor underestimates that noise; first order passes"
 )
 
 _ALL_PROPERTIES = ("purity", "seed_linearity", "ones_seed_matches_sum", "vjp_matches_jacobian", "finite_grads",
@@ -398,16 +399,11 @@ LINALG = [
        known=dict.fromkeys(_ALL_PROPERTIES, TORCH_KRON_STRIDE0), note="forward raises: every property fails"),
 ]
 
-_CANCEL = {p: GRADPROPS_CANCELLATION for p in ("seed_linearity", "vjp_matches_jacobian",
-                                                "forward_reverse_adjoint", "chain_rule")}
 _NN2 = {"max_batch_dims": 0}
 NN = [
-    _e("softmax", "F.softmax(x, dim={d} % x.ndim)", "(n)", "nn", args={"d": DIMS},
-       known=_CANCEL),
-    _e("log_softmax", "F.log_softmax(x, dim={d} % x.ndim)", "(n)", "nn", args={"d": DIMS},
-       known=_CANCEL),
-    _e("layer_norm", "F.layer_norm(x, x.shape[-1:])", "(n)", "nn", nonempty=True,
-       known=_CANCEL),
+    _e("softmax", "F.softmax(x, dim={d} % x.ndim)", "(n)", "nn", args={"d": DIMS}),
+    _e("log_softmax", "F.log_softmax(x, dim={d} % x.ndim)", "(n)", "nn", args={"d": DIMS}),
+    _e("layer_norm", "F.layer_norm(x, x.shape[-1:])", "(n)", "nn", nonempty=True),
     _e("layer_norm_affine", "F.layer_norm(x, x.shape[-1:], w, b)", "(a,n),(n),(n)", "nn",
        params="x, w, b", inputs_kw=_NN2, nonempty=True),
     _e("linear", "F.linear(x, w, b)", "(n),(k,n),(k)", "nn", params="x, w, b", inputs_kw=_NN2),
@@ -437,16 +433,15 @@ NN = [
        params="x, y", inputs_kw=_NN2, nonempty=True),
     _e("cosine_similarity", "F.cosine_similarity(x, y, dim=-1)", "(n),(n)", "nn", params="x, y",
        inputs_kw={"low": 0.1, "high": 10.0}, nonempty=True, note="positive: norms away from 0",
-       known={**_CANCEL, "second_order": GRADPROPS_CANCELLATION, "finite_differences": GRADPROPS_CANCELLATION}),
+       known={"second_order": GRADPROPS_SECOND_ORDER_NOISE}),
     _e("normalize", "F.normalize(x, dim=-1)", "(n)", "nn", inputs_kw={"low": 0.1, "high": 10.0},
-       nonempty=True,
-       known=_CANCEL),
+       nonempty=True, known={"second_order": GRADPROPS_SECOND_ORDER_NOISE}),
     _e("embedding", "F.embedding(torch.tensor({i}) % w.shape[0], w)", "(v,d)", "nn", params="w",
        args={"i": INDEX_LIST}, inputs_kw=_NN2, nonempty=True, note="ids fixed: the drawn list mod vocab"),
     _e("avg_pool1d", "F.avg_pool1d(x, 2, padding=1)", "(b,c,l)", "nn", inputs_kw=_NN2),
     _e("glu", "F.glu(x, dim=-1)", "(2)", "nn"),
     _e("group_norm", "F.group_norm(x, 1)", "(b,2,l)", "nn", inputs_kw=_NN2, nonempty=True,
-       known={**_CANCEL, "second_order": GRADPROPS_CANCELLATION}),
+       known={"second_order": GRADPROPS_SECOND_ORDER_NOISE}),
     _e("sdpa", "F.scaled_dot_product_attention(q, k, v)", "(l,e),(s,e),(s,f)", "nn", params="q, k, v",
        inputs_kw=_NN2, nonempty=True),
     _e("interpolate_linear", "F.interpolate(x, scale_factor=2, mode='linear')", "(b,c,l)", "nn",

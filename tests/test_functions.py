@@ -74,14 +74,10 @@ def test_planted_broken_op_is_found_and_shrunk_to_at_most_two_ops() -> None:
     assert len(re.findall(r"\bv\d+ = ", function)) <= 2, function
 
 
-#: softmax ops are left out: on constant rows their VJP cancels to 0 and seed_linearity's tolerance
-#: (relative to that 0) fails on rounding noise — a gradprops false alarm, reported to its owner.
-NO_SOFTMAX = [op for op in POOL if "softmax" not in op.name]
-
-
 def test_correct_functions_pass_check() -> None:
-    report = gradprops.check(gst.functions(ops=NO_SOFTMAX), gst.inputs("()"), max_examples=15, seed=3)
-    assert report.examples >= 15
+    # softmax included: on constant rows its VJP cancels to rounding noise, which the noise floor allows.
+    report = gradprops.check(gst.functions(ops=POOL), gst.inputs("()"), max_examples=30, seed=3)
+    assert report.examples >= 30
 
 
 def test_bad_arguments_are_refused() -> None:
