@@ -184,23 +184,21 @@ def jacobian_products(
     if total == 0:  # no rows; torch.autograd.functional.jacobian itself fails on empty outputs
         return tuple(seed), tuple(torch.zeros(v.shape, dtype=torch.float64) for v in variables), note
     if total > row_cap:
-        chosen = torch.randperm(total, generator=generator)[:row_cap].sort().values
+        chosen = _sample_rows(total, row_cap, generator)
         rows = _split_rows(chosen, sizes)
         seed = tuple(_restrict(s, r) for s, r in zip(seed, rows))
         note = f"explicit Jacobian capped: {row_cap} of {total} rows, sampled at random"
-
-        def fn(*vs: Tensor) -> tuple[Tensor, ...]:
-            outs = target.outputs(vs)
-            return tuple(o.reshape(-1)[r] for o, r in zip(outs, rows))
-
-        seed_rows = tuple(s.reshape(-1)[r] for s, r in zip(seed, rows))
     else:
+        rows = [torch.arange(n) for n in sizes]
+    # Outputs with no row to build are left out: jacobian() fails on zero-element outputs, and
+    # their part of seedᵀJ is zero.
+    kept = [i for i, r in enumerate(rows) if len(r)]
 
-        def fn(*vs: Tensor) -> tuple[Tensor, ...]:
-            return target.outputs(vs)
+    def fn(*vs: Tensor) -> tuple[Tensor, ...]:
+        outs = target.outputs(vs)
+        return tuple(outs[i].reshape(-1)[rows[i]] for i in kept)
 
-        seed_rows = tuple(s.reshape(-1) for s in seed)
-
+    seed_rows = [seed[i].reshape(-1)[rows[i]] for i in kept]
     jac = call_user(
         "backward",
         lambda: torch.autograd.functional.jacobian(fn, tuple(v.detach() for v in variables)),
@@ -208,11 +206,21 @@ def jacobian_products(
     products = []
     for j, v in enumerate(variables):
         acc = torch.zeros(v.shape, dtype=torch.float64)
-        for i, s in enumerate(seed_rows):
-            block = jac[i][j].reshape(s.numel(), -1).to(torch.float64)
+        for k, s in enumerate(seed_rows):
+            block = jac[k][j].reshape(s.numel(), -1).to(torch.float64)
             acc += (s.to(torch.float64) @ block).reshape(v.shape)
         products.append(acc)
     return seed, tuple(products), note
+
+
+def _sample_rows(total: int, count: int, generator: torch.Generator | None) -> Tensor:
+    """``count`` distinct row indices out of ``total``, sorted; O(count) when count ≪ total."""
+    if total <= 4 * count:
+        return torch.randperm(total, generator=generator)[:count].sort().values
+    picked: dict[int, None] = {}
+    while len(picked) < count:  # collisions are rare: total > 4·count
+        picked.update(dict.fromkeys(torch.randint(total, (count,), generator=generator).tolist()))
+    return torch.tensor(sorted(list(picked)[:count]))
 
 
 def _split_rows(chosen: Tensor, sizes: list[int]) -> list[Tensor]:

@@ -167,6 +167,18 @@ TORCH_KRON_STRIDE0 = (
     "stride' when its second input is transposed (e.g. torch.kron(torch.ones(1, 2), "
     "torch.randn(2, 2).mT)), with or without grad"
 )
+TORCH_CHOLESKY_SOLVE_JVP = (
+    "torch finding: torch.cholesky_solve's forward-mode AD (JVP) is wrong when the right-hand side "
+    "broadcasts against a batch of factors (y (n,k), L (b,n,n)); backward agrees with finite differences"
+)
+TORCH_MATRIX_EXP_STRIDES = (
+    "torch finding: torch.linalg.matrix_exp raises 'view size is not compatible with input tensor's size "
+    "and stride' on a batch whose batch dims are permuted (e.g. torch.randn(2, 3, 3).permute(2, 1, 0))"
+)
+TORCH_MISH_DOUBLE_BACKWARD = (
+    "torch finding: F.mish's double backward is NaN for large x (x = 1000: the grad is 1, its derivative "
+    "0, double backward NaN)"
+)
 GRADPROPS_SECOND_ORDER_NOISE = (
     "gradprops false alarm: second_order's linearity compares double-backward results that cancel to "
     "rounding noise at ill-conditioned points (a constant row under group_norm, 1-element vectors under "
@@ -225,7 +237,7 @@ UNARY = [
     _unary("leaky_relu", "F.leaky_relu(x, 0.1)", exclude=(0.0,), margin=1e-3, note="kink at 0"),
     _unary("hardtanh", "F.hardtanh(x)", exclude=(-1.0, 1.0), margin=1e-3, note="kinks at ±1"),
     _unary("logsigmoid", "F.logsigmoid(x)"),
-    _unary("mish", "F.mish(x)"),
+    Entry("mish", "F.mish(x)", "()", "unary", known={"second_order": TORCH_MISH_DOUBLE_BACKWARD}),
     _unary("softsign", "F.softsign(x)", exclude=(0.0,), margin=1e-3,
            note="second derivative jumps at 0 (|x| in the denominator)"),
     _unary("i0", "torch.special.i0(x)", low=-5.0, high=5.0),
@@ -382,11 +394,18 @@ LINALG = [
        note="x xᵀ + n·I: symmetric positive definite, eigenvalues ≥ n"),
     _e("logdet_spd", f"torch.logdet({_SPD})", "(n,n)", "linalg", inputs_kw=_MATRIX),
     _e("cholesky_solve", f"torch.cholesky_solve(y, torch.linalg.cholesky({_SPD}))", "(n,n),(n,k)",
-       "linalg", params="x, y", inputs_kw={"low": (-0.9, None), "high": (0.9, None), "max_side": 4}),
+       "linalg", params="x, y", inputs_kw={"low": (-0.9, None), "high": (0.9, None), "max_side": 4},
+       known={"forward_reverse_adjoint": TORCH_CHOLESKY_SOLVE_JVP}),
     _e("solve_triangular", f"torch.linalg.solve_triangular(torch.tril({_WELL}), y, upper=False)",
        "(n,n),(n,k)", "linalg", params="x, y",
        inputs_kw={"low": (-0.9, None), "high": (0.9, None), "max_side": 4}),
-    _e("matrix_exp", "torch.linalg.matrix_exp(x)", "(n,n)", "linalg", inputs_kw=_MATRIX),
+    _e("matrix_exp", "torch.linalg.matrix_exp(x)", "(n,n)", "linalg",
+       inputs_kw={**_MATRIX, "layouts": ("contiguous", "sliced", "expanded")},
+       note="permuted batches raise: see matrix_exp_batch_permuted"),
+    _e("matrix_exp_batch_permuted", "torch.linalg.matrix_exp(x)", "(b,n,n)", "linalg",
+       inputs_kw={**_MATRIX, "max_batch_dims": 0, "layouts": ("permuted",)}, nonempty=True,
+       known=dict.fromkeys(_ALL_PROPERTIES, TORCH_MATRIX_EXP_STRIDES),
+       note="forward raises on some permutations: every property fails"),
     _e("matrix_norm_fro", "torch.linalg.matrix_norm(x)", "(m,n)", "linalg",
        inputs_kw={"low": 0.1, "high": 10.0}, nonempty=True, note="positive entries: away from 0"),
     _e("cross", "torch.linalg.cross(*torch.broadcast_tensors(x, y))", "(3),(3)", "linalg", params="x, y"),
@@ -407,7 +426,8 @@ NN = [
     _e("layer_norm_affine", "F.layer_norm(x, x.shape[-1:], w, b)", "(a,n),(n),(n)", "nn",
        params="x, w, b", inputs_kw=_NN2, nonempty=True),
     _e("linear", "F.linear(x, w, b)", "(n),(k,n),(k)", "nn", params="x, w, b", inputs_kw=_NN2),
-    _e("bilinear", "F.bilinear(x, y, w)", "(b,m),(b,n),(o,m,n)", "nn", params="x, y, w", inputs_kw=_NN2),
+    _e("bilinear", "F.bilinear(x, y, w)", "(b,m),(b,n),(o,m,n)", "nn", params="x, y, w", inputs_kw=_NN2,
+       nonempty=True, note="F.bilinear cannot reshape 0 elements"),
     _e("conv1d", "F.conv1d(x, w, padding=w.shape[-1] - 1, stride={s})", "(b,c,l),(o,c,k)", "nn",
        params="x, w", args={"s": st.integers(1, 2)}, inputs_kw={"max_batch_dims": 0, "max_side": 4},
        nonempty=True, note="padding k-1: any length works"),
@@ -438,7 +458,8 @@ NN = [
        nonempty=True, known={"second_order": GRADPROPS_SECOND_ORDER_NOISE}),
     _e("embedding", "F.embedding(torch.tensor({i}) % w.shape[0], w)", "(v,d)", "nn", params="w",
        args={"i": INDEX_LIST}, inputs_kw=_NN2, nonempty=True, note="ids fixed: the drawn list mod vocab"),
-    _e("avg_pool1d", "F.avg_pool1d(x, 2, padding=1)", "(b,c,l)", "nn", inputs_kw=_NN2),
+    _e("avg_pool1d", "F.avg_pool1d(x, 2, padding=1)", "(b,c,l)", "nn", inputs_kw=_NN2, nonempty=True,
+       note="zero channels is not a valid pooling input"),
     _e("glu", "F.glu(x, dim=-1)", "(2)", "nn"),
     _e("group_norm", "F.group_norm(x, 1)", "(b,2,l)", "nn", inputs_kw=_NN2, nonempty=True,
        known={"second_order": GRADPROPS_SECOND_ORDER_NOISE}),
