@@ -6,9 +6,8 @@ large input), counting any exception as "caught". gradprops.check runs with its 
 default property, Hypothesis' default example budget, shrinking on) on the inputs strategy the
 suite gives each Function. Prints one markdown table.
 
-    python benchmarks/vs_gradcheck.py                    # Hypothesis' default phases (shrink, explain)
-    python benchmarks/vs_gradcheck.py --phases no-explain  # shrinking, but no explain phase
-    python benchmarks/vs_gradcheck.py --phases detect      # up to the first failing example
+    python benchmarks/vs_gradcheck.py                  # check's phases: generate, then shrink
+    python benchmarks/vs_gradcheck.py --phases detect  # up to the first failing example
 """
 
 from __future__ import annotations
@@ -57,8 +56,7 @@ def run_gradcheck(b: Broken | None, fn: Callable[..., Any], name: str, fast: boo
 
 
 PHASES = {
-    "default": None,  # Hypothesis' defaults: explicit, reuse, generate, target, shrink, explain
-    "no-explain": [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    "default": None,  # what check runs: Hypothesis' phases but explain (check leaves that out)
     "detect": [Phase.explicit, Phase.reuse, Phase.generate],
 }
 
@@ -97,7 +95,7 @@ def mark(caught: bool, seconds: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phases", choices=list(PHASES), default="default",
-                        help="Hypothesis phases for gradprops.check (default: Hypothesis' own)")
+                        help="Hypothesis phases for gradprops.check (default: check's own)")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -127,8 +125,7 @@ def main() -> None:
               f"{'**false alarm**' if fast[0] else 'passed'} ({fast[1]:.2f}s) | {alarm} ({seconds:.2f}s) |",
               flush=True)
     print()
-    phases = {"default": "Hypothesis' default phases (shrink and explain included)",
-              "no-explain": "every phase but explain", "detect": "stopping at the first failing example"}
+    phases = {"default": "shrinking included", "detect": "stopping at the first failing example"}
     print(f"gradprops.check: defaults (Hypothesis' {hypothesis.settings().max_examples} examples, every default "
           f"property), seed=0, database off, {phases[args.phases]}. gradcheck: one input, torch.randn(3, 4) "
           "float64 unless noted, differentiating the input only.")

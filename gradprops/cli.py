@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-#: Default budget: 161 ops × 25 examples × every property, then 2 × 200 random programs — about
-#: 2 minutes with -n 2 on a 2-core machine (see the README for the measured run).
+#: Default budget: 162 ops × 25 examples × every property, then 2 × 200 random programs — under a
+#: minute with -n 2 on a 2-core machine (see the README for the measured run).
 CATALOGUE_EXAMPLES = 25
 FUZZ_EXAMPLES = 200  # per program shape (1 input, 2 broadcasting inputs)
 FUZZ_MAX_OPS = 6

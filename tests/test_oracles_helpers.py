@@ -417,3 +417,13 @@ def test_correct_functions_pass_every_oracle(name, helper):
 def test_correct_two_input_function_passes_every_oracle():
     for helper in HELPERS.values():
         helper(bs.MulAdd.apply, (leaf(2, 3), leaf(2, 3, seed=1)))
+
+
+def test_finite_differences_skip_where_forward_is_flat_to_float64_precision():
+    # gelu at -30.8 computes exactly 0 (1 + erf(x/√2) cancels), while its backward gives -3.6e-206:
+    # differences of a function that does not move say nothing about backward. Found by the suite.
+    x = torch.tensor(-30.832367947678108, dtype=torch.float64, requires_grad=True)
+    v = torch.tensor(0.9401060036131061, dtype=torch.float64)
+    d = torch.tensor(0.8309065761823623, dtype=torch.float64)
+    with pytest.raises(gradprops.UsageError, match="flat to float64 precision"):
+        gradprops.assert_finite_differences(torch.nn.functional.gelu, (x,), seed=v, directions=d)

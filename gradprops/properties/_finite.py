@@ -160,6 +160,14 @@ def judge(probe: Callable[[float], Estimate], tolerance: Tolerance) -> Verdict:
     richardson = (SHRINK**2 * e2.central - e1.central) / (SHRINK**2 - 1)
     if abs(e2.central - g) <= a2 or abs(richardson - g) <= a2:
         return Verdict("agree", "", (e1, e2), a2)
+    if e1.scale == 0 and e2.scale == 0:  # not one value of f moved: no information about J·d
+        return Verdict(
+            "not smooth",
+            "the function's values do not change at all between x - h·d and x + h·d (at h and h/4): "
+            "it is flat to float64 precision along d (an underflow or a cancellation in forward), so "
+            f"finite differences cannot judge backward's ⟨backward(v), d⟩ = {g:.3g}",
+            (e1, e2), a2,
+        )
     if abs(e1.central - e1.backward) <= e1.gap / 2 + a1 or abs(e2.central - g) <= e2.gap / 2 + a2:
         return Verdict(
             "not smooth",
