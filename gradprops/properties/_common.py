@@ -205,7 +205,7 @@ def noise_floor(
     if per == "sum":
         total = sum(float((_abs64(s) * _abs64(o)).sum()) for s, o in zip(seed, outputs))
         return 64 * eps * total
-    return 64 * eps * _max_abs(seed) * max(_max_abs(outputs), jacobian_scale)
+    return 64 * eps * max_abs(seed) * max(max_abs(outputs), jacobian_scale)
 
 
 def jacobian_scale(outputs: Sequence[Tensor], variables: Sequence[Tensor], names: Sequence[str]) -> float:
@@ -220,7 +220,7 @@ def jacobian_scale(outputs: Sequence[Tensor], variables: Sequence[Tensor], names
     except (FunctionRaised, Mutated):
         return 0.0  # the property that owns the seed reports those
     numel = sum(o.numel() for o in outputs)
-    return _max_abs(grads) / max(_max_abs(r), 1e-300) * math.sqrt(max(numel, 1))
+    return max_abs(grads) / max(max_abs(r), 1e-300) * math.sqrt(max(numel, 1))
 
 
 def floored_magnitude(
@@ -257,6 +257,3 @@ def _abs64(t: Tensor) -> Tensor:
     a = t.detach().abs().to(torch.float64)
     return a if all_finite([a]) else torch.where(a.isfinite(), a, torch.zeros_like(a))
 
-
-def _max_abs(tensors: Sequence[Tensor]) -> float:
-    return max_abs(tensors)

@@ -75,6 +75,23 @@ def scaled_directions(base: Sequence[Tensor], generator: torch.Generator) -> tup
     return tuple(out)
 
 
+def along_one(d: Sequence[Tensor], k: int) -> list[Tensor]:
+    """``d`` restricted to variable ``k`` (zeros elsewhere): which variable carries a difference."""
+    return [dk if i == k else torch.zeros_like(dk) for i, dk in enumerate(d)]
+
+
+def per_variable_lines(rows: Sequence[tuple[str, float, float, object]], reference: str) -> list[str]:
+    """The failure message's per-variable breakdown: ``(name, backward, reference value, mismatch)``."""
+    if not rows:
+        return []
+    worst = max(rows, key=lambda r: abs(r[1] - r[2]))[0]
+    lines = ["  Per variable (d restricted to one variable at a time):"]
+    for name, got, expected, m in rows:
+        flag = "  ← differs most" if m is not None and name == worst else ("" if m else "  (agrees)")
+        lines.append(f"    {name}: backward {got:.10g}, {reference} {expected:.10g}{flag}")
+    return lines
+
+
 @dataclass(frozen=True)
 class Estimate:
     """Central differences of ``⟨v, f⟩`` along ``d`` at one step, with what is needed to trust them."""

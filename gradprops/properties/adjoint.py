@@ -32,7 +32,7 @@ from gradprops.properties._common import (
     signed_noise,
     tolerance_for,
 )
-from gradprops.properties._finite import abs_inner, inner
+from gradprops.properties._finite import abs_inner, along_one, inner, per_variable_lines
 from gradprops.target import Target
 
 NAME = "forward_reverse_adjoint"
@@ -92,15 +92,8 @@ def check_forward_reverse_adjoint(
         f"{abs(reverse - forward_mode):.6g}, allowed {allowed:.3g} = rtol·|⟨v, JVP(d)⟩| + "
         f"atol·max(Σ|grad||d|, Σ|v||JVP(d)|) (magnitude {magnitude:.3g}; rounding floor {floor:.2g})",
     ]
-    mismatches = [total]
-    if rows:
-        worst = max(rows, key=lambda r: abs(r[1] - r[2]))
-        lines.append("  Per variable (d restricted to one variable at a time):")
-        for name, r, f, m in rows:
-            flag = "  ← differs most" if m is not None and name == worst[0] else ("" if m else "  (agrees)")
-            lines.append(f"    {name}: backward {r:.10g}, forward mode {f:.10g}{flag}")
-            if m is not None:
-                mismatches.append(m)
+    lines += per_variable_lines(rows, "forward mode")
+    mismatches = [total, *(m for *_, m in rows if m is not None)]
     custom_jvp = _has_custom_jvp(target.fn)
     lines.append(
         "Hint: backward and forward mode disagree: one of them is wrong"
@@ -153,8 +146,7 @@ def _per_variable(
 ) -> list[tuple[str, float, float, Any]]:
     rows = []
     for k, x in enumerate(target.variables):
-        only = [dk if i == k else torch.zeros_like(dk) for i, dk in enumerate(d)]
-        tangents = _jvp(target, variables, only)
+        tangents = _jvp(target, variables, along_one(d, k))
         f = inner(v, tangents)
         r = inner([grads[k]], [d[k]])
         magnitude = max(abs_inner([grads[k]], [d[k]]), abs_inner(v, tangents))

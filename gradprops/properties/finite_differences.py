@@ -48,8 +48,10 @@ from gradprops.properties._finite import (
     STEP,
     Estimate,
     Verdict,
+    along_one,
     estimate,
     judge,
+    per_variable_lines,
     scaled_directions,
 )
 from gradprops.target import FunctionRaised, Target
@@ -213,9 +215,8 @@ def _per_variable(
     rows = []
     h = verdict.last.step
     for k, name in enumerate(names):
-        only = [dk if i == k else torch.zeros_like(dk) for i, dk in enumerate(d)]
         try:
-            e = directional_probe(f, f0, base, only, v, grads)(h)
+            e = directional_probe(f, f0, base, along_one(d, k), v, grads)(h)
         except NotApplicable:
             continue
         g_k = e.backward
@@ -258,15 +259,8 @@ def _fail(
         f"    backward: ⟨backward(v), d⟩ = {g:.10g}; difference {abs(g - e.central):.6g}, allowed "
         f"{verdict.allowed:.3g} = rtol·|fd| + atol·max(Σ|v||J·d|, Σ|grad||d|) + rounding {e.rounding:.2g}"
     )
-    mismatches = [total]
-    if per_variable:
-        worst = max(per_variable, key=lambda r: abs(r[1] - r[2]))
-        lines.append("  Per variable (d restricted to one variable at a time):")
-        for name, g_k, c_k, m in per_variable:
-            flag = "  ← differs most" if name == worst[0] and m is not None else ("" if m else "  (agrees)")
-            lines.append(f"    {name}: backward {g_k:.10g}, finite differences {c_k:.10g}{flag}")
-            if m is not None:
-                mismatches.append(m)
+    lines += per_variable_lines(per_variable, "finite differences")
+    mismatches = [total, *(m for *_, m in per_variable if m is not None)]
     lines.append(
         "Hint: backward disagrees with the function's own values, so its formula is wrong (a sign, a "
         "factor, a swapped or missing term), not only its handling of the seed. To see which entries "

@@ -81,17 +81,14 @@ class Example:
             self._shared["int"] = self.draw(st.integers(0, 2**32 - 1))
         return self._shared["int"]
 
-    def draw_seed(self) -> tuple[Tensor, ...]:
-        """A seed for the outputs: signed noise, ones, zeros, basis vectors, odd layouts."""
+    def drawn_seeds(self) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """Two seeds Hypothesis draws (signed noise, ones, zeros, basis vectors, odd layouts), once
+        per example and shared by the mission properties: a seed draw is most of an example's
+        generation time at small sizes."""
         from gradprops.strategies import seeds
 
-        return self.draw(seeds(self.outputs))
-
-    def drawn_seeds(self) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
-        """Two drawn seeds (:meth:`draw_seed`), drawn once per example and shared by the mission
-        properties: a seed draw is most of an example's generation time at small sizes."""
         if "drawn" not in self._shared:
-            self._shared["drawn"] = (self.draw_seed(), self.draw_seed())
+            self._shared["drawn"] = (self.draw(seeds(self.outputs)), self.draw(seeds(self.outputs)))
         return self._shared["drawn"]
 
     def draw_generator(self) -> torch.Generator:
