@@ -234,6 +234,12 @@ def test_any_domain_is_either_refused_by_name_or_respected(data):
         assert ((x - point).abs() > kept).all(), (point, kept, x)
 
 
+def test_integer_domains_round_float_bounds_exactly():
+    # Found by the test above: int64 against 7.9e-84 compared in float32, where the bound is 0.
+    x = draws(gst.tensors(dtype=torch.int64, shape=(64,), low=7.9e-84), n=20)
+    assert all(bool((t >= 1).all()) for t in x)
+
+
 def test_default_margin_scales_with_eps_and_the_point():
     assert default_margin(torch.float64, 0.0) == 8 * torch.finfo(torch.float64).eps
     assert default_margin(torch.float32, 100.0) == pytest.approx(800 * torch.finfo(torch.float32).eps)

@@ -78,14 +78,17 @@ class Domain:
         """A bool mask: which of ``values`` (already in :attr:`dtype`) lie in the domain."""
         x = values if values.dtype in (torch.float64, torch.int64) else values.double()
         ok = torch.ones_like(x, dtype=torch.bool)
+        # An integer tensor against a float bound compares in float32 (7.9e-84 rounds to 0): round
+        # the bounds to integers instead, which is exact.
+        whole = not x.is_floating_point()
         if self.low is not None:
-            ok &= x >= self.low
+            ok &= x >= (math.ceil(self.low) if whole else self.low)
         if self.high is not None:
-            ok &= x <= self.high
+            ok &= x <= (math.floor(self.high) if whole else self.high)
         if self.positive:
             ok &= x > 0
         for point, margin in self.exclude:
-            ok &= (x - point).abs() > margin
+            ok &= (x.double() - point).abs() > margin
         return ok
 
     def allows(self, value: float) -> bool:
