@@ -75,6 +75,7 @@ class Graph:
         self.target, self.guarded = target, guarded
         self.variables = target.leaves()
         self.names = [v.name for v in target.variables]
+        self.originals = tuple(v.value.detach() for v in target.variables)  # what the leaves must still hold
         self._outputs: tuple[Tensor, ...] | None = None
         self._remembered: list[tuple[tuple[object, ...], Sequence[Tensor], tuple[Tensor, ...]]] = []
 
@@ -91,7 +92,7 @@ class Graph:
         for known, _, grads in self._remembered:
             if known == key:
                 return grads
-        grads = vjp(self.outputs, self.variables, seed, names=self.names)
+        grads = vjp(self.outputs, self.variables, seed, names=self.names, originals=self.originals)
         self._remembered.append((key, seed, grads))  # holding the seed keeps its memory from reuse
         return grads
 
@@ -131,13 +132,16 @@ def vjp(
     *,
     names: Sequence[str],
     create_graph: bool = False,
+    originals: Sequence[Tensor] | None = None,
 ) -> tuple[Tensor, ...]:
     """``seedᵀJ`` for each variable via the user's backward; ``None`` grads become zeros.
 
     The graph is kept (``retain_graph=True``) so a property can take several VJPs of one forward.
+    ``originals``, tensors the variables are known to equal (the values their leaves were copied
+    from), spares copying the variables to check that backward left them alone.
     """
     seed_before = [s.clone() for s in seed]
-    variables_before = [v.detach().clone() for v in variables]
+    variables_before = [v.detach().clone() for v in variables] if originals is None else originals
     grads = call_user(
         "backward",
         lambda: torch.autograd.grad(
@@ -300,12 +304,14 @@ def accumulated_grads(
     ``variables`` must be leaves whose ``.grad`` is still ``None``; each backward keeps the graph.
     """
     for seed in seeds:
-        seed_before = [s.clone() for s in seed]
+        # autograd gets copies: where backward hands the seed straight through (a view op),
+        # AccumulateGrad may keep it as .grad and add the next backward's grads into it in place.
+        given = [s.clone() for s in seed]
         call_user(
             "backward",
-            lambda seed=seed: torch.autograd.backward(outputs, seed, retain_graph=True, inputs=list(variables)),
+            lambda given=given: torch.autograd.backward(outputs, given, retain_graph=True, inputs=list(variables)),
         )
-        _require_untouched(seed, seed_before, [f"seed (output {i})" for i in range(len(seed))])
+        _require_untouched(given, seed, [f"seed (output {i})" for i in range(len(seed))])
     return tuple(
         torch.zeros_like(v, memory_format=torch.contiguous_format) if v.grad is None else v.grad.detach().clone()
         for v in variables

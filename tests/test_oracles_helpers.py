@@ -250,6 +250,12 @@ def test_a_backward_that_reuses_its_output_buffer_fails_purity():
     assert "were overwritten by a later backward" in str(f)
 
 
+def test_a_view_op_passes_purity_although_autograd_accumulates_into_its_seed():
+    # backward of a view hands the seed straight through; AccumulateGrad keeps it as .grad and adds
+    # the next backward into it in place: purity must give autograd copies, not its own seeds.
+    gradprops.assert_purity(lambda x: x.view(3), (leaf(3),))
+
+
 def test_grad_accumulation_is_checked_with_real_backward_calls():
     class AccumulatesWrong(torch.autograd.Function):
         """Right on a fresh graph; a second backward of the same graph returns double."""

@@ -26,7 +26,9 @@ import torch
 from torch import Tensor
 
 from gradprops.autodiff import wide_dtype
-from gradprops.properties._common import all_finite, signed_noise
+from gradprops.compare import finite_max
+from gradprops.noise import signed_noise
+from gradprops.properties._common import all_finite
 from gradprops.tolerances import Tolerance
 
 STEP = float(torch.finfo(torch.float64).eps) ** (1 / 3)
@@ -47,13 +49,18 @@ def inner(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
     total = 0.0
     for x, y in zip(a, b):
         x, y = _wide(x), _wide(y)
-        total += float((x.conj() * y).real.sum()) if x.is_complex() or y.is_complex() else float((x * y).sum())
+        if x.is_complex() or y.is_complex():
+            total += float((x.conj() * y).real.sum())
+        elif x.shape == y.shape and x.dim() == 1:
+            total += float(torch.dot(x, y))  # no temporary: a pass over each
+        else:
+            total += float((x * y).sum())
     return total
 
 
 def abs_inner(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
     """``Σ |a|·|b|``: the scale of the terms in :func:`inner`, what its rounding is relative to."""
-    return sum(float((_wide(x).abs() * _wide(y).abs()).sum()) for x, y in zip(a, b))
+    return sum(float(_abs(_wide(x) * _wide(y)).sum()) for x, y in zip(a, b))  # |x||y| = |xy|
 
 
 def scaled_directions(base: Sequence[Tensor], generator: torch.Generator) -> tuple[Tensor, ...]:
@@ -69,9 +76,9 @@ def scaled_directions(base: Sequence[Tensor], generator: torch.Generator) -> tup
         wide = wide_dtype(b.dtype)
         z = signed_noise(b.shape, wide, generator)
         mags = b.abs().to(torch.float64)
-        top = float(mags[mags.isfinite()].max()) if mags.numel() and bool(mags.isfinite().any()) else 0.0
-        floor = 1e-3 * max(1.0, top)
-        out.append(z * torch.clamp(torch.nan_to_num(mags, nan=floor, posinf=floor), min=floor).to(z.real.dtype))
+        floor = 1e-3 * max(1.0, finite_max(mags))
+        scale = torch.nan_to_num(mags, nan=floor, posinf=floor).clamp_(min=floor)
+        out.append(z.mul_(scale.to(z.real.dtype)))
     return tuple(out)
 
 
@@ -127,8 +134,8 @@ def estimate(
     if not finite:
         return Estimate(step, float("nan"), float("nan"), float("nan"), float("nan"), False, backward, backward_scale)
     diff = [_wide(p) - _wide(m) for p, m in zip(plus, minus)]
-    second = [_wide(p) - 2 * _wide(c) + _wide(m) for c, p, m in zip(f0, plus, minus)]
-    size = [_wide(p).abs() + _wide(m).abs() + _wide(c).abs() for c, p, m in zip(f0, plus, minus)]
+    second = [_wide(p).add(_wide(m)).sub_(_wide(c), alpha=2) for c, p, m in zip(f0, plus, minus)]
+    size = [_wide(p).abs().add_(_wide(m).abs()).add_(_wide(c).abs()) for c, p, m in zip(f0, plus, minus)]
     return Estimate(
         step=step,
         central=inner(seed, diff) / (2 * step),
@@ -229,3 +236,8 @@ def smooth_at(probe: Callable[[float], Estimate]) -> tuple[bool, str, tuple[Esti
 def _wide(t: Tensor) -> Tensor:
     t = t.detach()
     return t.to(torch.complex128) if t.is_complex() else t.to(torch.float64)
+
+
+def _abs(t: Tensor) -> Tensor:
+    """``|t|`` of a temporary: in place when it can be (not complex, not an immutable ZeroTensor)."""
+    return t.abs() if t.is_complex() or t._is_zerotensor() else t.abs_()

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from gradprops.autodiff import Graph, Unavailable, as_seed, jvp
 from gradprops.errors import PropertyFailure
+from gradprops.noise import signed_noise
 from gradprops.properties._common import (
     NotApplicable,
     all_finite,
@@ -29,7 +30,6 @@ from gradprops.properties._common import (
     noise_floor,
     random_seed_like,
     scalar_mismatch,
-    signed_noise,
     tolerance_for,
 )
 from gradprops.properties._finite import abs_inner, along_one, inner, per_variable_lines

@@ -21,16 +21,16 @@ import torch
 from hypothesis import strategies as st
 from torch import Tensor
 
-from gradprops.autodiff import Graph, loss_grads, vjp
+from gradprops.autodiff import Graph, loss_grads
 from gradprops.compare import compare_all, max_abs
 from gradprops.describe import describe_tensor
 from gradprops.errors import UsageError
+from gradprops.noise import signed_noise
 from gradprops.properties._common import (
     beyond_noise,
     fail_on,
     findings_as_failures,
     make_case,
-    signed_noise,
     tolerance_for,
 )
 from gradprops.target import Target, call_user
@@ -71,8 +71,9 @@ class Downstream:
     """A downstream function h: the outputs of f -> a real scalar loss, as in a training step.
 
     Each output ``y`` goes through ``steps`` in order, then ``reduce``; the losses of several
-    outputs are added. Weights ``w`` are uniform in [-1, 1) from a generator seeded ``weight_seed``
-    (plus the output's index), shaped like what they multiply. The repr is Python that rebuilds h.
+    outputs are added. Weights ``w`` are :func:`gradprops.noise.signed_noise` (uniform in [-1, 1))
+    from a generator seeded ``weight_seed`` plus the output's index, shaped like what they
+    multiply. The repr is Python that rebuilds h.
 
     >>> h = Downstream(steps=("tanh", "transpose"), reduce="sum")
     >>> h.formula()
@@ -141,7 +142,7 @@ class Downstream:
             text = STEPS[step][0].format(text)
         text = REDUCTIONS[self.reduce].format(text)
         if self.reduce in _WEIGHTED:
-            text += f", w = 2·torch.rand(..., generator seeded {self.weight_seed}) - 1"
+            text += f", w = gradprops.noise.signed_noise(shape, dtype, generator seeded {self.weight_seed})"
         return f"h(y) = {text}"
 
 
@@ -191,9 +192,10 @@ def check_chain_rule(
         if not isinstance(loss, Tensor) or loss.numel() != 1 or loss.is_complex():
             raise UsageError("h must return a real scalar tensor (a loss), e.g. lambda ys: (w * ys[0]).sum()")
         loss = loss.reshape(())
-        seed = list(loss_grads(loss, outputs, names=[f"output {i}" for i in range(len(outputs))]))
-        through_f = loss_grads(loss, variables, names=names)
-        expected = vjp(outputs, variables, tuple(s.contiguous() for s in seed), names=names)
+        # One backward from the loss gives both ∂h/∂y (at the outputs) and h(f(x))'s grads.
+        both = loss_grads(loss, [*outputs, *variables], names=[*(f"output {i}" for i in range(len(outputs))), *names])
+        seed, through_f = list(both[: len(outputs)]), both[len(outputs):]
+        expected = graph.vjp(tuple(s.contiguous() for s in seed))
     tolerance = tolerance_for(variables, outputs, rtol, atol)
     mismatches = beyond_noise(
         lambda m: compare_all(through_f, expected, names, tolerance, m, actual_label="h(f(x)).backward()",

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Graph, as_seed, vjp
+from gradprops.autodiff import Graph, as_seed
 from gradprops.compare import compare_all, max_abs
 from gradprops.errors import UsageError
 from gradprops.properties._common import (
@@ -57,9 +57,7 @@ def check_seed_linearity(
         u, v = as_seed(seeds[0], outputs, "u"), as_seed(seeds[1], outputs, "v")
         names = [x.name for x in target.variables]
         w = tuple(a * ui + b * vi for ui, vi in zip(u, v))
-        g_w = vjp(outputs, variables, w, names=names)
-        g_u = vjp(outputs, variables, u, names=names)
-        g_v = vjp(outputs, variables, v, names=names)
+        g_w, g_u, g_v = graph.vjp(w), graph.vjp(u), graph.vjp(v)
     expected = [a * gu + b * gv for gu, gv in zip(g_u, g_v)]
     if not all_finite([*g_u, *g_v]):
         # Where VJP(u) or VJP(v) overflows, a·VJP(u) + b·VJP(v) is inf - inf: nothing to compare there.

@@ -40,6 +40,7 @@ from gradprops.autodiff import (
 )
 from gradprops.compare import compare_all, max_abs
 from gradprops.errors import PropertyFailure, UsageError
+from gradprops.noise import signed_noise
 from gradprops.properties._common import (
     NotApplicable,
     all_finite,
@@ -51,7 +52,6 @@ from gradprops.properties._common import (
     noise_floor,
     random_seed_like,
     scalar_mismatch,
-    signed_noise,
     tolerance_for,
 )
 from gradprops.properties._finite import Estimate, estimate, judge, scaled_directions, smooth_at

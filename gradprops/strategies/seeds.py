@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from torch import Tensor
 
+from gradprops.noise import signed_noise
 from gradprops.strategies._validation import check_names
 from gradprops.strategies.layouts import LAYOUTS, draw_layout
-from gradprops.strategies.values import SEEDS, standard_normal
+from gradprops.strategies.values import SEEDS
 
 #: What a seed holds, in shrinking order.
 KINDS = ("random", "ones", "zeros", "basis")
@@ -42,8 +43,9 @@ def seeds(
 ) -> st.SearchStrategy[tuple[Tensor, ...]]:
     """One seed per output tensor, of that output's shape, dtype and device.
 
-    Kinds: ``random`` (signed standard-normal noise), ``ones``, ``zeros`` and ``basis`` (one-hot: a
-    single 1 at a drawn position), scaled by 1, 1e-3 or 1e3. Layouts as in :func:`tensors` —
+    Kinds: ``random`` (uniform in [-1, 1), :func:`gradprops.noise.signed_noise`), ``ones``,
+    ``zeros`` and ``basis`` (one-hot: a single 1 at a drawn position), scaled by 1, 1e-3 or 1e3.
+    Layouts as in :func:`tensors` —
     ``"contiguous"``, ``"permuted"``, ``"sliced"`` and ``"expanded"`` (stride 0), default all four: a
     backward that assumes its seed is contiguous, or that writes into it, is a common bug. An
     expanded seed repeats along its stride-0 dims (so a ``basis`` seed there has a 1 in each
@@ -83,8 +85,7 @@ def _draw_seed(draw: Callable[[st.SearchStrategy[Any]], Any], out: _Output, layo
     base = layout.base_shape(out.shape)
     numel = math.prod(base)
     if kind == "random":
-        generator = torch.Generator().manual_seed(draw(SEEDS))
-        values = standard_normal(numel, generator, out.dtype)
+        values = signed_noise((numel,), out.dtype, torch.Generator().manual_seed(draw(SEEDS)))
     elif kind == "ones":
         values = torch.ones(numel, dtype=out.dtype)
     elif kind == "zeros":
