@@ -25,6 +25,8 @@ import torch
 from hypothesis import strategies as st
 from torch import Tensor
 
+from gradprops.strategies._cached import integers_between, one_of_values, permutations_of
+
 LAYOUTS = ("contiguous", "sliced", "permuted", "expanded")
 
 
@@ -79,14 +81,14 @@ def draw_layout(
     draw: Callable[[st.SearchStrategy[Any]], Any], shape: tuple[int, ...], allowed: tuple[str, ...]
 ) -> Layout:
     """One of the ``allowed`` layouts for ``shape`` (shrinks towards the first allowed, then simpler)."""
-    name = draw(st.sampled_from(allowed))
+    name = draw(one_of_values(allowed))
     if name == "contiguous" or math.prod(shape) == 0:
         return Layout()
     big = [d for d, n in enumerate(shape) if n > 1]
     if name == "permuted":
         if len(big) < 2:
             return Layout()
-        moved = list(draw(st.permutations(big)))
+        moved = list(draw(permutations_of(tuple(big))))
         if moved == big:  # the identity would be contiguous: reverse instead
             moved.reverse()
         order = list(range(len(shape)))
@@ -94,9 +96,9 @@ def draw_layout(
             order[d] = new
         return Layout("permuted", order=tuple(order))
     if name == "sliced":
-        steps = tuple(draw(st.integers(1, 2)) for _ in shape)
-        pads = tuple(draw(st.integers(0, 1)) for _ in shape)
-        offset = draw(st.integers(0, 3))
+        steps = tuple(draw(integers_between(1, 2)) for _ in shape)
+        pads = tuple(draw(integers_between(0, 1)) for _ in shape)
+        offset = draw(integers_between(0, 3))
         layout = Layout("sliced", steps=steps, pads=pads, offset=offset)
         plain = Layout("sliced", steps=(1,) * len(shape), pads=(0,) * len(shape))
         if offset == 0 and all(a == b for n, a, b in zip(shape, layout.strides(shape), plain.strides(shape)) if n > 1):
@@ -104,5 +106,5 @@ def draw_layout(
         return layout
     if not big:
         return Layout()
-    mask = draw(st.integers(1, 2 ** len(big) - 1))
+    mask = draw(integers_between(1, 2 ** len(big) - 1))
     return Layout("expanded", expanded=tuple(d for i, d in enumerate(big) if mask >> i & 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from hypothesis.errors import InvalidArgument
 from torch import Tensor
 
 from gradprops.noise import signed_noise
+from gradprops.strategies._cached import integers_between
 from gradprops.strategies._validation import check_names
 from gradprops.strategies.layouts import LAYOUTS, draw_layout
 from gradprops.strategies.values import SEEDS
@@ -21,6 +23,7 @@ from gradprops.strategies.values import SEEDS
 KINDS = ("random", "ones", "zeros", "basis")
 #: Every seed is scaled by one of these (1 first: shrinks to it).
 SCALES = (1.0, 1e-3, 1e3)
+_KIND, _SCALE = st.sampled_from(KINDS), st.sampled_from(SCALES)
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,13 @@ def seeds(
                                   "take a seed")
         specs.append(_Output(tuple(out.shape), out.dtype, out.device))
     chosen = LAYOUTS if layouts is None else check_names(layouts, "layouts", LAYOUTS)
-    return _seeds(outputs=tuple(specs), layouts=chosen)
+    return _seeds_for(tuple(specs), tuple(chosen))
+
+
+@functools.lru_cache(maxsize=256)
+def _seeds_for(outputs: tuple[_Output, ...], layouts: tuple[str, ...]) -> st.SearchStrategy[tuple[Tensor, ...]]:
+    # One strategy object per kind of output: check() asks for seeds on every example (see _cached).
+    return _seeds(outputs=outputs, layouts=layouts)
 
 
 @st.composite
@@ -79,8 +88,8 @@ def _seeds(draw: Callable[[st.SearchStrategy[Any]], Any], *, outputs: tuple[_Out
 
 
 def _draw_seed(draw: Callable[[st.SearchStrategy[Any]], Any], out: _Output, layouts: tuple[str, ...]) -> Tensor:
-    kind = draw(st.sampled_from(KINDS))
-    scale = draw(st.sampled_from(SCALES))
+    kind = draw(_KIND)
+    scale = draw(_SCALE)
     layout = draw_layout(draw, out.shape, layouts)
     base = layout.base_shape(out.shape)
     numel = math.prod(base)
@@ -93,5 +102,5 @@ def _draw_seed(draw: Callable[[st.SearchStrategy[Any]], Any], out: _Output, layo
     else:
         values = torch.zeros(numel, dtype=out.dtype)
         if numel:
-            values[draw(st.integers(0, numel - 1))] = 1
+            values[draw(integers_between(0, numel - 1))] = 1
     return layout.build(values * scale, out.shape, out.device)

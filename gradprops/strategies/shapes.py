@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from gradprops.strategies._cached import integers_between, one_of_values
 from gradprops.strategies._validation import check_int, check_order
 
 #: Roughly one shape in ``EMPTY_ONE_IN`` that may be empty gets a size-0 dim. Size 0 is decided
@@ -63,9 +64,9 @@ def draw_empty_slot(draw: Callable[[st.SearchStrategy[Any]], Any], slots: int) -
 
     Shrinks towards None: a failure that needs no empty tensor loses its size-0 dim.
     """
-    if slots == 0 or draw(st.integers(0, EMPTY_ONE_IN - 1)) != EMPTY_ONE_IN - 1:
+    if slots == 0 or draw(integers_between(0, EMPTY_ONE_IN - 1)) != EMPTY_ONE_IN - 1:
         return None
-    return draw(st.integers(0, slots - 1))
+    return draw(integers_between(0, slots - 1))
 
 
 def _dims(low: int, high: int) -> st.SearchStrategy[int]:
@@ -75,10 +76,10 @@ def _dims(low: int, high: int) -> st.SearchStrategy[int]:
     one-element tensors in 30-40% of the examples of a run); this weighting leaves about 10% 0-d
     and 40% 3-d shapes by default, so that more of a 100-example budget goes to larger tensors.
     """
-    return st.sampled_from(tuple(k for k in range(low, high + 1) for _ in range(k - low + 1)))
+    return one_of_values(tuple(k for k in range(low, high + 1) for _ in range(k - low + 1)))
 
 
 def _sides(low: int, high: int) -> st.SearchStrategy[int]:
     """Sizes ``low``…``high``, equally likely (``integers`` draws its lower bound far more often),
     shrinking towards ``low``."""
-    return st.sampled_from(range(low, high + 1))
+    return one_of_values(tuple(range(low, high + 1)))

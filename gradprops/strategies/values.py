@@ -17,6 +17,7 @@ positions.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -41,13 +42,21 @@ _OPEN = -1 + 2**-52  # keeps erfinv finite
 
 def draw_values(draw: Callable[[st.SearchStrategy[Any]], Any], domain: Domain, numel: int) -> Tensor:
     """A flat tensor of ``numel`` values in ``domain`` (CPU); Hypothesis makes O(1) choices."""
-    family = draw(st.sampled_from(FAMILIES[domain.kind]))
+    family = draw(_FAMILY[domain.kind])
     seed = draw(SEEDS)
     specials: Sequence[tuple[int, Any]] = ()
     if numel and domain.specials:
-        specials = draw(st.lists(st.tuples(st.integers(0, numel - 1), st.sampled_from(domain.specials)),
-                                 max_size=MAX_SPECIALS))
+        specials = draw(_specials(numel, tuple(domain.specials)))
     return fill(domain, numel, family, seed, specials)
+
+
+_FAMILY = {kind: st.sampled_from(families) for kind, families in FAMILIES.items()}
+
+
+@functools.lru_cache(maxsize=1024)
+def _specials(numel: int, specials: tuple[Any, ...]) -> st.SearchStrategy[list[tuple[int, Any]]]:
+    """Up to :data:`MAX_SPECIALS` (position, special value) pairs for a tensor of ``numel`` values."""
+    return st.lists(st.tuples(st.integers(0, numel - 1), st.sampled_from(specials)), max_size=MAX_SPECIALS)
 
 
 def fill(domain: Domain, numel: int, family: str, seed: int, specials: Sequence[tuple[int, Any]] = ()) -> Tensor:
