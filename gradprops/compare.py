@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -73,14 +74,14 @@ def compare(
     NaNs in the same place on both sides agree (the function is NaN there, not the backward wrong);
     a NaN or inf on one side only is a mismatch.
     """
-    if tolerance.rtol == 0 and (tolerance.atol == 0 or magnitude == 0) and torch.equal(actual, expected):
+    if tolerance.rtol == 0 and (tolerance.atol == 0 or magnitude == 0) and same_values(actual, expected):
         return None  # exact comparisons (guards, determinism): one pass, the usual answer
     a = _wide(actual.detach())
     e = _wide(expected.detach())
     if magnitude is None:
         magnitude = max(_finite_max_abs(a), _finite_max_abs(e))
-    diff = (a - e).abs()
-    allowed = tolerance.atol * magnitude + tolerance.rtol * e.abs()
+    diff = abs_of_temporary(a - e)
+    allowed = e.abs().mul_(tolerance.rtol).add_(tolerance.atol * magnitude)
     agree = diff <= allowed
     if bool(agree.all()):  # the usual answer; NaN and inf need the second look below
         return None
@@ -147,6 +148,27 @@ def finite_max(t: Tensor) -> float:
         return max(top, 0.0)
     t = t[t.isfinite()]  # a boolean gather: only when there is a NaN or inf to leave out
     return max(float(t.max()), 0.0) if t.numel() else 0.0
+
+
+def same_values(a: Tensor, b: Tensor) -> bool:
+    """``torch.equal``, through numpy where it can (CPU, a dtype numpy has): 2-3× faster there.
+
+    >>> same_values(torch.tensor([1.0, float("nan")]), torch.tensor([1.0, float("nan")]))
+    False
+    """
+    a, b = a.detach(), b.detach()
+    if (a.device.type == b.device.type == "cpu" and a.dtype == b.dtype and a.shape == b.shape
+            and a.dtype not in _NO_NUMPY and not (a.is_conj() or b.is_conj() or a.is_neg() or b.is_neg())):
+        return bool(np.array_equal(a.numpy(), b.numpy()))
+    return torch.equal(a, b)
+
+
+_NO_NUMPY = (torch.bfloat16, torch.complex32, torch.float8_e4m3fn, torch.float8_e5m2)
+
+
+def abs_of_temporary(t: Tensor) -> Tensor:
+    """``|t|`` for a tensor the caller just made: in place when it can be (not complex, not a ZeroTensor)."""
+    return t.abs() if t.is_complex() or t._is_zerotensor() else t.abs_()
 
 
 def _wide(t: Tensor) -> Tensor:

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from gradprops.autodiff import wide_dtype
-from gradprops.compare import finite_max
+from gradprops.compare import abs_of_temporary, finite_max
 from gradprops.noise import signed_noise
 from gradprops.properties._common import all_finite
 from gradprops.tolerances import Tolerance
@@ -60,7 +60,7 @@ def inner(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
 
 def abs_inner(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
     """``Σ |a|·|b|``: the scale of the terms in :func:`inner`, what its rounding is relative to."""
-    return sum(float(_abs(_wide(x) * _wide(y)).sum()) for x, y in zip(a, b))  # |x||y| = |xy|
+    return sum(float(abs_of_temporary(_wide(x) * _wide(y)).sum()) for x, y in zip(a, b))  # |x||y| = |xy|
 
 
 def scaled_directions(base: Sequence[Tensor], generator: torch.Generator) -> tuple[Tensor, ...]:
@@ -236,8 +236,3 @@ def smooth_at(probe: Callable[[float], Estimate]) -> tuple[bool, str, tuple[Esti
 def _wide(t: Tensor) -> Tensor:
     t = t.detach()
     return t.to(torch.complex128) if t.is_complex() else t.to(torch.float64)
-
-
-def _abs(t: Tensor) -> Tensor:
-    """``|t|`` of a temporary: in place when it can be (not complex, not an immutable ZeroTensor)."""
-    return t.abs() if t.is_complex() or t._is_zerotensor() else t.abs_()
