@@ -4,6 +4,8 @@
     python benchmarks/cost.py --quick    # smaller repeats, for a smoke run
 
 Tables:
+  0. passes per example, counted: forwards, backwards and forward-mode passes each property runs
+     through a counting custom Function — the floor of what it can cost;
   1. per property: seconds per example / seconds of one forward+backward, same function and inputs;
   2. gradprops.check (default properties) per example vs torch.autograd.gradcheck slow and fast mode;
   3. scaling of the default set: time and peak memory per example from 10 to 1,000,000 elements;
@@ -85,18 +87,78 @@ def per_example(fn: Callable, inputs: object, properties: list[str] | None, exam
     return report.seconds / report.examples, per_prop | {"_generation": report.generation_seconds / report.seconds}
 
 
+CALLS = {"forward": 0, "backward": 0, "jvp": 0}
+
+
+class CountedSin(torch.autograd.Function):
+    """sin, counting how often gradprops runs its forward, backward and forward-mode jvp."""
+
+    @staticmethod
+    def forward(ctx, x):
+        CALLS["forward"] += 1
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+        return x.sin()
+
+    @staticmethod
+    def backward(ctx, grad):
+        CALLS["backward"] += 1
+        (x,) = ctx.saved_tensors
+        return grad * x.cos()
+
+    @staticmethod
+    def jvp(ctx, tangent):
+        CALLS["jvp"] += 1
+        (x,) = ctx.saved_tensors
+        return tangent * x.cos()
+
+
+FIRST_ORDER = [p.name for p in select(None) if p.name != "second_order"]
+
+
+def counted_passes(properties: list[str] | None, examples: int = 20) -> dict[str, float]:
+    """Forwards, backwards and jvps per example of a check of sin on 1,000 elements."""
+    CALLS.update(dict.fromkeys(CALLS, 0))
+    x = (torch.randn(1000, dtype=F64, requires_grad=True),)
+    report = gradprops.check(CountedSin.apply, x, properties=properties, max_examples=examples, seed=0,
+                             settings=hypothesis.settings(database=None, phases=[hypothesis.Phase.generate]))
+    return {k: v / report.examples for k, v in CALLS.items()}
+
+
+def table_passes() -> None:
+    n = 100_000
+    x = torch.randn(n, dtype=F64, requires_grad=True)
+    y = torch.sin(x)
+    forward = best_of(lambda: torch.sin(x), 20)
+    backward = best_of(lambda: torch.autograd.grad(y, x, torch.ones_like(y), retain_graph=True), 20)
+    both = forward + backward
+    print("\n## 0. Passes per example, counted (a counting custom sin; jvp = one forward-mode pass)\n")
+    print(f"Floor: the passes priced at sin's own forward ({forward * 1e3:.3f} ms) and backward "
+          f"({backward * 1e3:.3f} ms) at {n:,} elements, a jvp as a forward, in forward+backward equivalents.\n")
+    print("| property | forwards | backwards | jvps | floor |")
+    print("|---|---|---|---|---|")
+    rows = [(name, [name]) for name in (p.name for p in select(None))]
+    rows += [("first-order default set", FIRST_ORDER), ("all (default set)", None)]
+    for label, properties in rows:
+        c = counted_passes(properties)
+        floor = ((c["forward"] + c["jvp"]) * forward + c["backward"] * backward) / both
+        print(f"| {label} | {c['forward']:.1f} | {c['backward']:.1f} | {c['jvp']:.1f} | {floor:.1f}× |")
+
+
 def table_per_property(sizes: list[int], examples: int) -> None:
     names = [p.name for p in select(None)]
     print("\n## 1. Cost per example / one forward+backward (same function, same inputs)\n")
-    print("| function | elements | fwd+bwd | " + " | ".join(names) + " | all (default set) |")
-    print("|---|---|---|" + "---|" * (len(names) + 1))
+    print("| function | elements | fwd+bwd | " + " | ".join(names) + " | first-order set | all (default set) |")
+    print("|---|---|---|" + "---|" * (len(names) + 2))
     for make in (elementwise, matmul, mlp):
         for n in sizes:
             fn, inputs, label = make(n)
             base = best_of(forward_backward(fn, inputs), 20)
             total, per_prop = per_example(fn, inputs, None, examples)
             cells = [f"{per_prop[name] / base:.1f}×" for name in names]
-            print(f"| {label} | {n:,} | {base * 1e3:.3f} ms | " + " | ".join(cells) + f" | {total / base:.1f}× |")
+            first, _ = per_example(fn, inputs, FIRST_ORDER, examples)
+            print(f"| {label} | {n:,} | {base * 1e3:.3f} ms | " + " | ".join(cells)
+                  + f" | {first / base:.1f}× | {total / base:.1f}× |")
 
 
 def table_vs_gradcheck(sizes: list[int], examples: int) -> None:
@@ -178,6 +240,7 @@ def main() -> None:
           f"{torch.get_num_threads()} torch thread, Python {platform.python_version()}, "
           f"torch {torch.__version__}, hypothesis {hypothesis.__version__}, gradprops {gradprops.__version__}")
     sizes = [10, 1_000, 100_000]
+    table_passes()
     table_per_property(sizes, examples)
     table_vs_gradcheck(sizes, examples)
     table_scaling([10, 1_000, 100_000, 1_000_000], max(2, examples // 3))

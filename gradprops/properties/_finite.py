@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from gradprops.autodiff import wide_dtype
-from gradprops.compare import abs_of_temporary, finite_max
+from gradprops.compare import abs_of_temporary, finite_max, widened
 from gradprops.noise import signed_noise
 from gradprops.properties._common import all_finite
 from gradprops.tolerances import Tolerance
@@ -48,7 +48,7 @@ def inner(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
     """
     total = 0.0
     for x, y in zip(a, b):
-        x, y = _wide(x), _wide(y)
+        x, y = widened(x), widened(y)
         if x.is_complex() or y.is_complex():
             total += float((x.conj() * y).real.sum())
         elif x.shape == y.shape and x.dim() == 1:
@@ -60,7 +60,7 @@ def inner(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
 
 def abs_inner(a: Sequence[Tensor], b: Sequence[Tensor]) -> float:
     """``Σ |a|·|b|``: the scale of the terms in :func:`inner`, what its rounding is relative to."""
-    return sum(float(abs_of_temporary(_wide(x) * _wide(y)).sum()) for x, y in zip(a, b))  # |x||y| = |xy|
+    return sum(float(abs_of_temporary(widened(x) * widened(y)).sum()) for x, y in zip(a, b))  # |x||y| = |xy|
 
 
 def scaled_directions(base: Sequence[Tensor], generator: torch.Generator) -> tuple[Tensor, ...]:
@@ -133,15 +133,15 @@ def estimate(
     backward, backward_scale = inner(grads, realized), abs_inner(grads, realized)
     if not finite:
         return Estimate(step, float("nan"), float("nan"), float("nan"), float("nan"), False, backward, backward_scale)
-    diff = [_wide(p) - _wide(m) for p, m in zip(plus, minus)]
-    second = [_wide(p).add(_wide(m)).sub_(_wide(c), alpha=2) for c, p, m in zip(f0, plus, minus)]
-    size = [_wide(p).abs().add_(_wide(m).abs()).add_(_wide(c).abs()) for c, p, m in zip(f0, plus, minus)]
+    diff = [widened(p) - widened(m) for p, m in zip(plus, minus)]
+    second = [widened(p).add(widened(m)).sub_(widened(c), alpha=2) for c, p, m in zip(f0, plus, minus)]
+    size = [widened(p).abs().add_(widened(m).abs()).add_(widened(c).abs()) for c, p, m in zip(f0, plus, minus)]
     return Estimate(
         step=step,
         central=inner(seed, diff) / (2 * step),
         gap=abs_inner(seed, second) / step,
         scale=abs_inner(seed, diff) / (2 * step),
-        rounding=(32 * _EPS * abs_inner(seed, size) + 2 * noise * sum(float(_wide(x).abs().sum()) for x in seed))
+        rounding=(32 * _EPS * abs_inner(seed, size) + 2 * noise * sum(float(widened(x).abs().sum()) for x in seed))
         / step,
         finite=True,
         backward=backward,
@@ -231,8 +231,3 @@ def smooth_at(probe: Callable[[float], Estimate]) -> tuple[bool, str, tuple[Esti
     if abs(e1.central - e2.central) > tol:
         return False, "central differences do not converge at x: the derivative may be unbounded", (e1, e2)
     return True, "", (e1, e2)
-
-
-def _wide(t: Tensor) -> Tensor:
-    t = t.detach()
-    return t.to(torch.complex128) if t.is_complex() else t.to(torch.float64)
