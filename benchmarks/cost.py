@@ -78,10 +78,14 @@ def per_example(fn: Callable, inputs: object, properties: list[str] | None, exam
     The first example of a process pays one-off costs (forward-mode AD's first dual tensors, lazy
     imports, allocator growth): a warm-up check runs first and is not counted.
     """
-    gradprops.check(fn, inputs, properties=properties, max_examples=1, seed=1,
-                    settings=hypothesis.settings(database=None, phases=[hypothesis.Phase.generate]))
-    report = gradprops.check(fn, inputs, properties=properties, max_examples=examples, seed=0,
-                             settings=hypothesis.settings(database=None, phases=[hypothesis.Phase.generate]))
+    settings = hypothesis.settings(database=None, phases=[hypothesis.Phase.generate])
+    gradprops.check(fn, inputs, properties=properties, max_examples=1, seed=1, settings=settings)
+    # Best of two runs (same seed, same draws): this shared machine's speed drifts by ±30% over seconds.
+    report = min(
+        (gradprops.check(fn, inputs, properties=properties, max_examples=examples, seed=0, settings=settings)
+         for _ in range(2)),
+        key=lambda r: r.seconds,
+    )
     per_prop = {name: p.seconds / max(p.examples + sum(p.skipped.values()), 1)
                 for name, p in report.properties.items()}
     return report.seconds / report.examples, per_prop | {"_generation": report.generation_seconds / report.seconds}
@@ -197,7 +201,7 @@ def one_size(n: int, examples: int) -> None:
     fn, inputs, _ = elementwise(n)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     base = best_of(forward_backward(fn, inputs), 5)
-    total, _ = per_example(fn, inputs, None, examples)
+    total, _ = per_example(fn, inputs, None, examples if n < 1_000_000 else 2)
     grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss) / 1024
     print(f"| {n:,} | {base * 1e3:.3f} ms | {total * 1e3:.1f} ms | {total / base:.1f}× | {grown:.0f} MiB |")
 
@@ -243,7 +247,7 @@ def main() -> None:
     table_passes()
     table_per_property(sizes, examples)
     table_vs_gradcheck(sizes, examples)
-    table_scaling([10, 1_000, 100_000, 1_000_000], max(2, examples // 3))
+    table_scaling([10, 1_000, 100_000, 1_000_000], examples)
     table_generation(sizes, examples)
 
 
