@@ -55,6 +55,21 @@ def mlp(n: int) -> tuple[Callable, tuple[torch.Tensor, ...], str]:
     return module, (torch.randn(max(1, n // width), width, dtype=F64, requires_grad=True),), "mlp"
 
 
+def with_parameters_as_inputs(fn: Callable, inputs: tuple[torch.Tensor, ...]) -> tuple[Callable, tuple]:
+    """What gradcheck needs to check the same grads as gradprops: a module's trainable parameters
+    become inputs (gradprops differentiates a module with respect to its inputs *and* parameters)."""
+    if not isinstance(fn, torch.nn.Module):
+        return fn, inputs
+    names = [n for n, p in fn.named_parameters() if p.requires_grad]
+    params = tuple(p.detach().clone().requires_grad_() for n, p in fn.named_parameters() if p.requires_grad)
+
+    def plain(*args: torch.Tensor) -> torch.Tensor:
+        state = dict(zip(names, args[len(inputs):]))
+        return torch.func.functional_call(fn, state, args[: len(inputs)])
+
+    return plain, (*inputs, *params)
+
+
 def best_of(fn: Callable[[], object], repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -173,11 +188,11 @@ def table_vs_gradcheck(sizes: list[int], examples: int) -> None:
         for n in sizes:
             fn, inputs, label = make(n)
             total, _ = per_example(fn, inputs, None, examples)
-            # for the MLP, gradcheck sees only the input, not the weights (it cannot take them)
-            fast = best_of(lambda fn=fn, inputs=inputs: torch.autograd.gradcheck(fn, inputs, fast_mode=True), 3)
-            numel = sum(x.numel() for x in inputs)
+            plain, args = with_parameters_as_inputs(fn, inputs)
+            fast = best_of(lambda plain=plain, args=args: torch.autograd.gradcheck(plain, args, fast_mode=True), 3)
+            numel = sum(x.numel() for x in args)
             if numel <= 5_000:
-                slow = best_of(lambda fn=fn, inputs=inputs: torch.autograd.gradcheck(fn, inputs), 1)
+                slow = best_of(lambda plain=plain, args=args: torch.autograd.gradcheck(plain, args), 1)
                 slow_cell, ratio = f"{slow * 1e3:.1f} ms", f"{slow / total:.0f}×"
             else:
                 slow_cell, ratio = "not run (O(n²))", "—"
