@@ -173,7 +173,9 @@ TORCH_CHOLESKY_SOLVE_JVP = (
 )
 TORCH_MATRIX_EXP_STRIDES = (
     "torch finding: torch.linalg.matrix_exp raises 'view size is not compatible with input tensor's size "
-    "and stride' on a batch whose batch dims are permuted (torch.randn(2, 2, 3, 3).transpose(0, 1))"
+    "and stride' when its two or more batch dims cannot be flattened by a view: permuted "
+    "(torch.randn(2, 2, 3, 3).transpose(0, 1)), expanded (torch.randn(2, 3, 3).expand(2, 2, 3, 3)) or "
+    "a strided slice"
 )
 TORCH_MISH_DOUBLE_BACKWARD = (
     "torch finding: F.mish's double backward is NaN for large x (x = 1000: the grad is 1, its derivative "
@@ -394,8 +396,8 @@ LINALG = [
        "(n,n),(n,k)", "linalg", params="x, y",
        inputs_kw={"low": (-0.9, None), "high": (0.9, None), "max_side": 4}),
     _e("matrix_exp", "torch.linalg.matrix_exp(x)", "(n,n)", "linalg",
-       inputs_kw={**_MATRIX, "layouts": ("contiguous", "sliced", "expanded")},
-       note="permuted batches raise: see matrix_exp_batch_permuted"),
+       inputs_kw={**_MATRIX, "max_batch_dims": 1},
+       note="one batch dim: two that a view cannot flatten raise, see matrix_exp_batch_permuted"),
     _e("matrix_exp_batch_permuted", "torch.linalg.matrix_exp(x.transpose(0, 1))", "(a,b,n,n)", "linalg",
        inputs_kw={**_MATRIX, "max_batch_dims": 0, "layouts": ("contiguous",)}, nonempty=True,
        known=dict.fromkeys(_ALL_PROPERTIES, TORCH_MATRIX_EXP_STRIDES),
