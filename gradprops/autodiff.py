@@ -75,7 +75,8 @@ class Graph:
         self.target, self.guarded = target, guarded
         self.variables = target.leaves()
         self.names = [v.name for v in target.variables]
-        self.originals = tuple(v.value.detach() for v in target.variables)  # what the leaves must still hold
+        # What the leaves hold until backward writes into them (a guarded forward has checked its part).
+        self.originals = tuple(v.value.detach() for v in target.variables)
         self._outputs: tuple[Tensor, ...] | None = None
         self._remembered: list[tuple[tuple[object, ...], Sequence[Tensor], tuple[Tensor, ...]]] = []
 
@@ -88,11 +89,13 @@ class Graph:
 
     def vjp(self, seed: Sequence[Tensor]) -> tuple[Tensor, ...]:
         """:func:`vjp` of this graph, remembered per seed object (seeds are never written into)."""
-        key = tuple((t.data_ptr(), t.shape, t.stride(), t.dtype, t._version) for t in seed)
+        key = tuple((t.data_ptr(), t.shape, t.stride(), t.dtype, t._version, t.is_conj(), t.is_neg()) for t in seed)
         for known, _, grads in self._remembered:
             if known == key:
                 return grads
-        grads = vjp(self.outputs, self.variables, seed, names=self.names, originals=self.originals)
+        # Unguarded, forward may have written into the leaves: compare with a copy taken now instead.
+        originals = self.originals if self.guarded else None
+        grads = vjp(self.outputs, self.variables, seed, names=self.names, originals=originals)
         self._remembered.append((key, seed, grads))  # holding the seed keeps its memory from reuse
         return grads
 
@@ -304,9 +307,10 @@ def accumulated_grads(
     ``variables`` must be leaves whose ``.grad`` is still ``None``; each backward keeps the graph.
     """
     for seed in seeds:
-        # autograd gets copies: where backward hands the seed straight through (a view op),
-        # AccumulateGrad may keep it as .grad and add the next backward's grads into it in place.
-        given = [s.clone() for s in seed]
+        # autograd gets copies (layout kept: backward must see the seed the VJPs saw): where backward
+        # hands the seed straight through (a view op), AccumulateGrad may keep it as .grad and add
+        # the next backward's grads into it in place.
+        given = [fresh_leaf(s).detach() for s in seed]
         call_user(
             "backward",
             lambda given=given: torch.autograd.backward(outputs, given, retain_graph=True, inputs=list(variables)),

@@ -157,15 +157,16 @@ def same_values(a: Tensor, b: Tensor) -> bool:
     False
     """
     a, b = a.detach(), b.detach()
-    if (a.numel() >= _NUMPY_FROM and a.device.type == b.device.type == "cpu" and a.dtype == b.dtype
-            and a.shape == b.shape and a.dtype not in _NO_NUMPY
-            and not (a.is_conj() or b.is_conj() or a.is_neg() or b.is_neg())):
+    if (a.numel() >= _NUMPY_FROM and a.dtype in _NUMPY_DTYPES and a.dtype == b.dtype and a.shape == b.shape
+            and all(t.device.type == "cpu" and t.layout == torch.strided and not t._is_zerotensor()
+                    and not t.is_conj() and not t.is_neg() for t in (a, b))):
         return bool(np.array_equal(a.numpy(), b.numpy()))
     return torch.equal(a, b)
 
 
 _NUMPY_FROM = 4096  # below, numpy's per-call overhead costs more than torch.equal's slower loop
-_NO_NUMPY = (torch.bfloat16, torch.complex32, torch.float8_e4m3fn, torch.float8_e5m2)
+_NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64, torch.complex64, torch.complex128, torch.int8,
+                 torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)
 
 
 def abs_of_temporary(t: Tensor) -> Tensor:
@@ -183,8 +184,8 @@ def widened(t: Tensor) -> Tensor:
 def _finite_max_abs(t: Tensor) -> float:
     if t.numel() == 0:
         return 0.0
-    if t.is_complex():
-        return finite_max(t.abs().to(torch.float64))
+    if t.is_complex():  # |·| in complex128: complex64's own overflows at 3e38 + 3e38j
+        return finite_max(t.to(torch.complex128).abs())
     lo, hi = (float(x) for x in torch.aminmax(t))  # no |t| temporary; NaN propagates to both
     if lo == lo and hi == hi and abs(lo) != float("inf") and abs(hi) != float("inf"):
         return max(-lo, hi)

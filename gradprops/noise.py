@@ -22,12 +22,12 @@ DIRECT = 8192
 
 
 def signed_noise(shape: Sequence[int], dtype: torch.dtype, generator: torch.Generator) -> Tensor:
-    """Uniform noise in [-1, 1) of ``shape`` and ``dtype`` (both parts for complex), from ``generator``.
+    """Uniform noise in [-1, 1] of ``shape`` and ``dtype`` (both parts for complex), from ``generator``.
 
     Up to :data:`DIRECT` values it is ``2·torch.rand(shape, dtype=dtype, generator=generator) - 1``.
     Beyond, value ``i`` is ``2·frac(a[i mod 4099] + b[i mod 4111]) - 1`` for two uniform tables
     ``a``, ``b`` drawn from the generator: still uniform, distinct for 16.9 million elements, and a
-    few cheap passes instead of one costly one.
+    few cheap passes instead of one costly one. (Rounded to float16 or float32, a value may reach 1.)
 
     >>> g = torch.Generator().manual_seed(0)
     >>> v = signed_noise((100_000,), torch.float64, g)

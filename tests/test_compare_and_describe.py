@@ -77,3 +77,10 @@ def test_literal_round_trips_non_finite_and_float32_exactly():
     t = torch.tensor([float("inf"), -float("inf"), 0.1, float("nan")], dtype=torch.float32)
     rebuilt = eval(tensor_literal(t), {"torch": torch})
     assert torch.equal(rebuilt[:3], t[:3]) and rebuilt[3].isnan()
+
+
+def test_the_magnitude_of_large_complex64_values_is_taken_in_complex128():
+    from gradprops.compare import max_abs
+
+    big = torch.tensor([3e38 + 3e38j, 1], dtype=torch.complex64)  # |·| overflows in complex64
+    assert max_abs([big]) == pytest.approx(4.2426e38, rel=1e-3)

@@ -250,6 +250,54 @@ def test_a_backward_that_reuses_its_output_buffer_fails_purity():
     assert "were overwritten by a later backward" in str(f)
 
 
+def _counting(results):
+    """A Function y = 3x whose backward multiplies by ``results(call number)``: history-dependent."""
+
+    class Counted(torch.autograd.Function):
+        calls = 0
+
+        @staticmethod
+        def forward(ctx, x):
+            return x * 3
+
+        @staticmethod
+        def backward(ctx, grad):
+            Counted.calls += 1
+            return grad * results(Counted.calls)
+
+    return Counted.apply
+
+
+def test_a_backward_that_alternates_between_two_results_fails_purity():
+    # Purity's single exact comparison takes the VJPs in the order u, v and .grad in the order v, u:
+    # a backward alternating between two results cannot add up to the expected sum.
+    toggle = _counting(lambda n: 3.0 if n % 2 else 3.0000001)
+    f = failure(gradprops.assert_purity, toggle, (leaf(5),), seeds=(rand(5), rand(5, seed=2)))
+    assert "two backward passes of the same graph" in str(f)
+
+
+def test_a_one_off_glitch_that_does_not_happen_again_still_fails_purity():
+    once = _counting(lambda n: 3.0 * (1 + 1e-12) if n == 2 else 3.0)  # only the 2nd call ever is off
+    f = failure(gradprops.assert_purity, once, (leaf(5),), seeds=(rand(5), rand(5, seed=2)))
+    assert "repeated one check at a time on a fresh graph, it agreed" in str(f)
+
+
+def test_a_forward_that_writes_into_its_input_is_not_blamed_on_backward():
+    # Only purity checks forward; the other helpers' graphs are unguarded and must not take the
+    # input forward changed for backward's doing.
+    def doubles_its_input(x):
+        x.mul_(2)
+        return x.sin()
+
+    gradprops.assert_seed_linearity(lambda x: doubles_its_input(x * 1), (leaf(3),))
+
+
+def test_a_conjugate_seed_is_not_taken_for_the_seed_it_views():
+    x = leaf(3, dtype=torch.complex128)
+    u = rand(3, dtype=torch.complex128) + 1j * rand(3, seed=3)
+    gradprops.assert_seed_linearity(lambda t: t * (2 + 1j), (x,), seeds=(u, u.conj()))
+
+
 def test_a_view_op_passes_purity_although_autograd_accumulates_into_its_seed():
     # backward of a view hands the seed straight through; AccumulateGrad keeps it as .grad and adds
     # the next backward into it in place: purity must give autograd copies, not its own seeds.

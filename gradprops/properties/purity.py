@@ -14,7 +14,7 @@ Every other property assumes this, which is why :func:`gradprops.check` runs it 
   ``.grad`` — run with real ``.backward()`` calls, as a training loop does.
 
 The three checks of backward's own state are one exact comparison when nothing is wrong: with a
-second graph alive, ``.grad`` after ``backward(u)``, ``backward(v)`` must be bit for bit
+second graph alive, ``.grad`` after ``backward(v)``, ``backward(u)`` must be bit for bit
 ``VJP(u) + VJP(v)`` as taken before (adding two floats is exact to repeat). Only when it is not are
 the checks repeated one at a time on a fresh graph, to say which one fails.
 
@@ -90,12 +90,15 @@ def check_purity(
         returned = graph.vjp(u)
         first = _kept(returned)
         g_v = _kept(graph.vjp(v))  # kept: a backward that reuses its buffer overwrites what it returned
-        alive, not_built = _second_graph(target, variables, second_scale)
-        # The graph's leaves have never had .grad: torch.autograd.grad (every VJP so far) leaves it alone.
-        accumulated = accumulated_grads(outputs, variables, [u, v], names=names)
     fail_on(NAME, "the grads backward returned were overwritten by a later backward: it returns a buffer "
             "it reuses (a cache on the class, the module or a global), so grads the caller holds change",
             _identical(returned, first, names, "first grads, now", "first grads, when returned"), case)
+    with findings_as_failures(NAME, case):
+        alive, not_built = _second_graph(target, variables, second_scale)
+        # The graph's leaves have never had .grad: torch.autograd.grad (every VJP so far) leaves it alone.
+        # v before u, the reverse of the VJPs above: a backward that alternates between two results
+        # would otherwise add up to the same sum.
+        accumulated = accumulated_grads(outputs, variables, [v, u], names=names)
     # One exact comparison covers three ways backward can depend on more than its seed and saved
     # tensors: with the same graph backpropagated again (a counter, random numbers), with a second
     # graph alive (state outside ctx), and when .grad accumulates. Only when it fails are they told
@@ -128,7 +131,7 @@ def _diagnose(
     """Say which of purity's checks fails, repeating them one at a time on a fresh graph."""
     names = [x.name for x in target.variables]
     with findings_as_failures(NAME, case):
-        fresh = Graph(target)
+        fresh = Graph(target, guarded=True)
         outputs, variables = fresh.outputs, fresh.variables
         first = _kept(fresh.vjp(u))
         second = _kept(vjp(outputs, variables, u, names=names, originals=fresh.originals))
@@ -146,16 +149,24 @@ def _diagnose(
                                             "backward of the graph alone"),
             case)
     del alive
-    # Step by step each check passes: what is left is .grad itself, compared within rounding (an
-    # accumulation that adds in another order is not a finding).
+    # Step by step, backward repeats itself and survives a second graph: what is left is .grad.
+    with findings_as_failures(NAME, case):
+        g_v = _kept(fresh.vjp(v))
+        alone = accumulated_grads(outputs, variables, [v, u], names=names)
     tolerance = tolerance_for(variables, outputs, rtol, atol)
     mismatches = beyond_noise(
-        lambda m: compare_all(accumulated, expected, names, tolerance, m,
-                              actual_label=".grad after backward(u), backward(v)", expected_label="VJP(u) + VJP(v)"),
-        max_abs([*accumulated, *expected]), tolerance, [*u, *v], outputs, variables, names,
+        lambda m: compare_all(alone, [a + b for a, b in zip(first, g_v)], names, tolerance, m,
+                              actual_label=".grad after backward(v), backward(u)", expected_label="VJP(u) + VJP(v)"),
+        max_abs([*alone, *first, *g_v]), tolerance, [*u, *v], outputs, variables, names,
     )
-    fail_on(NAME, "`.grad` does not accumulate: after y.backward(u, retain_graph=True) then y.backward(v), "
+    fail_on(NAME, "`.grad` does not accumulate: after y.backward(v, retain_graph=True) then y.backward(u), "
             ".grad is not VJP(u) + VJP(v)", mismatches, case)
+    # Nothing failed again on its own: backward's result depends on the history of its calls.
+    fail_on(NAME, "with a second graph alive, .grad after backward(v), backward(u) is not bit for bit VJP(u) + "
+            "VJP(v) taken before; repeated one check at a time on a fresh graph, it agreed. Backward depends "
+            "on more than its seed and saved tensors (a call counter, a cache, random numbers)",
+            _identical(accumulated, expected, names, ".grad after backward(v), backward(u)", "VJP(u) + VJP(v)"),
+            case)
 
 
 def assert_purity(
