@@ -165,6 +165,11 @@ def _as_input_tuple(inputs: Any) -> tuple[Tensor, ...]:
                 f"input {i} is a {type(x).__name__}, not a tensor: every input must be a tensor; "
                 f"bind non-tensor arguments with functools.partial(fn, ...) or a lambda"
             )
+        if x.layout != torch.strided:
+            raise UsageError(
+                f"input {i} is a {x.layout} tensor: gradprops checks dense (strided) tensors only; pass "
+                "x.to_dense() and convert inside the function if it needs the sparse layout"
+            )
     return tuple(inputs)
 
 

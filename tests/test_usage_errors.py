@@ -25,6 +25,8 @@ x64 = lambda *s: torch.randn(s, dtype=torch.float64).requires_grad_()  # noqa: E
          "integer or bool dtypes (torch.int64)"),
         (lambda: gradprops.assert_ones_seed_matches_sum(torch.sin, ()),
          "no inputs were given"),
+        (lambda: gradprops.assert_ones_seed_matches_sum(torch.mul, (x64(2), torch.eye(2).to_sparse())),
+         "input 1 is a torch.sparse_coo tensor: gradprops checks dense (strided) tensors only"),
         (lambda: gradprops.assert_ones_seed_matches_sum(lambda t: t.detach() * 2, (x64(3),)),
          "does not require grad"),
         (lambda: gradprops.assert_ones_seed_matches_sum(lambda t: t.sum().item(), (x64(3),)),
