@@ -213,20 +213,27 @@ def test_state_kept_on_the_class_fails_purity_through_a_second_graph():
     assert "x2 = 0.5 · flip(x)" in text
 
 
-def test_a_nondeterministic_backward_fails_purity():
-    class Noisy(torch.autograd.Function):
+def _counting(results):
+    """A Function y = 3x whose backward multiplies by ``results(call number)``: history-dependent."""
+
+    class Counted(torch.autograd.Function):
         calls = 0
 
         @staticmethod
         def forward(ctx, x):
-            return x * 2
+            return x * 3
 
         @staticmethod
         def backward(ctx, grad):
-            Noisy.calls += 1
-            return grad * (2 + 1e-3 * Noisy.calls)
+            Counted.calls += 1
+            return grad * results(Counted.calls)
 
-    f = failure(gradprops.assert_purity, Noisy.apply, (leaf(3),))
+    return Counted.apply
+
+
+def test_a_nondeterministic_backward_fails_purity():
+    drifting = _counting(lambda n: 3 + 1e-3 * n)  # a call counter leaks into the result
+    f = failure(gradprops.assert_purity, drifting, (leaf(3),))
     assert "two backward passes of the same graph" in str(f)
 
 
@@ -248,24 +255,6 @@ def test_a_backward_that_reuses_its_output_buffer_fails_purity():
 
     f = failure(gradprops.assert_purity, Reuses.apply, (leaf(3),), seeds=(rand(3), rand(3, seed=2)))
     assert "were overwritten by a later backward" in str(f)
-
-
-def _counting(results):
-    """A Function y = 3x whose backward multiplies by ``results(call number)``: history-dependent."""
-
-    class Counted(torch.autograd.Function):
-        calls = 0
-
-        @staticmethod
-        def forward(ctx, x):
-            return x * 3
-
-        @staticmethod
-        def backward(ctx, grad):
-            Counted.calls += 1
-            return grad * results(Counted.calls)
-
-    return Counted.apply
 
 
 def test_a_backward_that_alternates_between_two_results_fails_purity():
