@@ -162,6 +162,11 @@ TORCH_LOGCUMSUMEXP_JVP = (
     "torch finding: logcumsumexp's forward-mode AD (JVP) is off by ~1e-6 relative in float64 while "
     "backward agrees with finite differences to ~1e-9"
 )
+TORCH_STACK_ALIASED_GRADS = (
+    "torch finding: after torch.stack((x, y)).backward(seed) with a seed that repeats along the stacked dim "
+    "(stride 0, e.g. torch.ones(3).expand(2, 3)), x.grad and y.grad are one piece of memory, so the next "
+    "backward adds both grads into both (AccumulateGrad keeps views of the seed: pytorch/pytorch#34082)"
+)
 TORCH_KRON_STRIDE0 = (
     "torch finding: torch.kron raises 'view size is not compatible with input tensor's size and "
     "stride' when its second input is transposed (e.g. torch.kron(torch.ones(1, 2), "
@@ -334,7 +339,7 @@ SHAPE = [
     _e("cat", "torch.cat((x, y), dim={d} % x.ndim)", "(a,m),(a,m)", "shape", params="x, y",
        args={"d": st.integers(0, 1)}, inputs_kw={"max_batch_dims": 0}),
     _e("stack", "torch.stack((x, y), dim={d} % (x.ndim + 1))", "(a,b),(a,b)", "shape", params="x, y",
-       args={"d": DIMS}, inputs_kw={"max_batch_dims": 0}),
+       args={"d": DIMS}, inputs_kw={"max_batch_dims": 0}, known={"purity": TORCH_STACK_ALIASED_GRADS}),
     _e("chunk", "torch.chunk(x, {c}, dim=-1)", "(n)", "shape", args={"c": st.integers(1, 3)},
        nonempty=True, note="returns a tuple: every chunk is an output"),
     _e("unbind", "torch.unbind(x, dim={d} % x.ndim)", "(n)", "shape", args={"d": DIMS}, nonempty=True),

@@ -287,6 +287,16 @@ def test_a_conjugate_seed_is_not_taken_for_the_seed_it_views():
     gradprops.assert_seed_linearity(lambda t: t * (2 + 1j), (x,), seeds=(u, u.conj()))
 
 
+def test_torch_stack_with_a_repeating_seed_shares_grads_between_inputs_and_purity_says_so():
+    # A torch finding (pytorch/pytorch#34082): AccumulateGrad keeps unbind's views of the seed as
+    # x.grad and y.grad; with a seed repeating along the stacked dim they are one piece of memory.
+    v = torch.ones(3, dtype=f64).expand(2, 3)
+    f = failure(gradprops.assert_purity, lambda x, y: torch.stack((x, y)), (leaf(3), leaf(3, seed=1)),
+                seeds=(rand(2, 3), v))
+    assert "`.grad` does not accumulate" in str(f)
+    assert "the .grad of input 0 and input 1 are one piece of memory" in str(f)
+
+
 def test_a_view_op_passes_purity_although_autograd_accumulates_into_its_seed():
     # backward of a view hands the seed straight through; AccumulateGrad keeps it as .grad and adds
     # the next backward into it in place: purity must give autograd copies, not its own seeds.

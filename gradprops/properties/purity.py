@@ -160,7 +160,7 @@ def _diagnose(
         max_abs([*alone, *first, *g_v]), tolerance, [*u, *v], outputs, variables, names,
     )
     fail_on(NAME, "`.grad` does not accumulate: after y.backward(v, retain_graph=True) then y.backward(u), "
-            ".grad is not VJP(u) + VJP(v)", mismatches, case)
+            ".grad is not VJP(u) + VJP(v)", mismatches, case, extra=lambda: _aliasing_hint(variables, names))
     # Nothing failed again on its own: backward's result depends on the history of its calls.
     fail_on(NAME, "with a second graph alive, .grad after backward(v), backward(u) is not bit for bit VJP(u) + "
             "VJP(v) taken before; repeated one check at a time on a fresh graph, it agreed. Backward depends "
@@ -187,6 +187,21 @@ def assert_purity(
     >>> assert_purity(torch.nn.functional.softplus, (x,))
     """
     check_purity(Target(fn, inputs), seeds, second_scale, rtol=rtol, atol=atol)
+
+
+def _aliasing_hint(variables: Sequence[Tensor], names: Sequence[str]) -> str:
+    """Say which variables' ``.grad`` share memory: then one backward adds into both."""
+    owners: dict[int, list[str]] = {}
+    for v, name in zip(variables, names):
+        if v.grad is not None and v.grad.numel():
+            owners.setdefault(v.grad.untyped_storage().data_ptr(), []).append(name)
+    shared = [group for group in owners.values() if len(group) > 1]
+    if not shared:
+        return ""
+    return (f"Hint: the .grad of {' and '.join(shared[0])} are one piece of memory, so each later backward adds "
+            "into all of them. AccumulateGrad kept views of one seed as .grad (it does where backward hands "
+            "back views of its seed, as torch.stack's does, and the seed repeats along the stacked dim: "
+            "pytorch/pytorch#34082).")
 
 
 def _kept(grads: Sequence[Tensor]) -> tuple[Tensor, ...]:
