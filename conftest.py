@@ -3,6 +3,7 @@
 Choose with ``--hypothesis-profile`` or ``HYPOTHESIS_PROFILE``; CI=true selects ``ci``.
 """
 
+import gc
 import os
 
 from hypothesis import HealthCheck, settings
@@ -20,3 +21,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     import torch
 
     torch.set_num_threads(1)  # two workers on two cores: don't oversubscribe
+
+
+def pytest_collection_finish(session) -> None:
+    # Everything the test modules imported (torch, Hypothesis) lives for the session: move it out
+    # of the collector's way, so that each full collection does not walk it again (7% of the run).
+    gc.freeze()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import platform
 import resource
 import subprocess
@@ -251,6 +252,9 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=10)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    # The imports' objects live for the whole run; without this, a full garbage collection walking
+    # them (0.1-0.4 s, a few per process) lands in one measurement or another at random.
+    gc.freeze()
     if args.one_size:
         one_size(args.one_size, args.examples)
         return
