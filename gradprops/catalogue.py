@@ -162,6 +162,10 @@ TORCH_LOGCUMSUMEXP_JVP = (
     "torch finding: logcumsumexp's forward-mode AD (JVP) is off by ~1e-6 relative in float64 while "
     "backward agrees with finite differences to ~1e-9"
 )
+TORCH_POW_EXPONENT_ZERO = (
+    "torch finding: torch.pow(x, y)'s double backward is wrong where y == 0: ∂/∂y of ∂(x^y)/∂x is 0 "
+    "instead of 1/x (pow's backward masks y == 0 with torch.where, whose derivative in y is 0)"
+)
 TORCH_STACK_ALIASED_GRADS = (
     "torch finding: after torch.stack((x, y)).backward(seed) with a seed that repeats along the stacked dim "
     "(stride 0, e.g. torch.ones(3).expand(2, 3)), x.grad and y.grad are one piece of memory, so the next "
@@ -263,7 +267,8 @@ BINARY = [
     _e("minimum", "torch.minimum(x, y)", "(),()", "binary", params="x, y",
        inputs_kw={"low": (-1.0, 2.0), "high": (1.0, 3.0)}, note="disjoint ranges: no ties"),
     _e("pow", "torch.pow(x, y)", "(),()", "binary", params="x, y",
-       inputs_kw={"low": (0.5, -2.0), "high": (3.0, 2.0)}, note="positive base"),
+       inputs_kw={"low": (0.5, -2.0), "high": (3.0, 2.0)}, note="positive base",
+       known={"second_order": TORCH_POW_EXPONENT_ZERO}),
     _e("hypot", "torch.hypot(x, y)", "(),()", "binary", params="x, y",
        inputs_kw={"low": (0.5, None), "high": (10.0, None)}, note="x > 0: off the cone point (0, 0)"),
     _e("xlogy", "torch.xlogy(x, y)", "(),()", "binary", params="x, y",

@@ -83,7 +83,8 @@ BUILTINS = {
     "leaky_relu (kink at 0)": (F.leaky_relu, gst.inputs("()")),
     "clamp (kinks)": (lambda x: x.clamp(-0.5, 0.5), gst.inputs("()")),
     "x ** 3": (lambda x: x**3, gst.inputs("()")),
-    "pow(x, y), x > 0": (torch.pow, gst.inputs("(),()", low=(0.5, -2.0), high=(3.0, 2.0))),
+    # y == 0 excluded: there torch's double backward is wrong (a torch finding, see test_oracles_helpers)
+    "pow(x, y), x > 0": (torch.pow, gst.inputs("(),()", low=(0.5, -2.0), high=(3.0, 2.0), exclude=((), (0.0,)))),
     "hypot": (torch.hypot, gst.inputs("(),()", low=0.1, high=10.0)),
     "logsumexp": (lambda x: torch.logsumexp(x, -1), gst.inputs("(n)")),
     "var": (lambda x: x.var(-1), gst.inputs("(n)")),

@@ -453,6 +453,16 @@ def test_second_order_takes_double_backward_rounding_noise_for_what_it_is():
                                   second_seeds=(t1, t2), coefficients=(1.5, -0.75))
 
 
+def test_torchs_pow_double_backward_at_a_zero_exponent_fails_second_order():
+    # A torch finding (the catalogue's pow / second_order): pow's backward masks y == 0 with
+    # torch.where, so ∂/∂y of ∂(x^y)/∂x comes out 0 there instead of 1/x.
+    x = torch.tensor([0.547, 1.88], dtype=f64, requires_grad=True)
+    y = torch.tensor([0.0, 1.0], dtype=f64, requires_grad=True)
+    f = failure(gradprops.assert_second_order, torch.pow, (x, y))
+    assert "double backward does not agree with finite differences" in str(f)
+    gradprops.assert_second_order(torch.pow, (x, y + 1e-3))  # off the mask, it agrees
+
+
 def test_a_nan_double_backward_where_backward_is_smooth_fails_second_order():
     x = torch.tensor([0.0, 0.5], dtype=f64, requires_grad=True)
     gradprops.assert_finite_grads(bs.SincWhereTrap.apply, (x,))  # first order is right, and finite

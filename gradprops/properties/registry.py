@@ -104,10 +104,9 @@ class Property:
     default: bool = True
 
 
-_COEFFICIENTS = st.one_of(
-    st.sampled_from([1.0, -1.0, 2.0, -0.5, 3.0]),
-    st.floats(-8.0, 8.0, allow_nan=False).filter(lambda c: abs(c) > 1e-3),
-)
+# Round values first (what a failure shrinks to), then ones whose products with a seed round.
+# One choice each: a float strategy with a filter cost three draws and half a millisecond an example.
+_COEFFICIENTS = st.sampled_from([1.0, -1.0, 2.0, -0.5, 3.0, 0.1, -7.3, 0.7071067811865476, -1e-3, 1e3])
 
 
 def _linearity(ex: Example) -> list[str]:
