@@ -188,7 +188,7 @@ def _finite_max_abs(t: Tensor) -> float:
         return finite_max(t.to(torch.complex128).abs())
     lo, hi = (float(x) for x in torch.aminmax(t))  # no |t| temporary; NaN propagates to both
     if lo == lo and hi == hi and abs(lo) != float("inf") and abs(hi) != float("inf"):
-        return max(-lo, hi)
+        return abs(max(-lo, hi))  # ≥ 0 already; abs drops the sign of a -0.0
     return finite_max(t.abs().to(torch.float64))
 
 

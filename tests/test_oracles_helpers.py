@@ -442,6 +442,15 @@ def test_a_double_backward_nonlinear_in_its_seed_is_not_taken_for_rounding_noise
     assert "double backward is not linear in its seed" in str(f)
 
 
+def test_the_jacobian_property_takes_cancelling_rows_for_rounding_noise():
+    # layer_norm of 2-element rows is ±1 whatever x is: J's rows are terms of size 1/σ (10 here)
+    # cancelling to ~0, backward(ones) is exactly 0 and vᵀJ 1.4e-14 of noise (the main run's false alarm).
+    x = torch.tensor([[-1.5459917948933903, -0.756901272202805], [-0.7249136147790046, -0.9264764024475312]],
+                     dtype=f64, requires_grad=True)
+    gradprops.assert_vjp_matches_jacobian(lambda t: torch.nn.functional.layer_norm(t, t.shape[-1:]), (x,),
+                                          torch.ones(2, 2, dtype=f64))
+
+
 def test_second_order_takes_double_backward_rounding_noise_for_what_it_is():
     # group_norm of a constant row: double backward cancels to noise of 1e-7 that no a-priori scale
     # predicted (the catalogue's false alarm, shrunk); the measured wobble accounts for it.

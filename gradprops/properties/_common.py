@@ -240,6 +240,28 @@ def beyond_noise(
     return compare_at(max(magnitude, floor / tolerance.atol))
 
 
+WOBBLE = 2.0**-23
+"""The relative move of ``x`` by which :func:`rounding_wobble` measures rounding noise."""
+
+
+def rounding_wobble(
+    at: Callable[[Sequence[Tensor]], Sequence[Tensor]], variables: Sequence[Tensor], here: Sequence[Tensor],
+) -> float:
+    """How much ``at(x)`` changes when every variable moves by a relative :data:`WOBBLE` (1.2e-7).
+
+    The true value of a derivative barely moves; rounding noise is drawn afresh, at its full size.
+    Where a result cancels to noise that no a-priori scale predicts (a normalisation of a nearly
+    constant row: terms of size 1/σ cancel to a Jacobian of ~0), this measures the noise instead.
+    ``here`` is ``at`` at the variables themselves. Only taken once a comparison has failed.
+
+    >>> rounding_wobble(lambda xs: [xs[0] * 0], [torch.ones(2)], [torch.zeros(2)])
+    0.0
+    """
+    moved = [v.detach() * (1 + WOBBLE) for v in variables]
+    there = at(moved)
+    return max_abs([(a - b).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0) for a, b in zip(there, here)])
+
+
 def _abs64(t: Tensor) -> Tensor:
     a = t.detach().abs().to(torch.float64)
     return a if all_finite([a]) else torch.where(a.isfinite(), a, torch.zeros_like(a))

@@ -51,6 +51,7 @@ from gradprops.properties._common import (
     make_case,
     noise_floor,
     random_seed_like,
+    rounding_wobble,
     scalar_mismatch,
     tolerance_for,
 )
@@ -131,10 +132,10 @@ def check_second_order(
     mismatches = compare_at(magnitude)
     if mismatches and tolerance.atol > 0:
         # Terms that cancel inside double backward (a constant row under group_norm, a 1-element
-        # vector under normalize) leave rounding noise no scale above predicts. Measure it instead:
-        # at x·(1 + 2⁻²³) every derivative moves by about 1e-7 of itself, the noise by its own size.
+        # vector under normalize) leave rounding noise no scale above predicts: measure it.
         with findings_as_failures(NAME, case):
-            wobble = _rounding_wobble(run, variables, v, (t1, t2, w), (db1, db2, dbw), names)
+            wobble = rounding_wobble(_double_backward_at(run, v, (t1, t2, w), names), variables,
+                                     [*db1, *db2, *dbw])
         mismatches = compare_at(max(magnitude, 4 * (1 + abs(a) + abs(b)) * wobble / tolerance.atol))
     fail_on(NAME, "double backward is not linear in its seed: DB(a·t1 + b·t2) != a·DB(t1) + b·DB(t2), DB(t) "
             "= backward of ⟨t, backward(v)⟩ (create_graph=True)", mismatches, case)
@@ -263,22 +264,18 @@ def _choose_target(target: Target) -> tuple[Target, bool, list[str]]:
                            "target's dtype"]
 
 
-def _rounding_wobble(
-    run: Target, variables: Sequence[Tensor], v: Sequence[Tensor], seeds: Sequence[Sequence[Tensor]],
-    at_x: Sequence[Sequence[Tensor]], names: Sequence[str],
-) -> float:
-    """How much double backward with each of ``seeds`` changes when ``x`` moves by a relative 2⁻²³:
-    the rounding noise of its result, where the true value barely moves. Costs a forward, a
-    backward and a double backward per seed; only taken once linearity has failed."""
-    moved = [_leaf(x.detach() * (1 + 2.0**-23), False) for x in variables]
-    v_leaf = tuple(s.clone().requires_grad_() for s in v)
-    grads = vjp(forward(run, moved), moved, v_leaf, names=names, create_graph=True)
-    wobble = 0.0
-    for seed, before in zip(seeds, at_x):
-        after = double_vjp(grads, moved, seed, names=names, first_seed=v_leaf)
-        diffs = [(x - y).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0) for x, y in zip(after, before)]
-        wobble = max(wobble, max_abs(diffs))
-    return wobble
+def _double_backward_at(
+    run: Target, v: Sequence[Tensor], seeds: Sequence[Sequence[Tensor]], names: Sequence[str],
+) -> Callable[[Sequence[Tensor]], list[Tensor]]:
+    """Double backward with each of ``seeds``, at given variable values (for :func:`rounding_wobble`)."""
+
+    def at(values: Sequence[Tensor]) -> list[Tensor]:
+        leaves = [_leaf(x, False) for x in values]
+        v_leaf = tuple(s.clone().requires_grad_() for s in v)
+        grads = vjp(forward(run, leaves), leaves, v_leaf, names=names, create_graph=True)
+        return [t for seed in seeds for t in double_vjp(grads, leaves, seed, names=names, first_seed=v_leaf)]
+
+    return at
 
 
 def _leaf(value: Tensor, wide: bool) -> Tensor:
