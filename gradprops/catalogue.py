@@ -166,10 +166,10 @@ TORCH_POW_EXPONENT_ZERO = (
     "torch finding: torch.pow(x, y)'s double backward is wrong where y == 0: ∂/∂y of ∂(x^y)/∂x is 0 "
     "instead of 1/x (pow's backward masks y == 0 with torch.where, whose derivative in y is 0)"
 )
-TORCH_STACK_ALIASED_GRADS = (
-    "torch finding: after torch.stack((x, y)).backward(seed) with a seed that repeats along the stacked dim "
-    "(stride 0, e.g. torch.ones(3).expand(2, 3)), x.grad and y.grad are one piece of memory, so the next "
-    "backward adds both grads into both (AccumulateGrad keeps views of the seed: pytorch/pytorch#34082)"
+TORCH_ALIASED_GRADS = (
+    "torch finding: the backward of torch.stack and torch.cat hands AccumulateGrad views of its seed, "
+    "which it keeps as .grad; with a seed that repeats along the joined dim (stride 0), x.grad and y.grad "
+    "are one piece of memory, and the next backward adds both grads into both (pytorch/pytorch#34082)"
 )
 TORCH_KRON_STRIDE0 = (
     "torch finding: torch.kron raises 'view size is not compatible with input tensor's size and "
@@ -342,9 +342,9 @@ SHAPE = [
     _e("select", "torch.select(x, {d} % x.ndim, {i} % x.shape[{d} % x.ndim])", "(n)", "shape",
        args={"d": DIMS, "i": st.integers(0, 5)}, nonempty=True),
     _e("cat", "torch.cat((x, y), dim={d} % x.ndim)", "(a,m),(a,m)", "shape", params="x, y",
-       args={"d": st.integers(0, 1)}, inputs_kw={"max_batch_dims": 0}),
+       args={"d": st.integers(0, 1)}, inputs_kw={"max_batch_dims": 0}, known={"purity": TORCH_ALIASED_GRADS}),
     _e("stack", "torch.stack((x, y), dim={d} % (x.ndim + 1))", "(a,b),(a,b)", "shape", params="x, y",
-       args={"d": DIMS}, inputs_kw={"max_batch_dims": 0}, known={"purity": TORCH_STACK_ALIASED_GRADS}),
+       args={"d": DIMS}, inputs_kw={"max_batch_dims": 0}, known={"purity": TORCH_ALIASED_GRADS}),
     _e("chunk", "torch.chunk(x, {c}, dim=-1)", "(n)", "shape", args={"c": st.integers(1, 3)},
        nonempty=True, note="returns a tuple: every chunk is an output"),
     _e("unbind", "torch.unbind(x, dim={d} % x.ndim)", "(n)", "shape", args={"d": DIMS}, nonempty=True),

@@ -247,7 +247,8 @@ WOBBLE = 2.0**-23
 def rounding_wobble(
     at: Callable[[Sequence[Tensor]], Sequence[Tensor]], variables: Sequence[Tensor], here: Sequence[Tensor],
 ) -> float:
-    """How much ``at(x)`` changes when every variable moves by a relative :data:`WOBBLE` (1.2e-7).
+    """How much ``at(x)`` changes when every element of every variable moves by up to a relative
+    :data:`WOBBLE` (1.2e-7).
 
     The true value of a derivative barely moves; rounding noise is drawn afresh, at its full size.
     Where a result cancels to noise that no a-priori scale predicts (a normalisation of a nearly
@@ -257,7 +258,10 @@ def rounding_wobble(
     >>> rounding_wobble(lambda xs: [xs[0] * 0], [torch.ones(2)], [torch.zeros(2)])
     0.0
     """
-    moved = [v.detach() * (1 + WOBBLE) for v in variables]
+    # Each element moves by its own amount: a uniform scaling would keep a constant row constant,
+    # and its cancellation (and noise) exactly as it was.
+    gen = torch.Generator().manual_seed(0x5EED)
+    moved = [v.detach() * (1 + WOBBLE * signed_noise(v.shape, v.dtype, gen)) for v in variables]
     there = at(moved)
     return max_abs([(a - b).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0) for a, b in zip(there, here)])
 

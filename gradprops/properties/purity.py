@@ -200,8 +200,8 @@ def _aliasing_hint(variables: Sequence[Tensor], names: Sequence[str]) -> str:
         return ""
     return (f"Hint: the .grad of {' and '.join(shared[0])} are one piece of memory, so each later backward adds "
             "into all of them. AccumulateGrad kept views of one seed as .grad (it does where backward hands "
-            "back views of its seed, as torch.stack's does, and the seed repeats along the stacked dim: "
-            "pytorch/pytorch#34082).")
+            "back views of its seed, as torch.stack's and torch.cat's do, and the seed repeats along the "
+            "joined dim: pytorch/pytorch#34082).")
 
 
 def _kept(grads: Sequence[Tensor]) -> tuple[Tensor, ...]:
