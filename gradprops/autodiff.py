@@ -64,6 +64,7 @@ class Graph:
     so a detached view of it counts). A property called on its own builds its own graph.
     Forward runs on first use of :attr:`outputs`, inside the caller's error handling;
     ``guarded`` also checks that it wrote into none of its inputs (:func:`guarded_forward`).
+    ``at`` gives the variables other values than the target's (layouts kept).
 
     >>> g = Graph(Target(torch.sin, torch.zeros(2, requires_grad=True)))
     >>> v = (torch.ones(2),)
@@ -71,12 +72,13 @@ class Graph:
     True
     """
 
-    def __init__(self, target: Target, *, guarded: bool = False) -> None:
+    def __init__(self, target: Target, *, guarded: bool = False, at: Sequence[Tensor] | None = None) -> None:
         self.target, self.guarded = target, guarded
-        self.variables = target.leaves()
+        values = [v.value for v in target.variables] if at is None else at
+        self.variables = tuple(fresh_leaf(x.detach()).requires_grad_() for x in values)
         self.names = [v.name for v in target.variables]
         # What the leaves hold until backward writes into them (a guarded forward has checked its part).
-        self.originals = tuple(v.value.detach() for v in target.variables)
+        self.originals = tuple(x.detach() for x in values)
         self._outputs: tuple[Tensor, ...] | None = None
         self._remembered: list[tuple[tuple[object, ...], Sequence[Tensor], tuple[Tensor, ...]]] = []
 

@@ -227,17 +227,32 @@ def beyond_noise(
     outputs: Sequence[Tensor],
     variables: Sequence[Tensor],
     names: Sequence[str],
+    *,
+    compared_at: Callable[[Sequence[Tensor]], Sequence[Tensor]] | None = None,
+    compared: Sequence[Tensor] = (),
 ) -> list[Mismatch]:
-    """Mismatches at ``magnitude``; if any, again with the magnitude raised to the noise floor.
+    """Mismatches at ``magnitude``; if any, again with the magnitude raised to the noise floor, and
+    if still any, to the rounding noise measured by :func:`rounding_wobble`.
 
-    ``compare_at(magnitude)`` runs the property's comparison. The second pass costs one backward
-    (:func:`jacobian_scale`) and is only taken when the first found something.
+    ``compare_at(magnitude)`` runs the property's comparison. ``compared_at(values)`` recomputes
+    the tensors it compares (``compared``, both sides) at other variable values. The second pass
+    costs one backward (:func:`jacobian_scale`), the third what ``compared_at`` costs; each is
+    only taken when the one before found something.
     """
     found = compare_at(floored_magnitude(tolerance, magnitude, seed, outputs))
     if not found or tolerance.atol <= 0:
         return found
     floor = noise_floor(seed, outputs, jacobian_scale=jacobian_scale(outputs, variables, names))
-    return compare_at(max(magnitude, floor / tolerance.atol))
+    magnitude = max(magnitude, floor / tolerance.atol)
+    found = compare_at(magnitude)
+    if not found or compared_at is None:
+        return found
+    try:
+        wobble = rounding_wobble(compared_at, variables, compared)
+    except (FunctionRaised, Mutated):
+        return found  # the function fails near x: its own property reports that, not this one
+    # Each side carries its own noise: a difference up to twice the wobble is rounding.
+    return compare_at(max(magnitude, 4 * wobble / tolerance.atol))
 
 
 WOBBLE = 2.0**-23

@@ -197,10 +197,18 @@ def check_chain_rule(
         seed, through_f = list(both[: len(outputs)]), both[len(outputs):]
         expected = graph.vjp(tuple(s.contiguous() for s in seed))
     tolerance = tolerance_for(variables, outputs, rtol, atol)
+    def compared_at(values: Sequence[Tensor]) -> list[Tensor]:
+        there = Graph(target, at=values)
+        outs = there.outputs
+        loss = call_user("downstream h", lambda: h(outs)).reshape(())
+        both = loss_grads(loss, [*outs, *there.variables], names=[*(f"output {i}" for i in range(len(outs))), *names])
+        return [*both[len(outs):], *there.vjp(tuple(s.contiguous() for s in both[: len(outs)]))]
+
     mismatches = beyond_noise(
         lambda m: compare_all(through_f, expected, names, tolerance, m, actual_label="h(f(x)).backward()",
                               expected_label="VJP(∂h/∂y as a contiguous tensor)"),
         max_abs([*through_f, *expected]), tolerance, seed, outputs, variables, names,
+        compared_at=compared_at, compared=[*through_f, *expected],
     )
     fail_on(NAME, "backpropagating a downstream loss h(f(x)) through f does not give f's VJP seeded with "
             "∂h/∂y: backward mishandles the seed autograd builds (its layout, its values)", mismatches, case,

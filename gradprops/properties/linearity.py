@@ -67,10 +67,16 @@ def check_seed_linearity(
     tolerance = tolerance_for(variables, outputs, rtol, atol)
     magnitude = max(abs(a) * max_abs(g_u), abs(b) * max_abs(g_v), max_abs(g_w))
     scaled = [*(a * x for x in u), *(b * x for x in v), *w]
+    def compared_at(values: Sequence[Tensor]) -> list[Tensor]:
+        there = Graph(target, at=values)
+        g_u, g_v = there.vjp(u), there.vjp(v)
+        return [*there.vjp(w), *(a * gu + b * gv for gu, gv in zip(g_u, g_v))]
+
     mismatches = beyond_noise(
         lambda m: compare_all(g_w, expected, names, tolerance, m, actual_label="backward(a·u + b·v)",
                               expected_label="a·backward(u) + b·backward(v)"),
         magnitude, tolerance, scaled, outputs, variables, names,
+        compared_at=compared_at, compared=[*g_w, *expected],
     )
     fail_on(NAME, "backward is not linear in its seed: VJP(a·u + b·v) != a·VJP(u) + b·VJP(v)",
             mismatches, case, extra=lambda: _hint(g_u, g_v))

@@ -44,10 +44,15 @@ def check_ones_seed_matches_sum(
         g_sum = sum_vjp(outputs, variables)
     what = "y.sum().backward()" if len(outputs) == 1 else "sum of every output's .sum(), .backward()"
     tolerance = tolerance_for(variables, outputs, rtol, atol)
+    def compared_at(values: Sequence[Tensor]) -> list[Tensor]:
+        there = Graph(target, at=values)
+        return [*there.vjp(ones), *sum_vjp(there.outputs, there.variables)]
+
     mismatches = beyond_noise(
         lambda m: compare_all(g_ones, g_sum, names, tolerance, m, actual_label="backward(ones_like(y))",
                               expected_label=what),
         max_abs([*g_ones, *g_sum]), tolerance, ones, outputs, variables, names,
+        compared_at=compared_at, compared=[*g_ones, *g_sum],
     )
     fail_on(NAME, f"seeding with torch.ones_like(y) does not give the grads of {what}",
             mismatches, case)
