@@ -458,6 +458,8 @@ def test_the_jacobian_property_takes_cancelling_rows_for_rounding_noise():
     x = torch.tensor([1.0], dtype=f64).as_strided((1, 3), (1, 0)).detach().requires_grad_()
     y = torch.full((1, 3), 0.5470268713156996, dtype=f64, requires_grad=True)
     gradprops.assert_vjp_matches_jacobian(kl, (x, y), torch.tensor(0.9401060036131061, dtype=f64))
+    zeros = torch.zeros(1, 3, dtype=f64, requires_grad=True)  # zeros must move too (seed 5)
+    gradprops.assert_vjp_matches_jacobian(kl, (zeros, zeros), torch.tensor(0.9401060036131061, dtype=f64))
 
 
 def test_linearity_and_the_adjoint_take_cancellation_noise_for_what_it_is():

@@ -263,7 +263,7 @@ def rounding_wobble(
     at: Callable[[Sequence[Tensor]], Sequence[Tensor]], variables: Sequence[Tensor], here: Sequence[Tensor],
 ) -> float:
     """How much ``at(x)`` changes when every element of every variable moves by up to a relative
-    :data:`WOBBLE` (1.2e-7).
+    :data:`WOBBLE` (1.2e-7; see :func:`_wobbled`).
 
     The true value of a derivative barely moves; rounding noise is drawn afresh, at its full size.
     Where a result cancels to noise that no a-priori scale predicts (a normalisation of a nearly
@@ -273,12 +273,20 @@ def rounding_wobble(
     >>> rounding_wobble(lambda xs: [xs[0] * 0], [torch.ones(2)], [torch.zeros(2)])
     0.0
     """
-    # Each element moves by its own amount: a uniform scaling would keep a constant row constant,
-    # and its cancellation (and noise) exactly as it was.
     gen = torch.Generator().manual_seed(0x5EED)
-    moved = [v.detach() * (1 + WOBBLE * signed_noise(v.shape, v.dtype, gen)) for v in variables]
+    moved = [_wobbled(v.detach(), gen) for v in variables]
     there = at(moved)
     return max_abs([(a - b).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0) for a, b in zip(there, here)])
+
+
+def _wobbled(x: Tensor, generator: torch.Generator) -> Tensor:
+    """``x`` with each element moved by its own random amount, up to :data:`WOBBLE` of itself (of
+    ``1e-3 · max(1, max|x|)`` where it is smaller: zeros move too). A uniform scaling would keep a
+    constant row constant, and its cancellation, noise included, exactly as it was."""
+    mags = x.abs()
+    floor = 1e-3 * max(1.0, max_abs([x]))
+    scale = torch.nan_to_num(mags, nan=floor, posinf=floor).clamp_(min=floor)
+    return x + WOBBLE * signed_noise(x.shape, x.dtype, generator) * scale.to(mags.dtype)
 
 
 def _abs64(t: Tensor) -> Tensor:
