@@ -416,8 +416,9 @@ def jvp(target: Target, variables: Sequence[Tensor], directions: Sequence[Tensor
     without ``jvp``, an op without a forward-AD formula).
 
     >>> t = Target(torch.sin, torch.zeros(2, dtype=torch.float64, requires_grad=True))
-    >>> _ = forward(t, t.leaves())
-    >>> jvp(t, t.leaves(), (torch.ones(2, dtype=torch.float64),))
+    >>> g = Graph(t)
+    >>> _ = g.outputs
+    >>> jvp(t, g.variables, (torch.ones(2, dtype=torch.float64),))
     (tensor([1., 1.], dtype=torch.float64),)
     """
     def run() -> tuple[Tensor, ...]:

@@ -109,10 +109,6 @@ class Target:
         self.variables = tuple(variables)
         self._output_mask: tuple[bool, ...] | None = None
 
-    def leaves(self) -> tuple[Tensor, ...]:
-        """Fresh leaf copies of every variable, layouts kept, so no call sees another's graph."""
-        return tuple(fresh_leaf(v.value) for v in self.variables)
-
     def call(self, variables: Sequence[Tensor]) -> tuple[Tensor, ...]:
         """Run the function with ``variables`` substituted; return every tensor it outputs."""
         n_inputs = len(self._diff_slots)

@@ -188,21 +188,12 @@ def check_chain_rule(
     )
     with findings_as_failures(NAME, case):
         outputs = graph.outputs
-        loss = call_user("downstream h", lambda: h(outputs))
-        if not isinstance(loss, Tensor) or loss.numel() != 1 or loss.is_complex():
-            raise UsageError("h must return a real scalar tensor (a loss), e.g. lambda ys: (w * ys[0]).sum()")
-        loss = loss.reshape(())
-        # One backward from the loss gives both ∂h/∂y (at the outputs) and h(f(x))'s grads.
-        both = loss_grads(loss, [*outputs, *variables], names=[*(f"output {i}" for i in range(len(outputs))), *names])
-        seed, through_f = list(both[: len(outputs)]), both[len(outputs):]
-        expected = graph.vjp(tuple(s.contiguous() for s in seed))
+        seed, through_f, expected = _both_ways(graph, h, names)
     tolerance = tolerance_for(variables, outputs, rtol, atol)
+
     def compared_at(values: Sequence[Tensor]) -> list[Tensor]:
-        there = Graph(target, at=values)
-        outs = there.outputs
-        loss = call_user("downstream h", lambda: h(outs)).reshape(())
-        both = loss_grads(loss, [*outs, *there.variables], names=[*(f"output {i}" for i in range(len(outs))), *names])
-        return [*both[len(outs):], *there.vjp(tuple(s.contiguous() for s in both[: len(outs)]))]
+        _, through_f, expected = _both_ways(Graph(target, at=values), h, names)
+        return [*through_f, *expected]
 
     mismatches = beyond_noise(
         lambda m: compare_all(through_f, expected, names, tolerance, m, actual_label="h(f(x)).backward()",
@@ -233,6 +224,21 @@ def assert_chain_rule(
     >>> assert_chain_rule(torch.exp, (x,), Downstream(steps=("transpose", "every_other"), reduce="mean"))
     """
     check_chain_rule(Target(fn, inputs), h, rtol=rtol, atol=atol)
+
+
+def _both_ways(
+    graph: Graph, h: Callable[[Sequence[Tensor]], Tensor], names: Sequence[str]
+) -> tuple[list[Tensor], tuple[Tensor, ...], tuple[Tensor, ...]]:
+    """``(∂h/∂y, h(f(x))'s grads, f's VJP of ∂h/∂y as a fresh contiguous tensor)`` on ``graph``."""
+    outputs = graph.outputs
+    loss = call_user("downstream h", lambda: h(outputs))
+    if not isinstance(loss, Tensor) or loss.numel() != 1 or loss.is_complex():
+        raise UsageError("h must return a real scalar tensor (a loss), e.g. lambda ys: (w * ys[0]).sum()")
+    # One backward from the loss gives both ∂h/∂y (at the outputs) and h(f(x))'s grads.
+    both = loss_grads(loss.reshape(()), [*outputs, *graph.variables],
+                      names=[*(f"output {i}" for i in range(len(outputs))), *names])
+    seed = list(both[: len(outputs)])
+    return seed, both[len(outputs):], graph.vjp(tuple(s.contiguous() for s in seed))
 
 
 def _hint(seed: Sequence[Tensor]) -> str:
