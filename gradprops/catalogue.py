@@ -162,6 +162,10 @@ TORCH_LOGCUMSUMEXP_JVP = (
     "torch finding: logcumsumexp's forward-mode AD (JVP) is off by ~1e-6 relative in float64 while "
     "backward agrees with finite differences to ~1e-9"
 )
+TORCH_LOGSIGMOID_DOUBLE_BACKWARD = (
+    "torch finding: F.logsigmoid's double backward is exactly 0 for x >= 37 (float64), where the second "
+    "derivative is -σ(x)σ(-x) = -8.5e-17 at x = 37; it loses relative accuracy from x = 20 on (σ(1 - σ) cancels)"
+)
 TORCH_POW_EXPONENT_ZERO = (
     "torch finding: torch.pow(x, y)'s double backward is wrong where y == 0: ∂/∂y of ∂(x^y)/∂x is 0 "
     "instead of 1/x (pow's backward masks y == 0 with torch.where, whose derivative in y is 0)"
@@ -241,7 +245,7 @@ UNARY = [
     _unary("celu", "F.celu(x, alpha=0.5)", exclude=(0.0,), margin=1e-3, note="second derivative jumps at 0"),
     _unary("leaky_relu", "F.leaky_relu(x, 0.1)", exclude=(0.0,), margin=1e-3, note="kink at 0"),
     _unary("hardtanh", "F.hardtanh(x)", exclude=(-1.0, 1.0), margin=1e-3, note="kinks at ±1"),
-    _unary("logsigmoid", "F.logsigmoid(x)"),
+    _e("logsigmoid", "F.logsigmoid(x)", known={"second_order": TORCH_LOGSIGMOID_DOUBLE_BACKWARD}),
     Entry("mish", "F.mish(x)", "()", "unary", known={"second_order": TORCH_MISH_DOUBLE_BACKWARD}),
     _unary("softsign", "F.softsign(x)", exclude=(0.0,), margin=1e-3,
            note="second derivative jumps at 0 (|x| in the denominator)"),

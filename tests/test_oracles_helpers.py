@@ -502,6 +502,15 @@ def test_torchs_pow_double_backward_at_a_zero_exponent_fails_second_order():
     gradprops.assert_second_order(torch.pow, (x, y + 1e-3))  # off the mask, it agrees
 
 
+def test_torchs_logsigmoid_double_backward_at_large_x_fails_second_order():
+    # A torch finding (the catalogue's logsigmoid / second_order, main runs at seeds 16 and 20):
+    # σ(x)(1 - σ(x)) cancels to 0 once σ(x) rounds to 1, where the second derivative is -e^-x.
+    f = failure(gradprops.assert_second_order, torch.nn.functional.logsigmoid,
+                (torch.tensor([40.0], dtype=f64, requires_grad=True),))
+    assert "double backward does not agree with finite differences" in str(f)
+    gradprops.assert_second_order(torch.nn.functional.logsigmoid, (torch.tensor([5.0], dtype=f64, requires_grad=True),))
+
+
 def test_a_nan_double_backward_where_backward_is_smooth_fails_second_order():
     x = torch.tensor([0.0, 0.5], dtype=f64, requires_grad=True)
     gradprops.assert_finite_grads(bs.SincWhereTrap.apply, (x,))  # first order is right, and finite
