@@ -479,6 +479,9 @@ def test_linearity_and_the_adjoint_take_cancellation_noise_for_what_it_is():
          torch.tensor([[0.5074280962438176, -0.315850602375513]], dtype=f64))
     gradprops.assert_forward_reverse_adjoint(kl, (a, b), seed=torch.tensor(0.9401060036131061, dtype=f64),
                                              directions=d)
+    # The same at 1e-250 of the scale: the noise is measured in float64 (float32 held it as 0).
+    gradprops.assert_forward_reverse_adjoint(lambda a, b: 1e-250 * kl(a, b), (a, b),
+                                             seed=torch.tensor(0.9401060036131061, dtype=f64), directions=d)
 
 
 def test_second_order_takes_double_backward_rounding_noise_for_what_it_is():

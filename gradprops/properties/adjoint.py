@@ -83,10 +83,10 @@ def check_forward_reverse_adjoint(
     def compared_at(values: Sequence[Tensor]) -> list[Tensor]:
         there = Graph(target, at=values)
         grads_there = there.vjp(v)
-        return [torch.tensor([inner(grads_there, d), inner(v, _jvp(target, there.variables, d))])]
+        return [torch.tensor([inner(grads_there, d), inner(v, _jvp(target, there.variables, d))], dtype=torch.float64)]
 
     try:
-        wobble = rounding_wobble(compared_at, variables, [torch.tensor([reverse, forward_mode])])
+        wobble = rounding_wobble(compared_at, variables, [torch.tensor([reverse, forward_mode], dtype=torch.float64)])
     except (FunctionRaised, Mutated, NotApplicable):
         wobble = 0.0
     allowed = max(allowed, 4 * wobble)
