@@ -89,16 +89,18 @@ class Graph:
             self._outputs = run(self.target, self.variables)
         return self._outputs
 
-    def vjp(self, seed: Sequence[Tensor]) -> tuple[Tensor, ...]:
-        """:func:`vjp` of this graph, remembered per seed object (seeds are never written into)."""
+    def vjp(self, seed: Sequence[Tensor], *, remember: bool = True) -> tuple[Tensor, ...]:
+        """:func:`vjp` of this graph, remembered per seed object (seeds are never written into);
+        ``remember=False`` runs backward again, as a check that it repeats itself needs."""
         key = tuple((t.data_ptr(), t.shape, t.stride(), t.dtype, t._version, t.is_conj(), t.is_neg()) for t in seed)
-        for known, _, grads in self._remembered:
+        for known, _, grads in self._remembered if remember else ():
             if known == key:
                 return grads
         # Unguarded, forward may have written into the leaves: compare with a copy taken now instead.
         originals = self.originals if self.guarded else None
         grads = vjp(self.outputs, self.variables, seed, names=self.names, originals=originals)
-        self._remembered.append((key, seed, grads))  # holding the seed keeps its memory from reuse
+        if remember:
+            self._remembered.append((key, seed, grads))  # holding the seed keeps its memory from reuse
         return grads
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Mutated, vjp
+from gradprops.autodiff import Mutated, as_seed, vjp
 from gradprops.compare import Mismatch, compare, max_abs
 from gradprops.describe import Case, describe_seed, seed_source
 from gradprops.errors import PropertyFailure, UsageError
@@ -94,13 +94,37 @@ def tolerance_for(
     return resolve_tolerance(loosest_dtype(dtypes), rtol, atol, kind)
 
 
-def check_coefficient(name: str, value: Any) -> float:
+def check_coefficients(coefficients: Any) -> tuple[float, float]:
+    """Validate a pair ``(a, b)`` of finite real coefficients (of a combination of two seeds)."""
+    if not isinstance(coefficients, (tuple, list)) or len(coefficients) != 2:
+        raise UsageError(f"coefficients must be a pair (a, b) of finite numbers, got {coefficients!r}")
+    return _coefficient("a", coefficients[0]), _coefficient("b", coefficients[1])
+
+
+def _coefficient(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(float(value)):
         raise UsageError(
             f"coefficient {name} must be a finite real number, got {value!r}: pass e.g. "
             "coefficients=(2.0, -0.5)"
         )
     return float(value)
+
+
+def seed_or_random(
+    seed: Tensor | Sequence[Tensor] | None, outputs: Sequence[Tensor], generator: torch.Generator, label: str = "v"
+) -> tuple[Tensor, ...]:
+    """The caller's seed, validated against the outputs, or a signed random one when there is none."""
+    return as_seed(seed, outputs, label) if seed is not None else random_seed_like(outputs, generator)
+
+
+def seed_pair(seeds: Any, outputs: Sequence[Tensor]) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    """The caller's pair of seeds ``(u, v)``, validated, or two signed random ones (generator seeded 0)."""
+    if seeds is None:
+        gen = torch.Generator().manual_seed(0)
+        return random_seed_like(outputs, gen), random_seed_like(outputs, gen)
+    if not isinstance(seeds, (tuple, list)) or len(seeds) != 2:
+        raise UsageError("seeds must be a pair (u, v): two seeds, each shaped like the outputs")
+    return as_seed(seeds[0], outputs, "u"), as_seed(seeds[1], outputs, "v")
 
 
 def _finite(*xs: float) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Graph, Mutated, Unavailable, as_seed, jvp
+from gradprops.autodiff import Graph, Mutated, Unavailable, jvp
 from gradprops.errors import PropertyFailure
 from gradprops.noise import signed_noise
 from gradprops.properties._common import (
@@ -28,9 +28,9 @@ from gradprops.properties._common import (
     findings_as_failures,
     make_case,
     noise_floor,
-    random_seed_like,
     rounding_wobble,
     scalar_mismatch,
+    seed_or_random,
     tolerance_for,
 )
 from gradprops.properties._finite import abs_inner, along_one, inner, per_variable_lines
@@ -63,7 +63,7 @@ def check_forward_reverse_adjoint(
     )
     with findings_as_failures(NAME, case):
         outputs = graph.outputs
-        v = as_seed(seed, outputs, "v") if seed is not None else random_seed_like(outputs, gen)
+        v = seed_or_random(seed, outputs, gen)
         d = (
             as_per_variable(directions, variables, "directions") if directions is not None
             else tuple(signed_noise(x.shape, x.dtype, gen) for x in variables)

@@ -25,7 +25,6 @@ from torch import Tensor
 
 from gradprops.autodiff import (
     Graph,
-    as_seed,
     copy_leaf,
     evaluate_along,
     float64_target,
@@ -41,8 +40,8 @@ from gradprops.properties._common import (
     as_per_variable,
     findings_as_failures,
     make_case,
-    random_seed_like,
     scalar_mismatch,
+    seed_or_random,
 )
 from gradprops.properties._finite import (
     STEP,
@@ -85,7 +84,7 @@ def check_finite_differences(
     )
     with findings_as_failures(NAME, case):
         outputs = graph.outputs
-        v = as_seed(seed, outputs, "v") if seed is not None else random_seed_like(outputs, gen)
+        v = seed_or_random(seed, outputs, gen)
         grads = graph.vjp(v)
         if not all_finite(v) or not all_finite(grads):
             raise NotApplicable("backward returned NaN or inf here: finite_grads judges those")

@@ -19,15 +19,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Graph, as_seed, copy_leaf, outputs_at, wide_dtype
+from gradprops.autodiff import Graph, copy_leaf, outputs_at, wide_dtype
 from gradprops.errors import PropertyFailure
 from gradprops.properties._common import (
     NotApplicable,
     all_finite,
     findings_as_failures,
     make_case,
-    random_seed_like,
     scalar_mismatch,
+    seed_or_random,
 )
 from gradprops.properties._finite import smooth_at
 from gradprops.properties.finite_differences import directional_probe, float64_outputs, float64_version
@@ -53,7 +53,7 @@ def check_finite_grads(
     )
     with findings_as_failures(NAME, case):
         outputs = graph.outputs
-        v = as_seed(seed, outputs, "v") if seed is not None else random_seed_like(outputs, gen)
+        v = seed_or_random(seed, outputs, gen)
         grads = graph.vjp(v)
     if all_finite(grads):
         return []

@@ -8,17 +8,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Graph, as_seed
+from gradprops.autodiff import Graph
 from gradprops.compare import compare_all, max_abs
-from gradprops.errors import UsageError
 from gradprops.properties._common import (
     all_finite,
     beyond_noise,
-    check_coefficient,
+    check_coefficients,
     fail_on,
     findings_as_failures,
     make_case,
-    random_seed_like,
+    seed_pair,
     tolerance_for,
 )
 from gradprops.target import Target
@@ -38,7 +37,7 @@ def check_seed_linearity(
 ) -> list[str]:
     """Run the property on ``target`` (on ``graph``, one forward of it, when given); returns notes
     for the report, raises PropertyFailure."""
-    a, b = _coefficients(coefficients)
+    a, b = check_coefficients(coefficients)
     graph = graph or Graph(target)
     variables = graph.variables
     case = lambda: make_case(  # noqa: E731
@@ -49,12 +48,7 @@ def check_seed_linearity(
     v: Sequence[Tensor] = ()
     with findings_as_failures(NAME, case):
         outputs = graph.outputs
-        if seeds is None:
-            gen = torch.Generator().manual_seed(0)
-            seeds = (random_seed_like(outputs, gen), random_seed_like(outputs, gen))
-        if not isinstance(seeds, (tuple, list)) or len(seeds) != 2:
-            raise UsageError("seeds must be a pair (u, v): two seeds, each shaped like the outputs")
-        u, v = as_seed(seeds[0], outputs, "u"), as_seed(seeds[1], outputs, "v")
+        u, v = seed_pair(seeds, outputs)
         names = [x.name for x in target.variables]
         w = tuple(a * ui + b * vi for ui, vi in zip(u, v))
         g_w, g_u, g_v = graph.vjp(w), graph.vjp(u), graph.vjp(v)
@@ -105,12 +99,6 @@ def assert_seed_linearity(
     ...                                              torch.randn(3, dtype=torch.float64)))
     """
     check_seed_linearity(Target(fn, inputs), seeds, coefficients, rtol=rtol, atol=atol)
-
-
-def _coefficients(coefficients: Any) -> tuple[float, float]:
-    if not isinstance(coefficients, (tuple, list)) or len(coefficients) != 2:
-        raise UsageError(f"coefficients must be a pair (a, b) of finite numbers, got {coefficients!r}")
-    return check_coefficient("a", coefficients[0]), check_coefficient("b", coefficients[1])
 
 
 def _hint(g_u: Sequence[Tensor], g_v: Sequence[Tensor]) -> str:

@@ -28,10 +28,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from gradprops.autodiff import Graph, accumulated_grads, as_seed, copy_leaf, guarded_forward, vjp
+from gradprops.autodiff import Graph, accumulated_grads, copy_leaf, guarded_forward
 from gradprops.compare import compare_all, max_abs
 from gradprops.errors import UsageError
 from gradprops.properties._common import (
@@ -40,7 +39,7 @@ from gradprops.properties._common import (
     fail_on,
     findings_as_failures,
     make_case,
-    random_seed_like,
+    seed_pair,
     tolerance_for,
 )
 from gradprops.target import FunctionRaised, Target
@@ -81,12 +80,7 @@ def check_purity(
     )
     with findings_as_failures(NAME, case):
         outputs = graph.outputs
-        if seeds is None:
-            gen = torch.Generator().manual_seed(0)
-            seeds = (random_seed_like(outputs, gen), random_seed_like(outputs, gen))
-        if not isinstance(seeds, (tuple, list)) or len(seeds) != 2:
-            raise UsageError("seeds must be a pair (u, v): two seeds, each shaped like the outputs")
-        u, v = as_seed(seeds[0], outputs, "u"), as_seed(seeds[1], outputs, "v")
+        u, v = seed_pair(seeds, outputs)
         returned = graph.vjp(u)
         first = _kept(returned)
         g_v = _kept(graph.vjp(v))  # kept: a backward that reuses its buffer overwrites what it returned
@@ -134,14 +128,14 @@ def _diagnose(
         fresh = Graph(target, guarded=True)
         outputs, variables = fresh.outputs, fresh.variables
         first = _kept(fresh.vjp(u))
-        second = _kept(vjp(outputs, variables, u, names=names, originals=fresh.originals))
+        second = _kept(fresh.vjp(u, remember=False))
     fail_on(NAME, "two backward passes of the same graph with the same seed (retain_graph=True) gave "
             "different grads: backward depends on more than its seed and saved tensors (a counter, random "
             "numbers, state it changes)", _identical(second, first, names, "second backward", "first backward"),
             case)
     with findings_as_failures(NAME, case):
         alive, not_built = _second_graph(target, variables, second_scale)
-        after = _kept(vjp(outputs, variables, u, names=names, originals=fresh.originals))
+        after = _kept(fresh.vjp(u, remember=False))
     fail_on(NAME, "building a second graph of the function (on x2) before backward changed the first graph's "
             "grads: the function keeps per-call state outside ctx (on the class, the module or a global), "
             "and the second forward overwrote it",
@@ -183,6 +177,7 @@ def assert_purity(
     ``seeds`` is a pair ``(u, v)`` shaped like the output(s) (random when omitted); the second graph
     is built on ``second_scale · flip(x)``. See the module docstring for each check.
 
+    >>> import torch
     >>> x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     >>> assert_purity(torch.nn.functional.softplus, (x,))
     """

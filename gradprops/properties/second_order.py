@@ -45,7 +45,7 @@ from gradprops.properties._common import (
     NotApplicable,
     all_finite,
     as_per_variable,
-    check_coefficient,
+    check_coefficients,
     fail_on,
     findings_as_failures,
     make_case,
@@ -76,9 +76,7 @@ def check_second_order(
     generator: torch.Generator | None = None,
 ) -> list[str]:
     """Run the property on ``target``; returns notes for the report, raises PropertyFailure."""
-    if not isinstance(coefficients, (tuple, list)) or len(coefficients) != 2:
-        raise UsageError(f"coefficients must be a pair (a, b) of finite numbers, got {coefficients!r}")
-    a, b = check_coefficient("a", coefficients[0]), check_coefficient("b", coefficients[1])
+    a, b = check_coefficients(coefficients)
     gen = generator or torch.Generator().manual_seed(0)
     run, wide, notes = _choose_target(target)
     variables = [_leaf(x.value, wide) for x in target.variables]
