@@ -577,3 +577,19 @@ __all__ = [
     "vjp_at",
     "wide_dtype",
 ]
+
+
+def outputs_and_vjp(
+    target: Target, values: Sequence[Tensor], seed: Sequence[Tensor], names: Sequence[str]
+) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    """Forward at ``values`` (on fresh leaves) and ``VJP(seed)`` there, both detached: one pass each.
+
+    Runs inside whatever dispatch mode the caller set (:class:`gradprops.precision.SimulatedPrecision`).
+    """
+    leaves = [copy_leaf(v).detach().requires_grad_() for v in values]
+    outputs = forward(target, leaves)
+    grads = call_user(
+        "backward",
+        lambda: torch.autograd.grad(outputs, leaves, seed, retain_graph=False, allow_unused=True),
+    )
+    return tuple(o.detach() for o in outputs), tuple(g.detach() for g in _zeros_for_none(grads, leaves))

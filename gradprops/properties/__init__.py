@@ -6,6 +6,7 @@ from gradprops.properties.finite_differences import assert_finite_differences
 from gradprops.properties.finite_grads import assert_finite_grads
 from gradprops.properties.jacobian import assert_vjp_matches_jacobian
 from gradprops.properties.linearity import assert_seed_linearity
+from gradprops.properties.low_precision import assert_low_precision
 from gradprops.properties.ones_sum import assert_ones_seed_matches_sum
 from gradprops.properties.purity import assert_purity
 from gradprops.properties.second_order import assert_second_order
@@ -15,6 +16,7 @@ __all__ = [
     "assert_finite_differences",
     "assert_finite_grads",
     "assert_forward_reverse_adjoint",
+    "assert_low_precision",
     "assert_ones_seed_matches_sum",
     "assert_purity",
     "assert_second_order",

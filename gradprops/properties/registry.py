@@ -32,6 +32,8 @@ from gradprops.properties.jacobian import NAME as JACOBIAN
 from gradprops.properties.jacobian import check_vjp_matches_jacobian
 from gradprops.properties.linearity import NAME as LINEARITY
 from gradprops.properties.linearity import check_seed_linearity
+from gradprops.properties.low_precision import NAME as LOW_PRECISION
+from gradprops.properties.low_precision import check_low_precision
 from gradprops.properties.ones_sum import NAME as ONES_SUM
 from gradprops.properties.ones_sum import check_ones_seed_matches_sum
 from gradprops.properties.purity import NAME as PURITY
@@ -154,6 +156,10 @@ def _adjoint(ex: Example) -> list[str]:
                                          generator=ex.shared_generator(), graph=ex.graph)
 
 
+def _low_precision(ex: Example) -> list[str]:
+    return check_low_precision(ex.target, ex.shared_seed(), generator=ex.shared_generator(stream=5), graph=ex.graph)
+
+
 def _chain_rule(ex: Example) -> list[str]:
     h = Downstream.random(ex.shared_generator(stream=3))
     return check_chain_rule(ex.target, h, rtol=ex.rtol, atol=ex.atol, graph=ex.graph)
@@ -177,6 +183,8 @@ PROPERTIES: tuple[Property, ...] = (
              needs=("float64",)),
     Property(FINITE_DIFFERENCES, "⟨v, J·d⟩ by central differences (float64) = ⟨backward(v), d⟩",
              _finite_differences, needs=("float64",)),
+    Property(LOW_PRECISION, "float16/bfloat16/float32 outputs and grads = float64's, within that dtype's rounding",
+             _low_precision, needs=("a float16/bfloat16/float32 target that also runs in float64",)),
     Property(ADJOINT, "⟨v, JVP(d)⟩ by forward-mode AD = ⟨backward(v), d⟩", _adjoint,
              needs=("forward AD",)),
     Property(CHAIN_RULE, "h(f(x)).backward() = VJP(∂h/∂y) for random downstream h", _chain_rule),

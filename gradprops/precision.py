@@ -1,0 +1,101 @@
+"""Simulated low-precision arithmetic: how much error a *correct* computation makes in a dtype.
+
+A float16 backward that is 3% off and one that is right but rounds are told apart by asking how
+far the same computation lands from float64 when every step rounds to float16. That is the
+reference error FlashAttention's tests bound a kernel by (its error against float32 may be at most
+twice the plain PyTorch composite's in the same dtype); here the composite is the function's own
+float64 path, replayed under :class:`SimulatedPrecision`:
+
+* every aten op runs in float64 and its result is rounded to the target dtype, as a kernel that
+  computes in a wider type internally and stores in the narrow one (PyTorch's CPU float16/bfloat16
+  kernels do exactly that);
+* every floating input of an op is first moved by a random relative amount of up to one unit
+  roundoff of the type the kernel computes in (float32 for float16/bfloat16/float32, float64
+  for float64): Monte Carlo arithmetic. A fused op rounds inside — layer_norm's mean and
+  variance, softmax's sums — and where it cancels terms, as layer_norm does under its 1/√eps,
+  this is how that rounding shows.
+
+Views pass through untouched.
+
+>>> x = torch.tensor([1.0, 3.0], dtype=torch.float64, requires_grad=True)
+>>> with SimulatedPrecision(torch.float16, torch.Generator().manual_seed(0)):
+...     y = (x / 3).sum()
+>>> float(y) == float(torch.tensor([1 / 3], dtype=torch.float16)) + 1.0
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch._decomp import decomposition_table
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map, tree_map_only
+
+__all__ = ["SimulatedPrecision", "unit_roundoff"]
+
+
+def unit_roundoff(dtype: torch.dtype) -> float:
+    """Half the distance from 1 to the next representable number: the relative error of one rounding.
+
+    >>> unit_roundoff(torch.bfloat16)
+    0.00390625
+    """
+    return float(torch.finfo(dtype).eps) / 2
+
+
+class SimulatedPrecision(TorchDispatchMode):
+    """Run float64 computations as if each op stored its result in ``dtype`` (see the module).
+
+    Deterministic given ``generator``. Complex results are rounded part by part.
+    """
+
+    def __init__(self, dtype: torch.dtype, generator: torch.Generator) -> None:
+        super().__init__()
+        self.dtype = dtype
+        self.roundoff = unit_roundoff(_COMPUTED_IN.get(dtype, dtype))
+        self.generator = generator
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func.is_view:
+            return func(*args, **kwargs)
+        decomposed = _DECOMPOSITIONS.get(func)
+        if decomposed is not None:
+            with self:  # each step of a fused op rounds, as it does inside the real kernel
+                result = decomposed(*args, **kwargs)
+            if result is not NotImplemented:
+                return result
+        if not func._schema.is_mutable:
+            args, kwargs = tree_map(self._jitter, (args, kwargs))
+        return tree_map_only(Tensor, self._round, func(*args, **kwargs))
+
+    def _jitter(self, t: Any) -> Any:
+        if not isinstance(t, Tensor) or not t.numel() or not _wide(t):
+            return t
+        noise = torch.rand(t.shape, generator=self.generator, dtype=torch.float64).mul_(2).sub_(1)
+        return t * noise.mul_(self.roundoff).add_(1)
+
+    def _round(self, t: Tensor) -> Tensor:
+        if _wide(t) and t.numel():
+            narrow = self.dtype if not t.is_complex() else _COMPLEX.get(self.dtype)
+            if narrow is not None:
+                t.copy_(t.to(narrow))
+            else:  # complex32 has too few ops on the CPU: round the parts
+                parts = torch.view_as_real(t)
+                parts.copy_(parts.to(self.dtype))
+        return t
+
+
+#: Fused ops whose steps the simulation rounds one by one (layer_norm's x - mean, gelu's 1 + erf).
+_DECOMPOSITIONS = {op: fn for op, fn in decomposition_table.items() if op.name().startswith("aten::")}
+
+#: The type CPU kernels compute a dtype in (PyTorch's "opmath" type).
+_COMPUTED_IN = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
+_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+
+def _wide(t: Tensor) -> bool:
+    return t.dtype in (torch.float64, torch.complex128)

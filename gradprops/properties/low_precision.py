@@ -1,0 +1,232 @@
+"""Low precision: float16/bfloat16/float32 outputs and grads are as close to float64 as rounding allows.
+
+Every other property compares backward with itself or with finite differences of the function in
+float64, so a float16 or bfloat16 path with its own formula (a Triton/CUDA kernel, a
+``if x.dtype == torch.half`` branch) can be wrong by a few percent, or lose precision by
+accumulating in the narrow dtype, and pass them all. This property is the ground truth for that:
+
+1. forward and ``backward(v)`` run in the target's dtype ``D``;
+2. the same function (or the ``reference`` given) runs in float64 on the same values, exactly;
+3. the error model: the float64 path runs twice more under
+   :class:`~gradprops.precision.SimulatedPrecision` — every op rounded to ``D``, intermediate
+   inputs moved by one unit roundoff — which is how far a *correct* computation in ``D`` lands
+   from float64. With a ``reference``, the reference's own run in ``D`` counts too.
+
+An output or grad fails when its largest error against float64 exceeds
+``C × (largest simulated error + u·max|float64 value| + subnormal spacing)`` — ``u`` the unit
+roundoff of ``D``. ``C`` = 4 for float16/bfloat16: two simulated samples, each a draw of the
+rounding, against one real run that rounds differently (another summation order, fused
+multiply-adds); 8 for float32, whose CPU kernels evaluate exp, erf and friends by vectorised
+approximations a few ulps off, where the simulation rounds an exact value once. This is the
+bound FlashAttention's tests put on a kernel: a small multiple of the reference's own error in
+the same dtype.
+
+Cost per example: in ``D`` nothing beyond the shared forward and backward; three forwards and
+backwards in float64. float64 targets are skipped (nothing wider to compare with).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gradprops.autodiff import Graph, copy_leaf, float64_target, outputs_and_vjp, outputs_at, wide_dtype
+from gradprops.compare import Mismatch, compare, max_abs
+from gradprops.errors import PropertyFailure, UsageError
+from gradprops.precision import SimulatedPrecision, unit_roundoff
+from gradprops.properties._common import (
+    NotApplicable,
+    findings_as_failures,
+    make_case,
+    seed_or_random,
+)
+from gradprops.target import FunctionRaised, Target, function_name
+from gradprops.tolerances import Tolerance
+
+NAME = "low_precision"
+Seed = Tensor | Sequence[Tensor]
+
+#: The multiple of the simulated error a target's error may reach, by the target's dtype.
+ALLOWED_MULTIPLE = {torch.float16: 4.0, torch.bfloat16: 4.0, torch.float32: 8.0}
+
+
+def check_low_precision(
+    target: Target,
+    seed: Seed | None = None,
+    *,
+    reference: Callable[..., Any] | None = None,
+    generator: torch.Generator | None = None,
+    graph: Graph | None = None,
+) -> list[str]:
+    """Run the property on ``target`` (on ``graph`` when given); returns notes, raises PropertyFailure."""
+    gen = generator or torch.Generator().manual_seed(0)
+    graph = graph or Graph(target)
+    variables = graph.variables
+    names = [x.name for x in target.variables]
+    narrow = _narrow_dtype(target, variables)
+    v: Sequence[Tensor] = ()
+    case = lambda: make_case(  # noqa: E731
+        target, variables, seeds={"v": v},
+        extras={"reference": function_name(reference)} if reference is not None else None,
+        helper_call="gradprops.assert_low_precision(fn, inputs, seed=v"
+                    + (", reference=reference)" if reference is not None else ")"),
+    )
+    with findings_as_failures(NAME, case):
+        outputs = graph.outputs
+        v = seed_or_random(seed, outputs, gen)
+        grads = graph.vjp(v)
+    wide = _wide_target(target, reference, outputs)
+    base = tuple(copy_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
+    seed64 = tuple(s.to(wide_dtype(s.dtype)) for s in v)
+    if reference is not None:
+        _require_shapes(wide, base, outputs)
+    exact = _in_float64(wide, base, seed64, names, reference)
+    samples = []
+    for _ in range(2):
+        with SimulatedPrecision(narrow, gen):
+            samples.append(_in_float64(wide, base, seed64, names, reference))
+    if reference is not None:  # the reference's own run in the narrow dtype is a sample too
+        ref_narrow = Target(reference, target.inputs)
+        with findings_as_failures(NAME, case):
+            samples.append(outputs_and_vjp(ref_narrow, [x.value for x in target.variables], v, names))
+    labels = [*(f"output {i}" for i in range(len(outputs))), *(f"grad of {n}" for n in names)]
+    got = [*outputs, *grads]
+    want = [*exact[0], *exact[1]]
+    simulated = [[*outs, *gs] for outs, gs in samples]
+    multiple = ALLOWED_MULTIPLE[narrow]
+    u = unit_roundoff(narrow)
+    spacing = float(torch.finfo(narrow).tiny) * float(torch.finfo(narrow).eps)  # between subnormals
+    mismatches, notes = [], []
+    for k, (label, g, w) in enumerate(zip(labels, got, want)):
+        g, w, skipped = _outside_range(g.detach().to(w.dtype), w, [s[k] for s in simulated])
+        if skipped:
+            notes.append(f"{label}: {skipped} element(s) not compared: a correct computation in {narrow} "
+                         "overflows there too")
+        scale = max((_error(s[k], w) for s in simulated), default=0.0) + u * max_abs([w]) + spacing
+        tolerance = Tolerance(0.0, multiple, f"{multiple:g} × (error of the computation simulated in {narrow} "
+                                             f"+ one rounding of the largest value, u = {u:.3g}, "
+                                             f"+ the spacing of {narrow}'s subnormals)")
+        m = compare(g, w, name=label, tolerance=tolerance, magnitude=scale,
+                    actual_label=f"in {narrow}", expected_label="in float64")
+        if m is not None:
+            mismatches.append(m)
+    if mismatches:
+        raise PropertyFailure(
+            NAME, f"in {narrow}, outputs or grads are further from float64 than rounding in {narrow} explains",
+            case(), mismatches, extra=_diagnosis(mismatches, narrow, u),
+        )
+    return notes
+
+
+def assert_low_precision(
+    fn: Callable[..., Any],
+    inputs: Tensor | Sequence[Tensor],
+    seed: Seed | None = None,
+    *,
+    reference: Callable[..., Any] | None = None,
+    generator: torch.Generator | None = None,
+) -> None:
+    """Assert that ``fn``'s outputs and ``backward(seed)`` in a low-precision dtype are as close to
+    float64 as rounding in that dtype allows.
+
+    ``inputs`` are float16, bfloat16 or float32 tensors. The float64 answer comes from ``fn`` itself
+    on float64 copies of them, or from ``reference`` — a plain PyTorch version of a fast kernel —
+    when given; the bound is a small multiple of how far the same computation lands from float64
+    when every op rounds to the inputs' dtype (see :mod:`gradprops.properties.low_precision`).
+
+    >>> x = torch.randn(8, dtype=torch.bfloat16, requires_grad=True)
+    >>> assert_low_precision(torch.tanh, (x,), seed=torch.randn(8, dtype=torch.bfloat16))
+    """
+    if reference is not None and not callable(reference):
+        raise UsageError(f"reference must be a callable taking the same inputs as fn, got {type(reference).__name__}")
+    check_low_precision(Target(fn, inputs), seed, reference=reference, generator=generator)
+
+
+def _narrow_dtype(target: Target, variables: Sequence[Tensor]) -> torch.dtype:
+    dtypes = {v.dtype for v in variables} | {x.dtype for x in target.inputs if x.is_floating_point()}
+    if any(d.is_complex for d in dtypes):
+        raise NotApplicable("complex inputs: the low-precision oracle compares real dtypes only")
+    narrow = [d for d in ALLOWED_MULTIPLE if d in dtypes]
+    if not narrow:
+        raise NotApplicable("the inputs are float64: there is no wider dtype to compare with")
+    return max(narrow, key=unit_roundoff)
+
+
+def _wide_target(target: Target, reference: Callable[..., Any] | None, outputs: Sequence[Tensor]) -> Target:
+    if reference is None:
+        return float64_target(target)
+    return float64_target(Target(reference, target.inputs))
+
+
+def _in_float64(
+    wide: Target, base: Sequence[Tensor], seed: Sequence[Tensor], names: Sequence[str],
+    reference: Callable[..., Any] | None,
+) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    whose = "the reference" if reference is not None else "the function"
+    try:
+        outs, grads = outputs_and_vjp(wide, base, seed, names)
+    except FunctionRaised as exc:
+        raise NotApplicable(
+            f"{whose} raised on float64 copies of the inputs, so there is no float64 answer to compare "
+            f"with: {type(exc.original).__name__}: {exc.original}"
+        ) from exc
+    except RuntimeError as exc:  # autograd itself: the seed does not fit what the reference returns
+        raise NotApplicable(f"{whose} could not be differentiated in float64: {exc}") from exc
+    casts = sorted({str(o.dtype) for o in outs if wide_dtype(o.dtype) != o.dtype})
+    if casts:
+        raise NotApplicable(f"{whose} returns {', '.join(casts)} on float64 inputs (it casts internally)")
+    return outs, grads
+
+
+def _require_shapes(wide_reference: Target, base: Sequence[Tensor], outputs: Sequence[Tensor]) -> None:
+    try:
+        theirs = [tuple(o.shape) for o in outputs_at(wide_reference)(base)]
+    except FunctionRaised as exc:
+        raise UsageError(
+            f"reference raised on the inputs: {type(exc.original).__name__}: {exc.original}; pass a "
+            "reference that takes the same inputs as the function under test"
+        ) from exc
+    mine = [tuple(o.shape) for o in outputs]
+    if mine != theirs:
+        raise UsageError(
+            f"reference returns differentiable outputs of shapes {theirs}, the function under test {mine}: "
+            "pass a reference that computes the same outputs from the same inputs"
+        )
+
+
+def _error(sample: Tensor, exact: Tensor) -> float:
+    return max_abs([(sample.detach().to(exact.dtype) - exact)])
+
+
+def _outside_range(got: Tensor, want: Tensor, simulated: Sequence[Tensor]) -> tuple[Tensor, Tensor, int]:
+    """``got`` and ``want`` with the elements where a simulated correct run is not finite set to 0
+    (the dtype's range cannot hold them: no verdict there), and how many those are."""
+    out_of_range = torch.zeros(want.shape, dtype=torch.bool)
+    for s in simulated:
+        out_of_range |= ~s.detach().isfinite()
+    count = int(out_of_range.sum())
+    if not count:
+        return got, want, 0
+    zero = torch.zeros((), dtype=want.dtype)
+    return torch.where(out_of_range, zero, got), torch.where(out_of_range, zero, want), count
+
+
+def _diagnosis(mismatches: Sequence[Mismatch], narrow: torch.dtype, u: float) -> str:
+    worst = max(mismatches, key=lambda m: m.max_abs_diff / max(m.allowed_at_worst, 1e-300))
+    times = worst.max_abs_diff / max(worst.allowed_at_worst, 1e-300)
+    relative = worst.max_abs_diff / max(abs(float(worst.expected.detach().abs().max())), 1e-300)
+    off = f"off by {relative:.2g} of the largest value, {relative / u:.3g} units of roundoff"
+    kind = (
+        f"a wrong formula in the {narrow} path ({off})" if relative > 64 * u else
+        f"a wrong formula in the {narrow} path (a factor, a term; {off}) or precision lost in it (the "
+        f"right formula accumulating in {narrow}, or cancelling terms the float64 path does not)"
+    )
+    return (
+        f"  {worst.name} is {times:.3g}× the allowed error. Likely {kind}.\n"
+        "  The float64 answer is exact for these inputs and seed (they are representable in float64); "
+        "the allowance is how far the same computation lands when every op rounds to "
+        f"{narrow} (see gradprops.precision)."
+    )

@@ -1,0 +1,124 @@
+"""The low-precision oracle: wrong float16/bfloat16 paths are caught, correct ones pass, its error model holds."""
+
+from typing import ClassVar
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import gradprops
+from gradprops import strategies as gst
+from gradprops.precision import SimulatedPrecision, unit_roundoff
+
+
+class HalfPathSin(torch.autograd.Function):
+    """sin whose backward has its own formula per dtype: the kind of branch a kernel author writes."""
+
+    error: ClassVar[dict[torch.dtype, str]] = {torch.bfloat16: "scale", torch.float16: "sign"}
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.sin()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        kind = HalfPathSin.error.get(x.dtype)
+        if kind == "scale":
+            return g * x.cos() * 1.03  # 3% off, only in bfloat16
+        if kind == "sign":
+            return g * (x.cos() - 0.1 * x.sin())  # one term with a wrong sign, only in float16
+        return g * x.cos()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_wrong_low_precision_path_is_caught_by_default_check(dtype):
+    with pytest.raises(gradprops.PropertyFailure) as info:  # a wrong sign is large enough for finite differences too
+        gradprops.check(HalfPathSin.apply, gst.inputs("(n)", dtype=dtype), max_examples=50, seed=0)
+    assert info.value.property in ("low_precision", "finite_differences")
+    with pytest.raises(gradprops.PropertyFailure) as info:
+        gradprops.check(HalfPathSin.apply, gst.inputs("(n)", dtype=dtype), properties=["low_precision"],
+                        max_examples=50, seed=0)
+    failure = info.value
+    text = str(failure)
+    assert "grad of input 0" in text and f"in {dtype}" in text and "in float64" in text
+    assert "wrong formula" in text
+
+
+def test_the_same_function_passes_in_float64_where_its_path_is_right():
+    gradprops.check(HalfPathSin.apply, gst.inputs("(n)", dtype=torch.float64), max_examples=30, seed=0)
+
+
+CORRECT = {
+    "sin": torch.sin,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "exp": torch.exp,
+    "softmax": lambda t: t.softmax(-1),
+    "cumsum": lambda t: t.cumsum(-1),
+    "norm": lambda t: t.norm(dim=-1),
+    "matmul": lambda t: t @ t.mT,
+    "gelu": F.gelu,
+    "mse": lambda t: (t * t).mean(),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("name", sorted(CORRECT))
+def test_correct_torch_ops_pass_in_every_low_precision_dtype(name, dtype):
+    signature = "(m,n)" if name == "matmul" else "(n)"
+    for seed in range(2):
+        report = gradprops.check(CORRECT[name], gst.inputs(signature, dtype=dtype), properties=["low_precision"],
+                                 max_examples=25, seed=seed)
+        assert report.ran("low_precision") > 0
+
+
+def test_float64_targets_are_skipped_with_the_reason():
+    report = gradprops.check(torch.sin, gst.inputs("(n)", dtype=torch.float64), properties=["low_precision"],
+                             max_examples=5, seed=0)
+    assert report.ran("low_precision") == 0
+    assert any("float64: there is no wider dtype" in reason
+               for reason in report.properties["low_precision"].skipped)
+
+
+def test_helper_with_a_reference_catches_a_kernel_further_off_than_the_reference_rounds():
+    def reference(x):
+        return x.sin()
+
+    x = torch.linspace(-3, 3, 64, dtype=torch.bfloat16).requires_grad_()
+    v = torch.linspace(-1, 1, 64, dtype=torch.bfloat16)
+    gradprops.assert_low_precision(torch.sin, (x,), seed=v, reference=reference)
+    with pytest.raises(gradprops.PropertyFailure, match="low_precision"):
+        gradprops.assert_low_precision(lambda t: t.sin() * 1.05, (x,), seed=v, reference=reference)
+
+
+def test_a_reference_with_other_output_shapes_is_a_usage_error():
+    x = torch.randn(4, dtype=torch.float16, requires_grad=True)
+    with pytest.raises(gradprops.UsageError, match="reference returns differentiable outputs of shapes"):
+        gradprops.assert_low_precision(torch.sin, (x,), reference=lambda t: t.sum())
+
+
+def test_where_float16_itself_overflows_no_verdict_is_given_there():
+    # exp(12) overflows float16 (65504): a correct float16 run is inf there too, so only the rest is compared.
+    x = torch.tensor([0.5, 12.0], dtype=torch.float16, requires_grad=True)
+    gradprops.assert_low_precision(torch.exp, (x,), seed=torch.tensor([1.0, 1.0], dtype=torch.float16))
+
+
+def test_simulation_rounds_every_result_to_the_dtype():
+    x = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    with SimulatedPrecision(torch.bfloat16, torch.Generator().manual_seed(0)):
+        y = x / 3
+    assert torch.equal(y, y.to(torch.bfloat16).to(torch.float64))
+    assert not torch.equal(y, x / 3)
+
+
+def test_simulated_error_is_the_size_rounding_predicts():
+    # One rounding of each of 1000 results: at most u relative, and about u/2 on average.
+    x = torch.linspace(0.1, 10, 1000, dtype=torch.float64)
+    with SimulatedPrecision(torch.float16, torch.Generator().manual_seed(0)):
+        y = x.sqrt()
+    relative = ((y - x.sqrt()) / x.sqrt()).abs()
+    u = unit_roundoff(torch.float16)
+    assert float(relative.max()) <= u * 1.01
+    assert 0.1 * u < float(relative.mean()) < 0.9 * u
