@@ -249,59 +249,94 @@ class _Search:
         try:
             with _without_local_constants():
                 test()
-        except FlakyFailure as flaky:
-            raise _did_not_repeat(flaky) from flaky
-        except FlakyStrategyDefinition as flaky:
-            raise UsageError(
-                "Hypothesis drew different choices when it replayed an example of this check "
-                f"({str(flaky).strip().splitlines()[-1].strip()}): the inputs strategy depends on "
-                "state outside Hypothesis (a global random generator, the clock, a mutable object), "
-                "or an example was so large that it ran out of Hypothesis' choice budget. Draw "
-                "everything random from Hypothesis, and keep inputs small (a few thousand elements)"
-            ) from flaky
+        except (FlakyFailure, FlakyStrategyDefinition) as flaky:
+            explained = _did_not_repeat(flaky)
+            if explained is flaky:
+                raise
+            raise explained from flaky
 
 
 def _forward_differs(target: Target, graph: Graph, failure: PropertyFailure) -> PropertyFailure | None:
-    """A property failed: the failure that says so if a second forward on the same inputs differs.
+    """A property failed: the failure that says so if forward, run twice more on the same inputs, differs.
 
     Every property compares several calls of the function, so a forward that draws random numbers
-    fails one of them with a message about grads. Tolerances are the dtype's defaults, so rounding
-    that varies between calls (memory alignment in BLAS) does not count; dropout's does.
+    fails one of them with a message about grads. Two more calls, not one, so that state that
+    alternates between calls shows too. Tolerances are the dtype's defaults, so rounding that varies
+    between calls (memory alignment in BLAS) does not count; dropout's does.
     """
-    if failure.detail.startswith(NONDETERMINISTIC):
+    if failure.detail.startswith(NONDETERMINISTIC) or _out_of_memory(failure) is not None:
         return None
     first = tuple(o.detach() for o in graph.outputs)
-    try:
-        second = tuple(o.detach() for o in Graph(target).outputs)
-    except FunctionRaised as exc:
-        return _nondeterministic(failure, f"a second forward on the same inputs raised {exc}")
-    if [o.shape for o in first] != [o.shape for o in second]:
-        shapes = lambda outs: ", ".join(str(tuple(o.shape)) for o in outs)  # noqa: E731
-        return _nondeterministic(failure, f"a second forward on the same inputs returned outputs of "
-                                          f"shapes {shapes(second)}, the first {shapes(first)}")
     tolerance = tolerance_for(graph.variables, first, None, None)
-    mismatches = [m for i, (a, b) in enumerate(zip(second, first))
-                  if (m := compare(a, b, name=f"output {i}", tolerance=tolerance,
-                                   actual_label="second forward", expected_label="first forward"))]
-    if not mismatches:
-        return None
-    return _nondeterministic(failure, "a second forward on the same inputs returned other outputs",
-                             mismatches)
+    for call in ("second", "third"):
+        try:
+            again = tuple(o.detach() for o in Graph(target).outputs)
+        except FunctionRaised as exc:
+            return _nondeterministic(failure, f"a {call} forward on the same inputs raised {exc}")
+        if [o.shape for o in first] != [o.shape for o in again]:
+            shapes = lambda outs: ", ".join(str(tuple(o.shape)) for o in outs)  # noqa: E731
+            return _nondeterministic(failure, f"a {call} forward on the same inputs returned outputs of "
+                                              f"shapes {shapes(again)}, the first {shapes(first)}")
+        mismatches = [m for i, (a, b) in enumerate(zip(again, first))
+                      if (m := compare(a, b, name=f"output {i}", tolerance=tolerance,
+                                       actual_label=f"{call} forward", expected_label="first forward"))]
+        if mismatches:
+            return _nondeterministic(failure, f"a {call} forward on the same inputs returned other outputs",
+                                     mismatches)
+    return None
 
 
-def _did_not_repeat(flaky: FlakyFailure) -> BaseException:
-    """What Hypothesis' FlakyFailure means for a check: a property's failure did not repeat itself."""
-    failures = [e for e in flaky.exceptions if isinstance(e, PropertyFailure)]
-    if not failures:
-        return flaky  # e.g. a deadline met on the second run: Hypothesis' own message says it
-    first = failures[0]
-    if first.detail.startswith(NONDETERMINISTIC):
-        return first
-    later = [f for f in failures[1:] if f.property != first.property]
-    then = (f"property '{later[0].property}' failed instead ({later[0].detail})" if later
-            else "it held" if len(failures) == 1 else "it failed differently")
-    return _nondeterministic(
-        first, f"Hypothesis ran this case again with the same draws, and {then}")
+def _did_not_repeat(flaky: FlakyFailure | FlakyStrategyDefinition) -> BaseException:
+    """What Hypothesis' Flaky errors mean for a check: an example did not repeat itself.
+
+    A property's failure that did not repeat is the function's nondeterminism; draws that did not
+    repeat are the inputs strategy's, or memory that ran out part-way (a 5e7-element input).
+    Anything else (a deadline met on the second run) keeps Hypothesis' own message.
+    """
+    leaves = list(flaky.exceptions) if isinstance(flaky, FlakyFailure) else [flaky]
+    memory = next((m for e in leaves if (m := _out_of_memory(e)) is not None), None)
+    if memory is not None:
+        return UsageError(
+            f"the check ran out of memory on an example ({type(memory).__name__}: {str(memory)[:200]}), and "
+            "the same example did not on a second run: check smaller inputs (the properties hold several "
+            "copies, float64 versions and Jacobian rows of them), e.g. a few thousand elements"
+        )
+    failures = [e for e in leaves if isinstance(e, PropertyFailure)]
+    if failures:
+        first = failures[0]
+        if first.detail.startswith(NONDETERMINISTIC):
+            return first
+        later = [f for f in failures[1:] if f.property != first.property]
+        then = (f"property '{later[0].property}' failed instead ({later[0].detail})" if later
+                else "it held" if len(failures) == 1 else "it failed differently")
+        return _nondeterministic(first, f"Hypothesis ran this case again with the same draws, and {then}")
+    drawn = [e for e in leaves if isinstance(e, FlakyStrategyDefinition)]
+    if not drawn:
+        return flaky
+    what = " ".join(str(drawn[0]).split("\n\n", 1)[-1].split())
+    return UsageError(
+        f"Hypothesis drew different choices when it replayed an example of this check ({what}): "
+        "draw everything random in the inputs "
+        "strategy from Hypothesis (not from random, numpy or torch's global generator, the clock or a "
+        "counter), and make the function's outputs depend only on its inputs (their shapes decide "
+        "the seeds drawn for them)"
+    )
+
+
+def _out_of_memory(exc: BaseException) -> BaseException | None:
+    """The out-of-memory error among the exceptions ``exc`` was raised while handling, if any."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and (
+                "can't allocate memory" in str(e) or "out of memory" in str(e))):
+            return e
+        todo += [e.__cause__, e.__context__]
+    return None
 
 
 def _nondeterministic(failure: PropertyFailure, what: str, mismatches: Sequence[Any] = ()) -> PropertyFailure:
