@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import hypothesis
+import torch
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
 from hypothesis.errors import FlakyFailure, FlakyStrategyDefinition
@@ -159,7 +160,7 @@ def _check_arguments(max_examples: Any, seed: Any, settings: Any, rtol: Any, ato
             f"database_key must be bytes, got {database_key!r} ({type(database_key).__name__}): e.g. "
             "database_key=b'my-check', or a name's .encode()"
         )
-    resolve_tolerance(Tensor().dtype, rtol, atol)  # raises a UsageError for a bad rtol or atol
+    resolve_tolerance(torch.float64, rtol, atol)  # raises a UsageError for a bad rtol or atol
 
 
 def _focused(search: _Search, selected: tuple[Property, ...], failure: PropertyFailure,
@@ -346,11 +347,12 @@ def _nondeterministic(failure: PropertyFailure, what: str, mismatches: Sequence[
         failure.case,
         mismatches,
         extra=(
-            "Hint: every property calls the function several times on one case and compares. A forward "
-            "that draws random numbers (torch.rand, dropout or an nn.Module in training mode) cannot "
-            "be checked as is: call module.eval() or pass training=False, or draw the random tensor "
-            "outside and pass it as an input without requires_grad (held fixed). State kept between "
-            "calls (a counter, a cache) does the same."
+            "Hint: every property calls the function and its backward several times on one case and "
+            "compares. A forward that draws random numbers (torch.rand, dropout or an nn.Module in "
+            "training mode) cannot be checked as is: call module.eval() or pass training=False, or draw "
+            "the random tensor outside and pass it as an input without requires_grad (held fixed). State "
+            "kept between calls (a counter, a cache) does the same; so does a backward built on "
+            "nondeterministic kernels (atomic adds on a GPU: torch.use_deterministic_algorithms(True))."
         ),
     )
 
@@ -409,7 +411,7 @@ def _probe(target: Target, first_property: str) -> Graph:
 class _LocalConstants:
     """Keeps Hypothesis from drawing the literals of the process' own modules in a check.
 
-    Hypothesis (since 6.131) collects the number and string literals of every module imported from
+    Hypothesis collects the number and string literals of every module imported from
     outside site-packages — the user's scripts, conftest, an editable gradprops — and draws them
     now and then instead of fresh values (``providers._get_local_constants``). A check's draws
     would then depend on what else the process imported: the same seed found a bug in one script
