@@ -299,7 +299,7 @@ def _did_not_repeat(flaky: FlakyFailure | FlakyStrategyDefinition) -> BaseExcept
     if memory is not None:
         return UsageError(
             f"the check ran out of memory on an example ({type(memory).__name__}: {str(memory)[:200]}), and "
-            "the same example did not on a second run: check smaller inputs (the properties hold several "
+            "Hypothesis' replay of it went differently: check smaller inputs (the properties hold several "
             "copies, float64 versions and Jacobian rows of them), e.g. a few thousand elements"
         )
     failures = [e for e in leaves if isinstance(e, PropertyFailure)]
