@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import random
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import hypothesis
+import torch
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
+from hypothesis.errors import FlakyFailure, FlakyStrategyDefinition
 from torch import Tensor
 
 from gradprops.autodiff import Graph
+from gradprops.compare import compare
 from gradprops.errors import PropertyFailure, UsageError
-from gradprops.properties._common import NotApplicable, findings_as_failures, make_case
+from gradprops.properties._common import NotApplicable, findings_as_failures, make_case, tolerance_for
 from gradprops.properties.registry import Example, Property, select
 from gradprops.report import PropertyReport, Report
-from gradprops.target import Target, function_name
+from gradprops.target import FunctionRaised, Target, function_name
+from gradprops.tolerances import resolve_tolerance
+
+try:  # Hypothesis internals; tests/test_reproducible.py fails if a Hypothesis upgrade moves them
+    from hypothesis.internal.conjecture import providers as _providers
+    from hypothesis.internal.constants_ast import Constants as _Constants
+except ImportError:  # pragma: no cover - then seeded searches may depend on the process' modules
+    _providers = None
 
 _HEALTH_CHECKS_OFF = [
     HealthCheck.too_slow,  # a backward is slow; that is not the user's strategy's fault
@@ -27,6 +40,15 @@ _HEALTH_CHECKS_OFF = [
     HealthCheck.nested_given,  # check() may run inside a user's own @given test
     HealthCheck.function_scoped_fixture,
 ]
+
+
+#: Hypothesis' own default deadline. A check runs every property on an example — a dozen forwards
+#: and backwards — and torch's first calls warm caches, so this default would flake; a deadline
+#: that settings or a profile set to anything else is the caller's choice, and applies.
+HYPOTHESIS_DEFAULT_DEADLINE = datetime.timedelta(milliseconds=200)
+
+#: How a failure that did not repeat itself begins its detail (see :func:`_nondeterministic`).
+NONDETERMINISTIC = "the function under test is not deterministic"
 
 
 def check(
@@ -52,13 +74,18 @@ def check(
 
     The example budget is ``max_examples``, else that of ``settings``, else of the active Hypothesis
     settings profile (``HYPOTHESIS_PROFILE``, ``--hypothesis-profile``; 100 by default). Runs are
-    deterministic given ``seed``; with neither a seed nor a derandomizing profile, a seed is drawn
-    at random and printed with any failure so it can be replayed.
+    deterministic given ``seed`` (an int), whatever else the process imported; with neither a seed
+    nor a derandomizing profile, a seed is drawn at random and printed with any failure so it can
+    be replayed. A deadline that ``settings`` or the profile set applies to each example (all its
+    properties); Hypothesis' own default of 200 ms does not, as torch's first calls would flake it.
+
+    A function whose outputs differ between calls on the same inputs (``torch.rand``, dropout in
+    training mode) fails with a PropertyFailure whose detail begins with :data:`NONDETERMINISTIC`.
 
     A seeded check, like ``@hypothesis.seed``, leaves the example database alone. With
-    ``database_key`` (the pytest plugin passes each item's node id) it keys the settings' database
-    by it and uses it even when seeded: failures saved by earlier runs, other pytest-xdist workers
-    or CI machines are replayed first.
+    ``database_key`` (bytes; the pytest plugin passes each item's node id) it keys the settings'
+    database by it and uses it even when seeded: failures saved by earlier runs, other pytest-xdist
+    workers or CI machines are replayed first.
 
     >>> import torch
     >>> from gradprops import strategies as gst
@@ -66,11 +93,12 @@ def check(
     >>> report.ran("seed_linearity")
     5
     """
-    selected = select(properties)
+    selected = _selected(properties)
     strategy = _as_strategy(inputs)
+    _check_arguments(max_examples, seed, settings, rtol, atol, database_key)
     base = settings if settings is not None else hypothesis.settings()
     overrides: dict[str, Any] = {
-        "deadline": None,  # torch's first calls warm caches; a deadline would flake
+        "deadline": None if base.deadline == HYPOTHESIS_DEFAULT_DEADLINE else base.deadline,
         "suppress_health_check": list(set(base.suppress_health_check) | set(_HEALTH_CHECKS_OFF)),
         "report_multiple_bugs": False,  # one PropertyFailure, not an ExceptionGroup
         # Hypothesis' explain phase varies the shrunk case to say which parts matter; its words
@@ -78,8 +106,6 @@ def check(
         "phases": tuple(p for p in base.phases if p != hypothesis.Phase.explain),
     }
     if max_examples is not None:
-        if not isinstance(max_examples, int) or max_examples < 1:
-            raise UsageError(f"max_examples must be a positive integer, got {max_examples!r}")
         overrides["max_examples"] = max_examples
     run_settings = hypothesis.settings(base, **overrides)
     if seed is None and not run_settings.derandomize:
@@ -92,24 +118,62 @@ def check(
         properties={p.name: PropertyReport(p.name, p.summary, p.needs) for p in selected},
     )
     search = _Search(fn, strategy, run_settings, seed, database_key, rtol, atol)
+    replay = _Replay(seed, run_settings.max_examples, rtol, atol, settings_given=settings is not None)
     started = time.perf_counter()
     try:
         search.run(selected, report)
     except PropertyFailure as failure:
-        raise _focused(search, selected, failure) from failure.__cause__
+        raise _focused(search, selected, failure, replay) from failure.__cause__
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _focused(search: _Search, selected: tuple[Property, ...], failure: PropertyFailure) -> PropertyFailure:
+def _selected(properties: Any) -> tuple[Property, ...]:
+    if properties is not None and not isinstance(properties, (str, list, tuple)):
+        raise UsageError(
+            f"properties must be None (every property), a name, a comma-separated string of names or "
+            f"a list of names, got {properties!r} ({type(properties).__name__}): e.g. "
+            "properties=['seed_linearity']"
+        )
+    return select(properties)
+
+
+def _check_arguments(max_examples: Any, seed: Any, settings: Any, rtol: Any, atol: Any,
+                     database_key: Any) -> None:
+    """Refuse what check() cannot use, before any example runs."""
+    if max_examples is not None and (isinstance(max_examples, bool) or not isinstance(max_examples, int)
+                                     or max_examples < 1):
+        raise UsageError(f"max_examples must be a positive integer, got {max_examples!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise UsageError(
+            f"seed must be an integer (or None for a random one that failures print), got {seed!r} "
+            f"({type(seed).__name__}): e.g. seed=0"
+        )
+    if settings is not None and not isinstance(settings, hypothesis.settings):
+        raise UsageError(
+            f"settings must be a hypothesis.settings, got {settings!r} ({type(settings).__name__}): e.g. "
+            "settings=hypothesis.settings(max_examples=200), or hypothesis.settings.get_profile('ci') "
+            "for a profile"
+        )
+    if database_key is not None and not isinstance(database_key, bytes):
+        raise UsageError(
+            f"database_key must be bytes, got {database_key!r} ({type(database_key).__name__}): e.g. "
+            "database_key=b'my-check', or a name's .encode()"
+        )
+    resolve_tolerance(torch.float64, rtol, atol)  # raises a UsageError for a bad rtol or atol
+
+
+def _focused(search: _Search, selected: tuple[Property, ...], failure: PropertyFailure,
+             replay: _Replay) -> PropertyFailure:
     """Search again with only the failing property, and report that failure when it shows one.
 
     The properties that pass draw seeds and directions too; while Hypothesis shrinks, their draws
     shift with the shape and stall it (a 6-element case instead of 2). Alone, the failing property
-    shrinks cleanly, and the replay line names exactly the search that found the reported case.
+    shrinks cleanly. When that search finds nothing (the case needed the others' draws), the first
+    failure stands, and the replay line names every property of the search that found it.
     """
     names = [p.name for p in selected]
-    if len(selected) > 1:
+    if len(selected) > 1 and not failure.detail.startswith(NONDETERMINISTIC):
         only = tuple(p for p in selected if p.name == failure.property)
         scratch = Report(function="", seed=search.seed, max_examples=0,
                          properties={p.name: PropertyReport(p.name, p.summary) for p in only})
@@ -117,7 +181,7 @@ def _focused(search: _Search, selected: tuple[Property, ...], failure: PropertyF
             search.run(only, scratch)
         except PropertyFailure as focused:
             failure, names = focused, [focused.property]
-    return failure.with_replay(_replay(failure, search.seed, names))
+    return failure.with_replay(replay.render(failure, names))
 
 
 class _Search:
@@ -156,6 +220,11 @@ class _Search:
                     notes, skip = prop.run(example), None
                 except NotApplicable as exc:
                     notes, skip = [], str(exc)
+                except PropertyFailure as failure:
+                    differs = _forward_differs(target, graph, failure)
+                    if differs is None:
+                        raise
+                    raise differs from failure
                 outcomes.append((report.properties[prop.name], skip, notes, time.perf_counter() - t0))
             report.examples += 1
             for tally, skip, notes, seconds in outcomes:
@@ -178,7 +247,141 @@ class _Search:
             test._hypothesis_internal_use_seed = self.seed  # type: ignore[attr-defined]
         elif self.seed is not None:
             test = hypothesis.seed(self.seed)(test)
-        test()
+        try:
+            with _without_local_constants():
+                test()
+        except (FlakyFailure, FlakyStrategyDefinition) as flaky:
+            explained = _did_not_repeat(flaky)
+            if explained is flaky:
+                raise
+            raise explained from flaky
+
+
+def _forward_differs(target: Target, graph: Graph, failure: PropertyFailure) -> PropertyFailure | None:
+    """A property failed: the failure that says so if forward, run twice more on the same inputs, differs.
+
+    Every property compares several calls of the function, so a forward that draws random numbers
+    fails one of them with a message about grads. Two more calls, not one, so that state that
+    alternates between calls shows too. Tolerances are the dtype's defaults, so rounding that varies
+    between calls (memory alignment in BLAS) does not count; dropout's does.
+    """
+    if failure.detail.startswith(NONDETERMINISTIC) or _out_of_memory(failure) is not None:
+        return None
+    first = tuple(o.detach() for o in graph.outputs)
+    tolerance = tolerance_for(graph.variables, first, None, None)
+    for call in ("second", "third"):
+        try:
+            again = tuple(o.detach() for o in Graph(target).outputs)
+        except FunctionRaised as exc:
+            return _nondeterministic(failure, f"a {call} forward on the same inputs raised {exc}")
+        if [o.shape for o in first] != [o.shape for o in again]:
+            shapes = lambda outs: ", ".join(str(tuple(o.shape)) for o in outs)  # noqa: E731
+            return _nondeterministic(failure, f"a {call} forward on the same inputs returned outputs of "
+                                              f"shapes {shapes(again)}, the first {shapes(first)}")
+        mismatches = [m for i, (a, b) in enumerate(zip(again, first))
+                      if (m := compare(a, b, name=f"output {i}", tolerance=tolerance,
+                                       actual_label=f"{call} forward", expected_label="first forward"))]
+        if mismatches:
+            return _nondeterministic(failure, f"a {call} forward on the same inputs returned other outputs",
+                                     mismatches)
+    return None
+
+
+def _did_not_repeat(flaky: FlakyFailure | FlakyStrategyDefinition) -> BaseException:
+    """What Hypothesis' Flaky errors mean for a check: an example did not repeat itself.
+
+    A property's failure that did not repeat is the function's nondeterminism; draws that did not
+    repeat are the inputs strategy's, or memory that ran out part-way (a 5e7-element input).
+    Anything else (a deadline met on the second run) keeps Hypothesis' own message.
+    """
+    leaves = list(flaky.exceptions) if isinstance(flaky, FlakyFailure) else [flaky]
+    memory = next((m for e in leaves if (m := _out_of_memory(e)) is not None), None)
+    if memory is not None:
+        return UsageError(
+            f"the check ran out of memory on an example ({type(memory).__name__}: {str(memory)[:200]}), and "
+            "Hypothesis' replay of it went differently: check smaller inputs (the properties hold several "
+            "copies, float64 versions and Jacobian rows of them), e.g. a few thousand elements"
+        )
+    failures = [e for e in leaves if isinstance(e, PropertyFailure)]
+    if failures:
+        first = failures[0]
+        if first.detail.startswith(NONDETERMINISTIC):
+            return first
+        later = [f for f in failures[1:] if f.property != first.property]
+        then = (f"property '{later[0].property}' failed instead ({later[0].detail})" if later
+                else "it held" if len(failures) == 1 else "it failed differently")
+        return _nondeterministic(first, f"Hypothesis ran this case again with the same draws, and {then}")
+    drawn = [e for e in leaves if isinstance(e, FlakyStrategyDefinition)]
+    if not drawn:
+        return flaky
+    what = " ".join(str(drawn[0]).split("\n\n", 1)[-1].split())
+    return UsageError(
+        f"Hypothesis drew different choices when it replayed an example of this check ({what}): "
+        "draw everything random in the inputs "
+        "strategy from Hypothesis (not from random, numpy or torch's global generator, the clock or a "
+        "counter), and make the function's outputs depend only on its inputs (their shapes decide "
+        "the seeds drawn for them)"
+    )
+
+
+def _out_of_memory(exc: BaseException) -> BaseException | None:
+    """The out-of-memory error among the exceptions ``exc`` was raised while handling, if any."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and (
+                "can't allocate memory" in str(e) or "out of memory" in str(e))):
+            return e
+        todo += [e.__cause__, e.__context__]
+    return None
+
+
+def _nondeterministic(failure: PropertyFailure, what: str, mismatches: Sequence[Any] = ()) -> PropertyFailure:
+    return PropertyFailure(
+        failure.property,
+        f"{NONDETERMINISTIC}: this case failed ({failure.detail}), then {what}",
+        failure.case,
+        mismatches,
+        extra=(
+            "Hint: every property calls the function and its backward several times on one case and "
+            "compares. A forward that draws random numbers (torch.rand, dropout or an nn.Module in "
+            "training mode) cannot be checked as is: call module.eval() or pass training=False, or draw "
+            "the random tensor outside and pass it as an input without requires_grad (held fixed). State "
+            "kept between calls (a counter, a cache) does the same; so does a backward built on "
+            "nondeterministic kernels (atomic adds on a GPU: torch.use_deterministic_algorithms(True))."
+        ),
+    )
+
+
+class _Replay:
+    """How a failure's search is replayed: the line that re-runs exactly that search."""
+
+    def __init__(self, seed: int | None, max_examples: int, rtol: float | None, atol: float | None, *,
+                 settings_given: bool) -> None:
+        self.seed, self.max_examples, self.rtol, self.atol = seed, max_examples, rtol, atol
+        self.settings_given = settings_given
+
+    def render(self, failure: PropertyFailure, names: list[str]) -> str:
+        """``names``: the properties of the search that found ``failure`` (the draws depend on them)."""
+        args = ["fn", "inputs"] + ([f"seed={self.seed}"] if self.seed is not None else [])
+        if names != [p.name for p in select(None)]:
+            args.append(f"properties={names!r}")
+        args.append(f"max_examples={self.max_examples}")
+        args += [f"{k}={v!r}" for k, v in (("rtol", self.rtol), ("atol", self.atol)) if v is not None]
+        if self.settings_given:
+            args.append("settings=settings")
+        comments = [c for c, on in (("profile is derandomized", self.seed is None),
+                                    ("the settings the check was given", self.settings_given)) if on]
+        how = f"gradprops.check({', '.join(args)})" + (f"  # {'; '.join(comments)}" if comments else "")
+        return (
+            f"replay the search (same draws, same shrinking):\n  {how}\n"
+            f"or run the helper on the shrunk case:\n"
+            + "\n".join("  " + line for line in failure.case.repro(failure.property).splitlines())
+        )
 
 
 def _as_strategy(inputs: Any) -> st.SearchStrategy[Any]:
@@ -205,14 +408,48 @@ def _probe(target: Target, first_property: str) -> Graph:
     return graph
 
 
-def _replay(failure: PropertyFailure, seed: int | None, names: list[str]) -> str:
-    how = (
-        f"gradprops.check(fn, inputs, seed={seed}, properties={[failure.property]!r})"
-        if seed is not None
-        else f"gradprops.check(fn, inputs, properties={[failure.property]!r})  # profile is derandomized"
-    )
-    return (
-        f"replay the search (same draws, same shrinking):\n  {how}\n"
-        f"or run the helper on the shrunk case:\n"
-        + "\n".join("  " + line for line in failure.case.repro(failure.property).splitlines())
-    )
+class _LocalConstants:
+    """Keeps Hypothesis from drawing the literals of the process' own modules in a check.
+
+    Hypothesis collects the number and string literals of every module imported from
+    outside site-packages — the user's scripts, conftest, an editable gradprops — and draws them
+    now and then instead of fresh values (``providers._get_local_constants``). A check's draws
+    would then depend on what else the process imported: the same seed found a bug in one script
+    and missed it in the same script with an unused ``x = 123456789`` added. While any check runs,
+    Hypothesis sees no local constants and a cache of its own for the global ones (the process'
+    cache holds local ones); the count makes nested and concurrent checks restore only once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: tuple[Any, Any] = (None, None)
+
+    @staticmethod
+    def patchable() -> bool:
+        """Whether this Hypothesis has the internals replaced (tests fail when it stops having them)."""
+        return (_providers is not None and callable(getattr(_providers, "_get_local_constants", None))
+                and hasattr(_providers, "CONSTANTS_CACHE"))
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        if not self.patchable():
+            yield
+            return
+        with self._lock:
+            if self._depth == 0:
+                self._saved = (_providers._get_local_constants, _providers.CONSTANTS_CACHE)
+                none = _Constants()
+                _providers._get_local_constants = lambda: none
+                _providers.CONSTANTS_CACHE = {}
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    _providers._get_local_constants, _providers.CONSTANTS_CACHE = self._saved
+
+
+_without_local_constants = _LocalConstants()

@@ -45,7 +45,7 @@ def test_failure_names_the_property_shows_the_shrunk_case_and_how_to_replay():
     failure = info.value
     text = str(failure)
     assert failure.property == "seed_linearity"
-    assert "gradprops.check(fn, inputs, seed=3, properties=['seed_linearity'])" in text
+    assert "gradprops.check(fn, inputs, seed=3, properties=['seed_linearity'], max_examples=50)" in text
     assert "gradprops.assert_seed_linearity(fn, inputs, seeds=(u, v)" in text
     assert "Case:" in text and "input 0: shape" in text
 

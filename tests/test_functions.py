@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 import gradprops
 from gradprops import strategies as gst
-from gradprops.strategies.functions import POOL, FunctionOp, GeneratedFunction
+from gradprops.strategies.functions import INPUT_BOUND, LIMIT, POOL, FunctionOp, GeneratedFunction, _build
 
 
 def fast(n: int) -> settings:
@@ -80,6 +80,58 @@ def test_correct_functions_pass_check() -> None:
     assert report.examples >= 30
 
 
-def test_bad_arguments_are_refused() -> None:
-    with pytest.raises(ValueError):
-        gst.functions(n_inputs=0)
+SQUARE = next(op for op in POOL if op.name == "square")
+_EDGES = torch.tensor([INPUT_BOUND, -INPUT_BOUND, 0.5, 0.0])
+
+
+def test_five_chained_squares_stay_finite_in_float32() -> None:
+    # (1e3)^32 = 1e96: inf in float32 unless the guard squashes the operand once it passes LIMIT.
+    f = _build([(0, 0, 0, 0)] * 5, [SQUARE], 1, 1, True)
+    y = f(_EDGES.float())
+    assert torch.isfinite(y).all() and y.abs().max() <= LIMIT, (repr(f), y)
+    assert "torch.tanh" in repr(f)
+
+
+@fast(300)
+@given(gst.functions(n_inputs=2, max_ops=12), gst.inputs("(),()", dtype=torch.float32, requires_grad=False))
+def test_float32_programs_stay_within_the_limit(f: GeneratedFunction, xs: tuple[torch.Tensor, ...]) -> None:
+    """The intervals bound every value by LIMIT, for any input in [-1e3, 1e3], the edges included."""
+    for inputs in (xs, (_EDGES.float(), _EDGES.flip(0).float())):
+        out = f(*inputs)
+        assert torch.isfinite(out).all(), f"non-finite from\n{f!r}\non {inputs}"
+        assert out.abs().max() <= LIMIT * (1 + 1e-6) if out.numel() else True, f"beyond LIMIT from\n{f!r}"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"n_inputs": 0}, "n_inputs must be at least 1"),
+        ({"n_inputs": "2"}, "n_inputs must be an integer"),
+        ({"max_ops": 2.5}, "max_ops must be an integer"),
+        ({"n_outputs": True}, "n_outputs must be an integer"),
+        ({"n_outputs": 3, "max_ops": 2}, "n_outputs=3 is larger than max_ops=2"),
+        ({"ops": []}, "give no op to build programs from"),
+        ({"ops": "sin"}, "ops must be a sequence of FunctionOp"),
+        ({"ops": POOL[0]}, "ops must be a sequence of FunctionOp"),
+        ({"extra_ops": [torch.sin]}, "extra_ops must be a sequence of FunctionOp"),
+        ({"broadcast": 1}, "broadcast must be True or False"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(kwargs: dict, says: str) -> None:
+    with pytest.raises(gradprops.UsageError, match=re.escape(says)):
+        gst.functions(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("twice", 3, "{0}", lambda a: a), "arity must be 1 or 2"),
+        (("twice", 1, "{0}", None), "interval must be a function"),
+        (("twice", 1, "{0}", lambda a: a, ("pos",)), "needs must give one of"),
+        (("twice", 2, "{0}", lambda a, b: a, ("positive",)), "needs must give one of"),
+        (("twice", 1, "{0}", lambda a: a, (), "same"), "shape must be one of"),
+    ],
+)
+def test_bad_function_ops_are_refused_where_they_are_made(args: tuple, says: str) -> None:
+    with pytest.raises(gradprops.UsageError, match=re.escape(says)):
+        FunctionOp(*args)

@@ -75,3 +75,54 @@ def test_outputs_without_grad_are_ignored():
         lambda t: (t.sin(), t.argmax()), (x64(3),),
         seeds=(torch.randn(3, dtype=torch.float64), torch.randn(3, dtype=torch.float64)),
     )
+
+
+def _sin_check(**kwargs):
+    from gradprops import strategies as gst
+
+    return gradprops.check(torch.sin, gst.inputs("()"), **{"max_examples": 2, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"properties": 3}, "properties must be None (every property), a name"),
+        ({"settings": "x"}, "settings must be a hypothesis.settings, got 'x' (str)"),
+        ({"settings": {"max_examples": 5}}, "settings must be a hypothesis.settings"),
+        ({"database_key": "node-id"}, "database_key must be bytes, got 'node-id' (str)"),
+        ({"seed": math.nan}, "seed must be an integer (or None for a random one"),
+        ({"seed": 1.0}, "seed must be an integer"),
+        ({"seed": True}, "seed must be an integer"),
+        ({"seed": "0"}, "seed must be an integer"),
+        ({"max_examples": True}, "max_examples must be a positive integer"),
+        ({"rtol": "1e-3"}, "rtol must be a non-negative number"),
+        ({"atol": math.nan}, "atol must be a non-negative number"),
+    ],
+)
+def test_check_refuses_bad_arguments_before_running(kwargs, says):
+    with pytest.raises(gradprops.UsageError) as info:
+        _sin_check(**kwargs)
+    assert says in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("signature", "says"),
+    [
+        ("(m n)", "signature='(m n)' separates dims with a space ('m n'); separate them with commas, e.g. '(m,n)'"),
+        ("(m, n),(n p)", "e.g. '(m, n),(n,p)'"),
+        ("(m,n", "is not a gufunc-style signature"),
+        ("(2?)", "makes the fixed dim '2?' optional"),
+    ],
+)
+def test_malformed_signatures_are_usage_errors(signature, says):
+    from gradprops import strategies as gst
+
+    with pytest.raises(gradprops.UsageError) as info:
+        gst.inputs(signature)
+    assert says in str(info.value)
+
+
+def test_spaces_around_commas_are_fine():
+    from gradprops.strategies.signatures import parse_signature
+
+    assert parse_signature(" ( m , n ), (n,p) ").cores == (("m", "n"), ("n", "p"))

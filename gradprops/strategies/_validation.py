@@ -1,4 +1,4 @@
-"""Argument checks shared by the strategies: each raises ``InvalidArgument`` naming the argument.
+"""Argument checks shared by the strategies: each raises :class:`ArgumentError` naming the argument.
 
 Every public strategy validates all of its arguments when it is called, not when it is first drawn
 from, so a mistake surfaces at the line that made it.
@@ -13,29 +13,42 @@ from typing import Any
 import torch
 from hypothesis.errors import InvalidArgument
 
+from gradprops.errors import UsageError
+
 FLOATING = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 COMPLEX = (torch.complex128, torch.complex64)
 INTEGER = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 SUPPORTED_DTYPES = (*FLOATING, *COMPLEX, *INTEGER, torch.bool)
 
 
+class ArgumentError(InvalidArgument, UsageError):
+    """A strategy was given an argument it cannot use; the message says what to pass instead.
+
+    Both what Hypothesis raises for a strategy's bad argument and a :class:`gradprops.UsageError`,
+    so either ``except`` catches it.
+
+    >>> issubclass(ArgumentError, UsageError) and issubclass(ArgumentError, InvalidArgument)
+    True
+    """
+
+
 def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
     """``value`` as an int (bools refused), at least ``minimum`` when given."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgument(f"{name} must be an integer, got {name}={value!r} ({type(value).__name__})")
+        raise ArgumentError(f"{name} must be an integer, got {name}={value!r} ({type(value).__name__})")
     if minimum is not None and value < minimum:
-        raise InvalidArgument(f"{name} must be at least {minimum}, got {name}={value!r}")
+        raise ArgumentError(f"{name} must be at least {minimum}, got {name}={value!r}")
     return value
 
 
 def check_order(low_name: str, low: int, high_name: str, high: int) -> None:
     if low > high:
-        raise InvalidArgument(f"{low_name}={low!r} is larger than {high_name}={high!r}")
+        raise ArgumentError(f"{low_name}={low!r} is larger than {high_name}={high!r}")
 
 
 def check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
-        raise InvalidArgument(f"{name} must be True or False, got {name}={value!r}")
+        raise ArgumentError(f"{name} must be True or False, got {name}={value!r}")
     return value
 
 
@@ -44,30 +57,30 @@ def check_real(value: Any, name: str, *, allow_none: bool = True) -> float | Non
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidArgument(f"{name} must be a real number{' or None' if allow_none else ''}, "
+        raise ArgumentError(f"{name} must be a real number{' or None' if allow_none else ''}, "
                               f"got {name}={value!r} ({type(value).__name__})")
     if not math.isfinite(value):
-        raise InvalidArgument(f"{name} must be finite, got {name}={value!r}")
+        raise ArgumentError(f"{name} must be finite, got {name}={value!r}")
     return float(value)
 
 
 def check_dtype(value: Any, name: str) -> torch.dtype:
     if not isinstance(value, torch.dtype):
-        raise InvalidArgument(f"{name} must be a torch.dtype such as torch.float64, got {name}={value!r}")
+        raise ArgumentError(f"{name} must be a torch.dtype such as torch.float64, got {name}={value!r}")
     if value not in SUPPORTED_DTYPES:
         supported = ", ".join(str(d) for d in SUPPORTED_DTYPES)
-        raise InvalidArgument(f"{name}={value} is not supported; choose from {supported}")
+        raise ArgumentError(f"{name}={value} is not supported; choose from {supported}")
     return value
 
 
 def check_shape(value: Any, name: str) -> tuple[int, ...]:
     """A tuple (or torch.Size) of non-negative ints."""
     if not isinstance(value, tuple) or any(isinstance(n, bool) or not isinstance(n, int) for n in value):
-        raise InvalidArgument(
+        raise ArgumentError(
             f"{name} must be a tuple of non-negative integers (or a strategy of them), got {name}={value!r}"
         )
     if any(n < 0 for n in value):
-        raise InvalidArgument(f"{name} must not have negative sizes, got {name}={value!r}")
+        raise ArgumentError(f"{name} must not have negative sizes, got {name}={value!r}")
     return tuple(value)
 
 
@@ -75,14 +88,14 @@ def check_names(value: Any, name: str, known: Iterable[str]) -> tuple[str, ...]:
     """A non-empty collection of names from ``known``, returned in ``known``'s order."""
     known = tuple(known)
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise InvalidArgument(
+        raise ArgumentError(
             f"{name} must be a collection of names from {known}, got {name}={value!r}"
             + (f"; write {name}=({value!r},) for one" if isinstance(value, str) else "")
         )
     names = tuple(value)
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise InvalidArgument(f"{name} has unknown names {unknown}: choose from {known}, got {name}={value!r}")
+        raise ArgumentError(f"{name} has unknown names {unknown}: choose from {known}, got {name}={value!r}")
     if not names:
-        raise InvalidArgument(f"{name} is empty: name at least one of {known}")
+        raise ArgumentError(f"{name} is empty: name at least one of {known}")
     return tuple(k for k in known if k in names)

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from hypothesis import strategies as st
 
+from gradprops.strategies._validation import ArgumentError, check_bool, check_int, check_order
+
 INPUT_BOUND = 1e3  # |x| for inputs drawn without bounds (gradprops.strategies.domains.LARGE)
 MAX_SUMMED = 1e4  # elements a reduction adds up, at most (documented assumption)
 LIMIT = 1e8  # no value's bound may exceed this; squash the operand first
@@ -65,8 +67,28 @@ class FunctionOp:
     shape: str = "elementwise"
     namespace: tuple[tuple[str, Any], ...] = ()
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not isinstance(self.template, str):
+            raise ArgumentError(f"FunctionOp: name and template must be strings, got name={self.name!r}, "
+                                f"template={self.template!r}")
+        if self.arity not in (1, 2) or isinstance(self.arity, bool):
+            raise ArgumentError(f"FunctionOp {self.name!r}: arity must be 1 or 2, got arity={self.arity!r}")
+        if not callable(self.interval):
+            raise ArgumentError(f"FunctionOp {self.name!r}: interval must be a function of the operands' "
+                                f"(lo, hi) intervals, got interval={self.interval!r}")
+        if self.needs and (len(self.needs) != self.arity or not set(self.needs) <= set(_NEEDS)):
+            raise ArgumentError(f"FunctionOp {self.name!r}: needs must give one of {_NEEDS} per operand "
+                                f"({self.arity}), got needs={self.needs!r}")
+        if self.shape not in _SHAPES:
+            raise ArgumentError(f"FunctionOp {self.name!r}: shape must be one of {_SHAPES}, got "
+                                f"shape={self.shape!r}")
+
     def __repr__(self) -> str:
         return f"FunctionOp({self.name!r})"
+
+
+_NEEDS = ("any", "positive", "bounded")
+_SHAPES = ("elementwise", "keep", "scalar", "new")
 
 
 def _mono(f: Callable[[float], float]) -> Callable[[Interval], Interval]:
@@ -177,16 +199,16 @@ class _Builder:
         self.namespace: dict[str, Any] = {}
 
     def add(self, op: FunctionOp, operands: Sequence[int], d: int) -> int:
-        operands = [self._fit(op, i, need) for i, need in
-                    zip(operands, op.needs or ("any",) * op.arity)]
-        if op.name in ("mul", "square") and _mag(op.interval(*(self.values[i].interval for i in operands))) > LIMIT:
-            operands = [self._fit(_SQUASH, i, "any") if _mag(self.values[i].interval) > 1 else i
-                        for i in operands]
-        if op.name in ("sum", "sum_dim", "cumsum") and _mag(_summed(self.values[operands[0]].interval)) > LIMIT:
-            operands = [self._apply(_SQUASH, operands, 0)]
+        needs = op.needs or ("any",) * op.arity
+        operands = [self._fit(i, need) for i, need in zip(operands, needs)]
+        if _mag(op.interval(*(self.values[i].interval for i in operands))) > LIMIT:
+            # Squash the large operands that may take any value (a divisor stays ≥ 0.5): every op in
+            # the pool is then bounded far below LIMIT, whatever chain led here.
+            operands = [self._apply(_SQUASH, [i], 0) if need == "any" and _mag(self.values[i].interval) > 1
+                        else i for i, need in zip(operands, needs)]
         return self._apply(op, operands, d)
 
-    def _fit(self, op: FunctionOp, i: int, need: str) -> int:
+    def _fit(self, i: int, need: str) -> int:
         lo, hi = self.values[i].interval
         if need == "positive" and lo < 0.5:
             return self._apply(_POSITIVE, [i], 0)
@@ -252,11 +274,24 @@ def functions(
     >>> gradprops.check(gst.functions(), gst.inputs("()"), max_examples=3, seed=0).examples
     3
     """
-    if n_inputs < 1 or n_outputs < 1 or max_ops < 1:
-        raise ValueError("n_inputs, n_outputs and max_ops must be at least 1")
-    pool = tuple(POOL if ops is None else ops) + tuple(extra_ops)
+    for name, value in (("n_inputs", n_inputs), ("n_outputs", n_outputs), ("max_ops", max_ops)):
+        check_int(value, name, minimum=1)
+    check_order("n_outputs", n_outputs, "max_ops", max_ops)  # each output is a step's result
+    check_bool(broadcast, "broadcast")
+    pool = _op_list(POOL if ops is None else ops, "ops") + _op_list(extra_ops, "extra_ops")
+    if not pool:
+        raise ArgumentError("ops and extra_ops give no op to build programs from: pass at least one FunctionOp, "
+                            "or leave ops out for the default POOL")
     steps = st.lists(_STEP, min_size=n_outputs, max_size=max(max_ops, n_outputs))
     return steps.map(lambda s: _build(s, pool, n_inputs, n_outputs, broadcast))
+
+
+def _op_list(value: Any, name: str) -> tuple[FunctionOp, ...]:
+    if isinstance(value, (str, FunctionOp)) or not isinstance(value, Sequence) or not all(
+            isinstance(op, FunctionOp) for op in value):
+        raise ArgumentError(f"{name} must be a sequence of FunctionOp (e.g. POOL[:8] or [my_op]), got "
+                            f"{name}={value!r}"[:300])
+    return tuple(value)
 
 
 def _build(steps: Sequence[tuple[int, int, int, int]], pool: Sequence[FunctionOp], n_inputs: int,

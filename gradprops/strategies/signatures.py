@@ -17,9 +17,9 @@ from functools import lru_cache
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
 from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
+from gradprops.strategies._validation import ArgumentError
 from gradprops.strategies.shapes import MAX_DIMS, _shapes, draw_empty_slot
 
 _DIM = r"\w+\??"
@@ -57,10 +57,15 @@ class Signature:
 def parse_signature(signature: Any) -> Signature:
     """Parse ``"(m,n),(n,p)"`` (an ``->...`` output part is accepted and ignored)."""
     if not isinstance(signature, str):
-        raise InvalidArgument(f"signature must be a string such as '(m,n),(n,p)', got signature={signature!r}")
+        raise ArgumentError(f"signature must be a string such as '(m,n),(n,p)', got signature={signature!r}")
+    spaced = re.search(r"\w\s+\w", signature)
+    if spaced:
+        commas = re.sub(r"(?<=\w)\s+(?=\w)", ",", signature)
+        raise ArgumentError(f"signature={signature!r} separates dims with a space ({spaced.group()!r}); "
+                            f"separate them with commas, e.g. {commas!r}")
     text = re.sub(r"\s+", "", signature).split("->", 1)[0]
     if not _INPUTS.fullmatch(text):
-        raise InvalidArgument(
+        raise ArgumentError(
             f"signature={signature!r} is not a gufunc-style signature: write one parenthesised list of dim "
             "names or sizes per input, e.g. '()' (elementwise), '(),()' (a broadcasting pair), '(n)', "
             "'(m,n),(n,p)' or '(b,4)'"
@@ -69,10 +74,10 @@ def parse_signature(signature: Any) -> Signature:
     for core in cores:
         for name in core:
             if name.endswith("?") and name[:-1].isdigit():
-                raise InvalidArgument(f"signature={signature!r} makes the fixed dim {name!r} optional; only "
+                raise ArgumentError(f"signature={signature!r} makes the fixed dim {name!r} optional; only "
                                       "named dims can be optional, e.g. '(m?,n)'")
         if len(core) > MAX_DIMS:
-            raise InvalidArgument(f"signature={signature!r} has a core of more than {MAX_DIMS} dims")
+            raise ArgumentError(f"signature={signature!r} has a core of more than {MAX_DIMS} dims")
     return Signature(text, cores)
 
 
