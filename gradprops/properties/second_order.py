@@ -167,6 +167,13 @@ def check_second_order(
         probe = probe_along(d, with_db=True)
         tolerance = fd_tolerance(variables, outputs, rtol, atol)
         verdict = judge(probe, tolerance)
+        if verdict.outcome == "disagree":
+            # Differencing backward divides its rounding noise by h: where backward's result is noise
+            # of terms that cancelled (a 1-element layer_norm row at x = 1000), measure that noise.
+            measured = rounding_wobble(first, base, g0)
+            if measured > vjp_noise:
+                vjp_noise = measured
+                verdict = judge(probe, tolerance)
     if verdict.outcome == "not smooth":
         notes.append(f"second-order finite differences skipped: {verdict.reason}")
         return notes
