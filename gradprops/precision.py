@@ -33,6 +33,7 @@ from torch import Tensor
 from torch._decomp import decomposition_table
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map, tree_map_only
+from torch.utils.weak import WeakIdKeyDictionary
 
 __all__ = ["SimulatedPrecision", "unit_roundoff"]
 
@@ -56,7 +57,9 @@ class SimulatedPrecision(TorchDispatchMode):
         super().__init__()
         self.dtype = dtype
         self.roundoff = unit_roundoff(_COMPUTED_IN.get(dtype, dtype))
+        self.stored_roundoff = unit_roundoff(dtype)
         self.generator = generator
+        self._stored: WeakIdKeyDictionary = WeakIdKeyDictionary()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -77,7 +80,7 @@ class SimulatedPrecision(TorchDispatchMode):
         if not isinstance(t, Tensor) or not t.numel() or not _wide(t):
             return t
         noise = torch.rand(t.shape, generator=self.generator, dtype=torch.float64).mul_(2).sub_(1)
-        return t * noise.mul_(self.roundoff).add_(1)
+        return t * noise.mul_(self.stored_roundoff if t in self._stored else self.roundoff).add_(1)
 
     def _round(self, t: Tensor) -> Tensor:
         if _wide(t) and t.numel():
@@ -87,6 +90,7 @@ class SimulatedPrecision(TorchDispatchMode):
             else:  # complex32 has too few ops on the CPU: round the parts
                 parts = torch.view_as_real(t)
                 parts.copy_(parts.to(self.dtype))
+        self._stored[t] = True
         return t
 
 

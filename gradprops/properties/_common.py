@@ -254,13 +254,12 @@ def beyond_noise(
     names: Sequence[str],
     *,
     compared_at: Callable[[Sequence[Tensor]], Sequence[Tensor]] | None = None,
-    compared: Sequence[Tensor] = (),
 ) -> list[Mismatch]:
     """Mismatches at ``magnitude``; if any, again with the magnitude raised to the noise floor, and
-    if still any, to the rounding noise measured by :func:`rounding_wobble`.
+    if still any, to the rounding noise measured by :func:`rounding_noise`.
 
     ``compare_at(magnitude)`` runs the property's comparison. ``compared_at(values)`` recomputes
-    the tensors it compares (``compared``, both sides) at other variable values. The second pass
+    the tensors it compares, both sides, at given variable values. The second pass
     costs one backward (:func:`jacobian_scale`), the third what ``compared_at`` costs; each is
     only taken when the one before found something.
     """
@@ -273,20 +272,18 @@ def beyond_noise(
     if not found or compared_at is None:
         return found
     try:
-        wobble = rounding_wobble(compared_at, variables, compared)
+        wobble = rounding_noise(compared_at, variables)
     except (FunctionRaised, Mutated):
         return found  # the function fails near x: its own property reports that, not this one
     # Each side carries its own noise: a difference up to twice the wobble is rounding.
     return compare_at(max(magnitude, 4 * wobble / tolerance.atol))
 
 
-def rounding_wobble(
-    at: Callable[[Sequence[Tensor]], Sequence[Tensor]], variables: Sequence[Tensor], here: Sequence[Tensor],
-) -> float:
-    """How far ``at(x)`` lands from ``here`` (``at`` at the variables themselves) when it runs under
+def rounding_noise(at: Callable[[Sequence[Tensor]], Sequence[Tensor]], variables: Sequence[Tensor]) -> float:
+    """How far ``at(x)`` — ``x`` the variables' values — lands from itself when it runs under
     Monte Carlo arithmetic in the variables' own dtype: every op's inputs moved by one unit
-    roundoff, fused ops stepped through (:class:`~gradprops.precision.SimulatedPrecision`); the
-    largest of two runs.
+    roundoff, fused ops stepped through (:class:`~gradprops.precision.SimulatedPrecision`), against
+    a plain re-run; the largest of two runs.
 
     That is the rounding noise of the compared values, measured where no a-priori scale predicts
     it: terms of size 1/σ that cancel to a Jacobian of ~0 under a normalisation of a nearly
@@ -294,18 +291,21 @@ def rounding_wobble(
     compared does not move — x stays where it is — so a real disagreement is not absorbed into
     the noise. Only taken once a comparison has failed.
 
-    >>> rounding_wobble(lambda xs: [xs[0] * 0], [torch.ones(2, dtype=torch.float64)], [torch.zeros(2)])
+    >>> rounding_noise(lambda xs: [xs[0] * 0], [torch.ones(2, dtype=torch.float64)])
     0.0
     """
     dtype = _arithmetic_dtype(variables)
     gen = torch.Generator().manual_seed(0x5EED)
     values = [v.detach() for v in variables]
+    # Against a plain re-run, not the values under suspicion: a backward that was wrong once would
+    # otherwise have its error measured as noise, and pass.
+    again = at(values)
     worst = 0.0
     for _ in range(2):
         with SimulatedPrecision(dtype, gen):
             there = at(values)
         worst = max(worst, max_abs([(a.detach() - b.detach()).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
-                                    for a, b in zip(there, here)]))
+                                    for a, b in zip(there, again)]))
     return worst
 
 
