@@ -71,8 +71,8 @@ def compare(
 ) -> Mismatch | None:
     """Compare two grads of the same variable; ``None`` when they agree within ``tolerance``.
 
-    NaNs in the same place on both sides agree (the function is NaN there, not the backward wrong);
-    a NaN or inf on one side only is a mismatch.
+    Where both sides are NaN or inf, nothing is compared (the function is NaN there, or both paths
+    overflowed: backward's inf against vᵀJ's inf·0 = NaN); a NaN or inf on one side only is a mismatch.
     """
     if tolerance.rtol == 0 and (tolerance.atol == 0 or magnitude == 0) and same_values(actual, expected):
         return None  # exact comparisons (guards, determinism): one pass, the usual answer
@@ -81,11 +81,15 @@ def compare(
     if magnitude is None:
         magnitude = max(_finite_max_abs(a), _finite_max_abs(e))
     diff = abs_of_temporary(a - e)
-    allowed = e.abs().mul_(tolerance.rtol).add_(tolerance.atol * magnitude)
+    # Two values of a dtype are never closer than its subnormal spacing (9e-41 apart or 0 in bfloat16).
+    floor = max(_subnormal_spacing(actual.dtype), _subnormal_spacing(expected.dtype))
+    allowed = e.abs().mul_(tolerance.rtol).add_(tolerance.atol * magnitude + floor)
     agree = diff <= allowed
     if bool(agree.all()):  # the usual answer; NaN and inf need the second look below
         return None
-    agree |= (a.isnan() & e.isnan()) | (a.isinf() & (a == e))
+    # Non-finite on both sides: both paths overflowed (inf, or inf·0 = NaN in the other's products);
+    # no verdict there. The properties say how many elements that left out (overflow_note).
+    agree |= ~a.isfinite() & ~e.isfinite()
     if bool(agree.all()):
         return None
     bad = ~agree
@@ -132,6 +136,20 @@ def compare_all(
         if m is not None:
             found.append(m)
     return found
+
+
+def overflow_note(actual: Sequence[Tensor], expected: Sequence[Tensor]) -> list[str]:
+    """A note for the report when some elements were NaN or inf on both sides, so not compared.
+
+    >>> overflow_note([torch.tensor([float("inf"), 1.0])], [torch.tensor([float("nan"), 1.0])])
+    ['1 of 2 grad element(s) were NaN or inf on both sides (overflow) and were not compared']
+    """
+    left_out = sum(int((~a.isfinite() & ~e.isfinite()).sum()) for a, e in zip(actual, expected)
+                   if a.is_floating_point() or a.is_complex())
+    if not left_out:
+        return []
+    total = sum(a.numel() for a in actual)
+    return [f"{left_out} of {total} grad element(s) were NaN or inf on both sides (overflow) and were not compared"]
 
 
 def max_abs(tensors: Sequence[Tensor]) -> float:
@@ -190,6 +208,13 @@ def _finite_max_abs(t: Tensor) -> float:
     if lo == lo and hi == hi and abs(lo) != float("inf") and abs(hi) != float("inf"):
         return abs(max(-lo, hi))  # ≥ 0 already; abs drops the sign of a -0.0
     return finite_max(t.abs().to(torch.float64))
+
+
+def _subnormal_spacing(dtype: torch.dtype) -> float:
+    if not (dtype.is_floating_point or dtype.is_complex):
+        return 0.0
+    info = torch.finfo(dtype)
+    return float(info.tiny) * float(info.eps)
 
 
 def _unravel(flat: int, shape: torch.Size) -> tuple[int, ...]:

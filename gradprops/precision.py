@@ -19,8 +19,8 @@ Views pass through untouched.
 
 >>> x = torch.tensor([1.0, 3.0], dtype=torch.float64, requires_grad=True)
 >>> with SimulatedPrecision(torch.float16, torch.Generator().manual_seed(0)):
-...     y = (x / 3).sum()
->>> float(y) == float(torch.tensor([1 / 3], dtype=torch.float16)) + 1.0
+...     y = x / 3
+>>> y.tolist() == (x / 3).to(torch.float16).tolist()  # each result is rounded to float16
 True
 """
 
@@ -33,6 +33,7 @@ from torch import Tensor
 from torch._decomp import decomposition_table
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map, tree_map_only
+from torch.utils.weak import WeakIdKeyDictionary
 
 __all__ = ["SimulatedPrecision", "unit_roundoff"]
 
@@ -56,11 +57,13 @@ class SimulatedPrecision(TorchDispatchMode):
         super().__init__()
         self.dtype = dtype
         self.roundoff = unit_roundoff(_COMPUTED_IN.get(dtype, dtype))
+        self.stored_roundoff = unit_roundoff(dtype)
         self.generator = generator
+        self._stored: WeakIdKeyDictionary = WeakIdKeyDictionary()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        if func.is_view:
+        if func.is_view or func.overloadpacket in _EXACT:
             return func(*args, **kwargs)
         decomposed = _DECOMPOSITIONS.get(func)
         if decomposed is not None:
@@ -70,13 +73,14 @@ class SimulatedPrecision(TorchDispatchMode):
                 return result
         if not func._schema.is_mutable:
             args, kwargs = tree_map(self._jitter, (args, kwargs))
-        return tree_map_only(Tensor, self._round, func(*args, **kwargs))
+        result = func(*args, **kwargs)
+        return result if self.dtype in (torch.float64, torch.complex128) else tree_map_only(Tensor, self._round, result)
 
     def _jitter(self, t: Any) -> Any:
         if not isinstance(t, Tensor) or not t.numel() or not _wide(t):
             return t
         noise = torch.rand(t.shape, generator=self.generator, dtype=torch.float64).mul_(2).sub_(1)
-        return t * noise.mul_(self.roundoff).add_(1)
+        return t * noise.mul_(self.stored_roundoff if t in self._stored else self.roundoff).add_(1)
 
     def _round(self, t: Tensor) -> Tensor:
         if _wide(t) and t.numel():
@@ -86,8 +90,21 @@ class SimulatedPrecision(TorchDispatchMode):
             else:  # complex32 has too few ops on the CPU: round the parts
                 parts = torch.view_as_real(t)
                 parts.copy_(parts.to(self.dtype))
+        self._stored[t] = True
         return t
 
+
+_aten = torch.ops.aten
+#: Ops that move or compare values without arithmetic: nothing to round, and a copy must stay equal
+#: to what it copied (gradprops' own guards compare a seed with a copy of it).
+_EXACT = {
+    _aten.clone, _aten.copy_, _aten._to_copy, _aten.detach, _aten.alias, _aten.lift_fresh, _aten.lift_fresh_copy,
+    _aten.equal, _aten.eq, _aten.ne, _aten.lt, _aten.le, _aten.gt, _aten.ge, _aten.isnan, _aten.isinf,
+    _aten.isfinite, _aten.isclose, _aten.sign, _aten.argmax, _aten.argmin, _aten.argsort, _aten.nonzero,
+    _aten.empty_like, _aten.zeros_like, _aten.ones_like, _aten.full_like, _aten.as_strided, _aten.abs,
+    _aten.neg, _aten.aminmax, _aten.max, _aten.min, _aten.amax, _aten.amin, _aten.masked_select,
+    _aten.index, _aten.gather, _aten.index_select, _aten.cat, _aten.stack, _aten.where,
+}
 
 #: Fused ops whose steps the simulation rounds one by one (layer_norm's x - mean, gelu's 1 + erf).
 _DECOMPOSITIONS = {op: fn for op, fn in decomposition_table.items() if op.name().startswith("aten::")}

@@ -59,3 +59,32 @@ def test_correct_op_passes_under_20_seeds(name):
     for seed in SEEDS:
         report = gradprops.check(fn, inputs, max_examples=EXAMPLES_PER_SEED, seed=seed)
         assert report.examples >= EXAMPLES_PER_SEED
+
+
+def _wrong_once(call_to_break: int):
+    """sin whose backward adds 1 on one call only: a state bug, not rounding noise."""
+    calls = {"n": 0}
+
+    class WrongOnce(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.sin()
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            calls["n"] += 1
+            return g * x.cos() + (1.0 if calls["n"] == call_to_break else 0.0)
+
+    return WrongOnce.apply
+
+
+@pytest.mark.parametrize("call_to_break", [1, 2, 3])
+def test_a_backward_wrong_once_is_not_measured_as_rounding_noise(call_to_break):
+    # The noise measurement re-runs both sides; were it taken against the values under suspicion,
+    # a one-off error would count as noise and pass.
+    x = torch.tensor([0.3, -1.2], dtype=torch.float64, requires_grad=True)
+    u, v = torch.tensor([0.5, 1.5], dtype=torch.float64), torch.tensor([-1.0, 2.0], dtype=torch.float64)
+    with pytest.raises(gradprops.PropertyFailure, match="seed_linearity"):
+        gradprops.assert_seed_linearity(_wrong_once(call_to_break), (x,), seeds=(u, v))

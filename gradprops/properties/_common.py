@@ -15,6 +15,7 @@ from gradprops.compare import Mismatch, compare, max_abs
 from gradprops.describe import Case, describe_seed, seed_source
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.noise import signed_noise
+from gradprops.precision import SimulatedPrecision
 from gradprops.target import FunctionRaised, Target
 from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
 
@@ -253,13 +254,12 @@ def beyond_noise(
     names: Sequence[str],
     *,
     compared_at: Callable[[Sequence[Tensor]], Sequence[Tensor]] | None = None,
-    compared: Sequence[Tensor] = (),
 ) -> list[Mismatch]:
     """Mismatches at ``magnitude``; if any, again with the magnitude raised to the noise floor, and
-    if still any, to the rounding noise measured by :func:`rounding_wobble`.
+    if still any, to the rounding noise measured by :func:`rounding_noise`.
 
     ``compare_at(magnitude)`` runs the property's comparison. ``compared_at(values)`` recomputes
-    the tensors it compares (``compared``, both sides) at other variable values. The second pass
+    the tensors it compares, both sides, at given variable values. The second pass
     costs one backward (:func:`jacobian_scale`), the third what ``compared_at`` costs; each is
     only taken when the one before found something.
     """
@@ -272,45 +272,47 @@ def beyond_noise(
     if not found or compared_at is None:
         return found
     try:
-        wobble = rounding_wobble(compared_at, variables, compared)
+        wobble = rounding_noise(compared_at, variables)
     except (FunctionRaised, Mutated):
         return found  # the function fails near x: its own property reports that, not this one
     # Each side carries its own noise: a difference up to twice the wobble is rounding.
     return compare_at(max(magnitude, 4 * wobble / tolerance.atol))
 
 
-WOBBLE = 2.0**-23
-"""The relative move of ``x`` by which :func:`rounding_wobble` measures rounding noise."""
+def rounding_noise(at: Callable[[Sequence[Tensor]], Sequence[Tensor]], variables: Sequence[Tensor]) -> float:
+    """How far ``at(x)`` — ``x`` the variables' values — lands from itself when it runs under
+    Monte Carlo arithmetic in the variables' own dtype: every op's inputs moved by one unit
+    roundoff, fused ops stepped through (:class:`~gradprops.precision.SimulatedPrecision`), against
+    a plain re-run; the largest of two runs.
 
+    That is the rounding noise of the compared values, measured where no a-priori scale predicts
+    it: terms of size 1/σ that cancel to a Jacobian of ~0 under a normalisation of a nearly
+    constant row, a loss whose grad is a difference of probabilities. The true value of what is
+    compared does not move — x stays where it is — so a real disagreement is not absorbed into
+    the noise. Only taken once a comparison has failed.
 
-def rounding_wobble(
-    at: Callable[[Sequence[Tensor]], Sequence[Tensor]], variables: Sequence[Tensor], here: Sequence[Tensor],
-) -> float:
-    """How much ``at(x)`` changes when every element of every variable moves by up to a relative
-    :data:`WOBBLE` (1.2e-7; see :func:`_wobbled`).
-
-    The true value of a derivative barely moves; rounding noise is drawn afresh, at its full size.
-    Where a result cancels to noise that no a-priori scale predicts (a normalisation of a nearly
-    constant row: terms of size 1/σ cancel to a Jacobian of ~0), this measures the noise instead.
-    ``here`` is ``at`` at the variables themselves. Only taken once a comparison has failed.
-
-    >>> rounding_wobble(lambda xs: [xs[0] * 0], [torch.ones(2)], [torch.zeros(2)])
+    >>> rounding_noise(lambda xs: [xs[0] * 0], [torch.ones(2, dtype=torch.float64)])
     0.0
     """
+    dtype = _arithmetic_dtype(variables)
     gen = torch.Generator().manual_seed(0x5EED)
-    moved = [_wobbled(v.detach(), gen) for v in variables]
-    there = at(moved)
-    return max_abs([(a - b).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0) for a, b in zip(there, here)])
+    values = [v.detach() for v in variables]
+    # Against a plain re-run, not the values under suspicion: a backward that was wrong once would
+    # otherwise have its error measured as noise, and pass.
+    again = at(values)
+    worst = 0.0
+    for _ in range(2):
+        with SimulatedPrecision(dtype, gen):
+            there = at(values)
+        worst = max(worst, max_abs([(a.detach() - b.detach()).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
+                                    for a, b in zip(there, again)]))
+    return worst
 
 
-def _wobbled(x: Tensor, generator: torch.Generator) -> Tensor:
-    """``x`` with each element moved by its own random amount, up to :data:`WOBBLE` of itself (of
-    ``1e-3 · max(1, max|x|)`` where it is smaller: zeros move too). A uniform scaling would keep a
-    constant row constant, and its cancellation, noise included, exactly as it was."""
-    mags = x.abs()
-    floor = 1e-3 * max(1.0, max_abs([x]))
-    scale = torch.nan_to_num(mags, nan=floor, posinf=floor).clamp_(min=floor)
-    return x + WOBBLE * signed_noise(x.shape, x.dtype, generator) * scale.to(mags.dtype)
+def _arithmetic_dtype(variables: Sequence[Tensor]) -> torch.dtype:
+    """The least precise real floating dtype among the variables (float64 when there is none)."""
+    dtypes = [(v.real if v.is_complex() else v).dtype for v in variables if v.is_floating_point() or v.is_complex()]
+    return max(dtypes, key=lambda d: float(torch.finfo(d).eps), default=torch.float64)
 
 
 def _abs64(t: Tensor) -> Tensor:

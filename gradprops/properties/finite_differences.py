@@ -5,9 +5,11 @@ function at ``x ± h·d``. A wrong formula that is still linear in its seed (−
 forgotten 1/N, swapped grads of two inputs, an ignored second output) passes linearity, ones-seed
 and the explicit Jacobian (built from the same backward), and fails here.
 
-float32/float16 targets are differenced on float64 copies of their inputs and parameters; backward
-itself runs in the target's dtype and is held to that dtype's tolerance. When the function does
-not accept float64 the example is skipped with the reason. Kinks, jumps, non-finite values and
+float32/float16/bfloat16 targets are differenced on float64 copies of their inputs and parameters,
+and it is the float64 path's backward that is compared: this property judges the formula. How far
+the narrow path may stray from float64 is the ``low_precision`` property's question, answered with
+an error model of that dtype. When the function does not accept float64 the example is skipped
+with the reason. Kinks, jumps, non-finite values and
 steps too large for the function are recognised and skipped, never reported (see ``_finite``).
 
 Cost per example: 1 forward + 1 backward in the target's dtype and 3 forwards in float64 (at x and
@@ -30,6 +32,7 @@ from gradprops.autodiff import (
     float64_target,
     outputs_at,
     realized_direction,
+    vjp_at,
     wide_dtype,
 )
 from gradprops.compare import Mismatch
@@ -94,8 +97,13 @@ def check_finite_differences(
         f = outputs_at(wide)
         # A float64 target's own outputs are f(x): no need to run forward again.
         f0 = float64_outputs(f, base, wide is target, tuple(o.detach() for o in outputs) if wide is target else None)
+        if wide is not target:
+            # The formula is judged in float64; how far the narrow path may stray from it is
+            # low_precision's question, answered with an error model of that dtype.
+            grads = _float64_grads(wide, base, v, names)
         probe = directional_probe(f, f0, base, d, v, grads)
-        tolerance = fd_tolerance(variables, outputs, rtol, atol)
+        tolerance = fd_tolerance(variables, outputs, rtol, atol) if wide is target else resolve_tolerance(
+            torch.float64, rtol, atol, "finite_differences")
         verdict = judge(probe, tolerance)
     if verdict.outcome == "not smooth":
         raise NotApplicable(verdict.reason)
@@ -136,6 +144,22 @@ def float64_version(target: Target) -> tuple[Target, str]:
         return target, ""
     dtypes = sorted({str(x.value.dtype) for x in target.variables if wide_dtype(x.value.dtype) != x.value.dtype})
     return wide, f"{'/'.join(dtypes)} target: finite differences on float64 copies of its inputs and parameters"
+
+
+def _float64_grads(
+    wide: Target, base: Sequence[Tensor], v: Sequence[Tensor], names: Sequence[str]
+) -> tuple[Tensor, ...]:
+    seed = tuple(s.to(wide_dtype(s.dtype)) for s in v)
+    try:
+        grads = vjp_at(wide, seed, names)(base)
+    except FunctionRaised as exc:
+        raise NotApplicable(
+            "finite differences judge the float64 path of a lower-precision target, and its backward raised "
+            f"on float64 copies of the inputs: {type(exc.original).__name__}: {exc.original}"
+        ) from exc
+    if not all_finite(grads):
+        raise NotApplicable("backward of the float64 path returned NaN or inf here: finite_grads judges those")
+    return grads
 
 
 def float64_outputs(

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from gradprops.autodiff import JACOBIAN_ROW_CAP, Graph, as_seed, jacobian_products
-from gradprops.compare import compare_all, max_abs
+from gradprops.compare import compare_all, max_abs, overflow_note
 from gradprops.properties._common import (
     NotApplicable,
     beyond_noise,
@@ -77,10 +77,10 @@ def check_vjp_matches_jacobian(
         return [*there.vjp(seed), *products]
 
     mismatches = beyond_noise(compare_at, max_abs([*got, *expected]), tolerance, checked, outputs, variables, names,
-                              compared_at=compared_at, compared=[*got, *expected])
+                              compared_at=compared_at)
     fail_on(NAME, "backward(v) does not equal vᵀJ, J from torch.autograd.functional.jacobian",
             mismatches, case, extra=note)
-    return [note] if note else []
+    return ([note] if note else []) + overflow_note(got, expected)
 
 
 def assert_vjp_matches_jacobian(

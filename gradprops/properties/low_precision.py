@@ -7,21 +7,20 @@ accumulating in the narrow dtype, and pass them all. This property is the ground
 
 1. forward and ``backward(v)`` run in the target's dtype ``D``;
 2. the same function (or the ``reference`` given) runs in float64 on the same values, exactly;
-3. the error model: the float64 path runs twice more under
-   :class:`~gradprops.precision.SimulatedPrecision` — every op rounded to ``D``, intermediate
-   inputs moved by one unit roundoff — which is how far a *correct* computation in ``D`` lands
-   from float64. With a ``reference``, the reference's own run in ``D`` counts too.
+3. the error model: the float64 path runs three more times under
+   :class:`~gradprops.precision.SimulatedPrecision` — every op rounded to ``D``, fused ops stepped
+   through, inputs of each op moved by a unit roundoff — which is how far a *correct* computation
+   in ``D`` lands from float64. With a ``reference``, the reference's own run in ``D`` counts too.
 
 An output or grad fails when its largest error against float64 exceeds
-``C × (largest simulated error + u·max|float64 value| + subnormal spacing)`` — ``u`` the unit
-roundoff of ``D``. ``C`` = 4 for float16/bfloat16: two simulated samples, each a draw of the
-rounding, against one real run that rounds differently (another summation order, fused
-multiply-adds); 8 for float32, whose CPU kernels evaluate exp, erf and friends by vectorised
-approximations a few ulps off, where the simulation rounds an exact value once. This is the
-bound FlashAttention's tests put on a kernel: a small multiple of the reference's own error in
-the same dtype.
+``C × (largest simulated error + u·max|float64 value| + subnormal spacing)``, ``u`` the unit
+roundoff of ``D``. ``C`` = 2 for float16/bfloat16, the multiple FlashAttention's tests allow a
+kernel over the PyTorch composite in the same dtype (PyTorch's CPU kernels compute these in
+float32 and round once per op, as the simulation does); 8 for float32, whose kernels evaluate
+exp, erf and friends by vectorised approximations a few ulps off where the simulation rounds an
+exact value once.
 
-Cost per example: in ``D`` nothing beyond the shared forward and backward; three forwards and
+Cost per example: in ``D`` nothing beyond the shared forward and backward; four forwards and
 backwards in float64. float64 targets are skipped (nothing wider to compare with).
 """
 
@@ -50,7 +49,7 @@ NAME = "low_precision"
 Seed = Tensor | Sequence[Tensor]
 
 #: The multiple of the simulated error a target's error may reach, by the target's dtype.
-ALLOWED_MULTIPLE = {torch.float16: 4.0, torch.bfloat16: 4.0, torch.float32: 8.0}
+ALLOWED_MULTIPLE = {torch.float16: 2.0, torch.bfloat16: 2.0, torch.float32: 8.0}
 
 
 def check_low_precision(
@@ -85,7 +84,7 @@ def check_low_precision(
         _require_shapes(wide, base, outputs)
     exact = _in_float64(wide, base, seed64, names, reference)
     samples = []
-    for _ in range(2):
+    for _ in range(3):
         with SimulatedPrecision(narrow, gen):
             samples.append(_in_float64(wide, base, seed64, names, reference))
     if reference is not None:  # the reference's own run in the narrow dtype is a sample too

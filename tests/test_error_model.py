@@ -1,0 +1,88 @@
+"""The error model: what rounding, overflow and underflow explain is never reported (issue 13's repros).
+
+Each case is a correct computation that an earlier error model called wrong.
+"""
+
+import pytest
+import torch
+
+import gradprops
+from gradprops.catalogue import ENTRIES
+from gradprops.compare import compare
+from gradprops.properties.jacobian import check_vjp_matches_jacobian
+from gradprops.target import Target
+from gradprops.tolerances import resolve_tolerance
+
+
+def test_linearity_never_overflows_the_seed_it_builds_itself():
+    # 1000 · 1000 = 1e6 overflows float16 (65504): gradprops scales a and b by a power of two instead.
+    x = torch.tensor(-1.5459, dtype=torch.float16, requires_grad=True)
+    seeds = (torch.tensor(-0.0073, dtype=torch.float16), torch.tensor(1000.0, dtype=torch.float16))
+    gradprops.assert_seed_linearity(torch.sin, (x,), seeds=seeds, coefficients=(1.0, 1000.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_linearity_accounts_for_the_rounding_of_its_own_combined_seed(dtype):
+    # a·u + b·v rounds in a narrow dtype; VJP of that rounding is carried, not guessed.
+    x = torch.linspace(-3, 3, 64, dtype=dtype).requires_grad_()
+    g = torch.Generator().manual_seed(3)
+    u, v = (torch.randn(64, generator=g).to(dtype) for _ in range(2))
+    gradprops.assert_seed_linearity(lambda t: t.cumsum(0) * t.sum(), (x,), seeds=(u, v), coefficients=(0.7071, -7.3))
+
+
+def test_overflow_on_both_sides_is_not_compared_and_is_said():
+    # backward(v) is -inf (-0.5·e^1000); vᵀJ is NaN (J's row for output 1 holds 0·inf).
+    x = torch.tensor([1000.0, 0.0], dtype=torch.float64, requires_grad=True)
+    v = torch.tensor([-0.5, 0.5], dtype=torch.float64)
+    gradprops.assert_vjp_matches_jacobian(torch.exp, (x,), v)
+    notes = check_vjp_matches_jacobian(Target(torch.exp, (x,)), v)
+    assert notes == ["1 of 2 grad element(s) were NaN or inf on both sides (overflow) and were not compared"]
+
+
+def test_overflow_on_one_side_only_is_still_a_finding():
+    tolerance = resolve_tolerance(torch.float64, None, None)
+    for bad in (float("inf"), float("nan")):
+        m = compare(torch.tensor([bad, 1.0]), torch.tensor([2.0, 1.0]), name="g", tolerance=tolerance)
+        assert m is not None and m.worst_index == (0,)
+
+
+def test_a_backward_that_is_inf_everywhere_is_finite_grads_finding():
+    # Both sides of vjp_matches_jacobian come from that backward and overflow together; finite_grads
+    # is the property that says a grad is infinite where the function is smooth.
+    class InfGrad(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * float("inf")
+
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    with pytest.raises(gradprops.PropertyFailure, match="finite_grads"):
+        gradprops.assert_finite_grads(InfGrad.apply, (x,))
+
+
+def test_values_a_subnormal_apart_agree():
+    tolerance = resolve_tolerance(torch.bfloat16, None, None)
+    tiny = torch.tensor([9.18e-41], dtype=torch.bfloat16)  # one bfloat16 subnormal step from 0
+    assert compare(tiny, torch.zeros(1, dtype=torch.bfloat16), name="g", tolerance=tolerance) is None
+    assert compare(tiny * 4, torch.zeros(1, dtype=torch.bfloat16), name="g", tolerance=tolerance) is not None
+
+
+@pytest.mark.parametrize(("op", "seed", "prop"), [
+    ("layer_norm_affine", 12, "second_order"),  # backward's exact 0 against noise/2h of a 1×1 row at x = 1000
+    ("cross_entropy_soft", 17, "forward_reverse_adjoint"),  # forward mode's 0 is rounding of terms ~0.03
+    ("cross_entropy_soft", 20, "forward_reverse_adjoint"),
+])
+def test_the_main_runs_false_alarms_of_the_seed_sweep_pass(op, seed, prop):
+    fn, inputs = ENTRIES[op].strategies(torch.float64)
+    gradprops.check(fn, inputs, seed=seed, max_examples=25, properties=[prop])
+
+
+@pytest.mark.parametrize("op", ["sigmoid", "silu", "softplus", "layer_norm", "group_norm", "cross_entropy_soft"])
+def test_catalogue_ops_that_failed_in_bfloat16_pass(op):
+    # underflow below bfloat16's subnormals, a narrow backward held to float64 finite differences,
+    # and probabilities that cancel: each was a false alarm
+    fn, inputs = ENTRIES[op].strategies(torch.bfloat16)
+    gradprops.check(fn, inputs, seed=0, max_examples=25)
