@@ -82,7 +82,8 @@ def compare(
         magnitude = max(_finite_max_abs(a), _finite_max_abs(e))
     diff = abs_of_temporary(a - e)
     # Two values of a dtype are never closer than its subnormal spacing (9e-41 apart or 0 in bfloat16).
-    floor = max(_subnormal_spacing(actual.dtype), _subnormal_spacing(expected.dtype))
+    floor = max(_subnormal_spacing(actual.dtype), _subnormal_spacing(expected.dtype)) if (
+        tolerance.rtol or tolerance.atol) else 0.0
     allowed = e.abs().mul_(tolerance.rtol).add_(tolerance.atol * magnitude + floor)
     agree = diff <= allowed
     if bool(agree.all()):  # the usual answer; NaN and inf need the second look below

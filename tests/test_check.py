@@ -221,3 +221,17 @@ def test_sampled_jacobian_rows_that_miss_some_outputs_are_not_an_error():
     x = torch.randn(10, 2, dtype=torch.float64, requires_grad=True)
     report = gradprops.check(torch.unbind, (x,), properties=["vjp_matches_jacobian"], max_examples=5, seed=0)
     assert report.ran("vjp_matches_jacobian") == report.examples
+
+
+def test_a_forward_that_alternates_between_calls_is_purity_finding():
+    # passes linearity and the chain rule, and finite differences call it not smooth: purity must say it
+    calls = {"n": 0}
+
+    def alternating(x):
+        calls["n"] += 1
+        return x * (2.0 if calls["n"] % 2 else 3.0)
+
+    x = torch.tensor([0.5, -1.0], dtype=torch.float64, requires_grad=True)
+    with pytest.raises(gradprops.PropertyFailure, match="forward is not deterministic") as info:
+        gradprops.assert_purity(alternating, (x,))
+    assert "second forward" in str(info.value)

@@ -2,6 +2,8 @@
 
 Every other property assumes this, which is why :func:`gradprops.check` runs it first. It checks:
 
+- forward is deterministic: a second forward on the same inputs gives the same outputs, bit for bit
+  (dropout, ``torch.rand``, a module in training mode, a counter kept between calls fail here);
 - forward leaves its inputs untouched (a custom Function's forward runs with grad disabled, so an
   in-place write into an input passes silently); backward leaves its seed and inputs untouched;
 - two backward passes of one graph (``retain_graph=True``) with one seed give identical grads, and
@@ -18,7 +20,7 @@ second graph alive, ``.grad`` after ``backward(v)``, ``backward(u)`` must be bit
 ``VJP(u) + VJP(v)`` as taken before (adding two floats is exact to repeat). Only when it is not are
 the checks repeated one at a time on a fresh graph, to say which one fails.
 
-Cost per example: 2 forwards and 4 backwards (2 of them real ``.backward()`` calls, for ``.grad``);
+Cost per example: 3 forwards and 4 backwards (2 of them real ``.backward()`` calls, for ``.grad``);
 inside :func:`gradprops.check` the first forward, and the VJPs of ``u`` and ``v``, are shared with
 the other properties.
 """
@@ -31,7 +33,7 @@ from typing import Any
 from torch import Tensor
 
 from gradprops.autodiff import Graph, accumulated_grads, copy_leaf, guarded_forward
-from gradprops.compare import compare_all, max_abs
+from gradprops.compare import compare, compare_all, max_abs
 from gradprops.errors import UsageError
 from gradprops.properties._common import (
     NotApplicable,
@@ -87,6 +89,16 @@ def check_purity(
     fail_on(NAME, "the grads backward returned were overwritten by a later backward: it returns a buffer "
             "it reuses (a cache on the class, the module or a global), so grads the caller holds change",
             _identical(returned, first, names, "first grads, now", "first grads, when returned"), case)
+    with findings_as_failures(NAME, case):
+        again = tuple(o.detach() for o in guarded_forward(target, [copy_leaf(x).detach().requires_grad_()
+                                                                     for x in graph.originals]))
+    fail_on(NAME, "forward is not deterministic: a second forward on the same inputs gave other outputs "
+            "(torch.rand or dropout inside, an nn.Module in training mode, state kept between calls); "
+            "draw random tensors outside and pass them in, or call module.eval()",
+            [m for i, (a, o) in enumerate(zip(again, outputs))
+             if (m := compare(a, o.detach(), name=f"output {i}", tolerance=_IDENTICAL, magnitude=0.0,
+                              actual_label="second forward", expected_label="first forward")) is not None],
+            case)
     with findings_as_failures(NAME, case):
         alive, not_built = _second_graph(target, variables, second_scale)
         # The graph's leaves have never had .grad: torch.autograd.grad (every VJP so far) leaves it alone.
