@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -341,6 +342,13 @@ def loss_grads(loss: Tensor, tensors: Sequence[Tensor], *, names: Sequence[str])
     return _zeros_for_none(grads, tensors)
 
 
+class DoubleVJP(NamedTuple):
+    """Backward of ``⟨seed, first_grads⟩``: its part in the variables and in the first-order seed."""
+
+    variables: tuple[Tensor, ...]
+    first_seed: tuple[Tensor, ...]  # = J·seed for a correct backward; empty when no first seed was given
+
+
 def double_vjp(
     first_grads: Sequence[Tensor],
     variables: Sequence[Tensor],
@@ -348,8 +356,9 @@ def double_vjp(
     *,
     names: Sequence[str],
     first_seed: Sequence[Tensor] = (),
-) -> tuple[Tensor, ...]:
-    """``seedᵀ·∂(first_grads)/∂variables``: backward of the grads a ``create_graph=True`` VJP returned.
+) -> DoubleVJP:
+    """``seedᵀ·∂(first_grads)/∂(variables, first_seed)``: backward of the grads a ``create_graph=True``
+    VJP returned, with respect to the variables and to the seed that VJP was taken with.
 
     ``first_seed`` is the seed (leaves requiring grad) those grads were computed with: a
     differentiable backward's grads always depend on it, so grads connected to neither it nor the
@@ -386,7 +395,8 @@ def double_vjp(
         )
     _require_untouched(seed, seed_before, [f"second-order seed ({n})" for n in names], stage="double backward")
     _require_untouched(variables, variables_before, names, stage="double backward")
-    return _zeros_for_none(grads[: len(variables)], variables)
+    return DoubleVJP(_zeros_for_none(grads[: len(variables)], variables),
+                     _zeros_for_none(grads[len(variables):], first_seed))
 
 
 _NO_DOUBLE_BACKWARD = re.compile(

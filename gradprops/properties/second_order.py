@@ -55,7 +55,7 @@ from gradprops.properties._common import (
     scalar_mismatch,
     tolerance_for,
 )
-from gradprops.properties._finite import Estimate, estimate, judge, scaled_directions, smooth_at
+from gradprops.properties._finite import Estimate, abs_inner, estimate, inner, judge, scaled_directions, smooth_at
 from gradprops.properties.finite_differences import fd_tolerance, float64_version
 from gradprops.target import FunctionRaised, Target
 from gradprops.tolerances import Tolerance
@@ -108,9 +108,10 @@ def check_second_order(
             raise NotApplicable("the function or its first-order grads are NaN or inf here")
         w = tuple(a * x + b * y for x, y in zip(t1, t2))
         try:
-            db1, db2, dbw = (double_vjp(grads, variables, t, names=names, first_seed=v_leaf) for t in (t1, t2, w))
+            both1, both2, bothw = (double_vjp(grads, variables, t, names=names, first_seed=v_leaf) for t in (t1, t2, w))
         except Unavailable as exc:
             raise NotApplicable(str(exc)) from exc
+    db1, db2, dbw = both1.variables, both2.variables, bothw.variables
     # Where double backward cancels to zero (x ↦ x·y in x, softmax under a ones seed) it returns
     # rounding noise of terms of size |t|·|v|·|y|, or |t|·|backward(v)|/|x|: the scale to compare at.
     tolerance = tolerance_for(variables, outputs, rtol, atol)
@@ -136,6 +137,7 @@ def check_second_order(
         mismatches = compare_at(max(magnitude, 4 * (1 + abs(a) + abs(b)) * wobble / tolerance.atol))
     fail_on(NAME, "double backward is not linear in its seed: DB(a·t1 + b·t2) != a·DB(t1) + b·DB(t2), DB(t) "
             "= backward of ⟨t, backward(v)⟩ (create_graph=True)", mismatches, case)
+    _check_seed_part(run, variables, v, t1, both1.first_seed, names, tolerance, gen, case)
     if not wide:
         return notes
     with findings_as_failures(NAME, case):
@@ -219,6 +221,67 @@ def assert_second_order(
     check_second_order(Target(fn, inputs), seed, second_seeds, coefficients, directions, rtol=rtol, atol=atol)
 
 
+def _check_seed_part(
+    run: Target, variables: Sequence[Tensor], v: Sequence[Tensor], t1: Sequence[Tensor], claimed: Sequence[Tensor],
+    names: Sequence[str], tolerance: Tolerance, generator: torch.Generator, case: Callable[[], Any],
+) -> None:
+    """Double backward with respect to the first-order seed (grad_output): ∂⟨t1, backward(v)⟩/∂v is
+    J·t1, so ``⟨s, DB_v(t1)⟩ = ⟨backward(s), t1⟩`` for any ``s``. The first-order backward, which
+    finite differences and the adjoint hold to account, is the reference: one more backward.
+
+    This is the derivative that ``torch.autograd.functional.jvp``, Hessian-vector products through
+    backward and gradient penalties use; a backward whose own derivative in grad_output is wrong
+    or NaN passes every check of the variables' part.
+    """
+    base = tuple(x.detach() for x in variables)
+    s = random_seed_like(v, generator)
+    with findings_as_failures(NAME, case):
+        reference_grads = vjp_at(run, s, names)(base)
+    reference, got = inner(reference_grads, t1), inner(s, claimed)
+    label = "⟨s, DB_v(t1)⟩, double backward with respect to the seed v"
+    if not all_finite(claimed):
+        if not all_finite(reference_grads):
+            return  # J itself is not finite here: finite_grads' matter
+        m = scalar_mismatch(label, got, reference, Tolerance(0.0, 0.0, "must be finite"), 0.0,
+                            "⟨s, DB_v(t1)⟩", "⟨backward(s), t1⟩")
+        raise PropertyFailure(
+            NAME, "double backward with respect to the seed (grad_output) is NaN or inf where J·t1 is finite",
+            case(), [m], extra=_seed_part_lines(got, reference),
+        )
+    magnitude = max(abs_inner(reference_grads, t1), abs_inner(s, claimed))
+    allowed = tolerance.rtol * abs(reference) + tolerance.atol * magnitude
+    if abs(got - reference) <= allowed:
+        return
+
+    def compared_at(values: Sequence[Tensor]) -> list[Tensor]:
+        leaves = [copy_leaf(x).detach().requires_grad_() for x in values]
+        v_leaf = tuple(x.clone().requires_grad_() for x in v)
+        grads = vjp(forward(run, leaves), leaves, v_leaf, names=names, create_graph=True)
+        part = double_vjp(grads, leaves, t1, names=names, first_seed=v_leaf).first_seed
+        return [torch.tensor([inner(s, part), inner(vjp_at(run, s, names)(values), t1)], dtype=torch.float64)]
+
+    with findings_as_failures(NAME, case):
+        allowed = max(allowed, 4 * rounding_noise(compared_at, base))
+    if abs(got - reference) <= allowed:
+        return
+    m = scalar_mismatch(label, got, reference, tolerance, allowed, "⟨s, DB_v(t1)⟩", "⟨backward(s), t1⟩")
+    raise PropertyFailure(
+        NAME, "double backward with respect to the seed (grad_output) is not J·t1", case(), [m],
+        extra=_seed_part_lines(got, reference),
+    )
+
+
+def _seed_part_lines(got: float, reference: float) -> str:
+    return (
+        "  Compared one scalar: ⟨s, DB_v(t1)⟩ — the derivative of ⟨t1, backward(v)⟩ with respect to the seed v, "
+        "against a random s — with ⟨backward(s), t1⟩: both are ⟨s, J·t1⟩ for a correct backward.\n"
+        f"    ⟨s, DB_v(t1)⟩ = {got:.10g}; ⟨backward(s), t1⟩ = {reference:.10g}\n"
+        "Hint: backward's output must be linear in grad_output with the coefficients of J; its own backward "
+        "(what create_graph=True differentiates) uses a different formula for grad_output's part (a custom "
+        "Function inside backward, or a torch.where whose other branch is NaN)."
+    )
+
+
 def _nonfinite_where_smooth(
     db: Sequence[Tensor],
     base: Sequence[Tensor],
@@ -277,7 +340,7 @@ def _double_backward_at(
         leaves = [_leaf(x, False) for x in values]
         v_leaf = tuple(s.clone().requires_grad_() for s in v)
         grads = vjp(forward(run, leaves), leaves, v_leaf, names=names, create_graph=True)
-        return [t for seed in seeds for t in double_vjp(grads, leaves, seed, names=names, first_seed=v_leaf)]
+        return [t for seed in seeds for t in double_vjp(grads, leaves, seed, names=names, first_seed=v_leaf).variables]
 
     return at
 
