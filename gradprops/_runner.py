@@ -133,7 +133,8 @@ def _remember_source(f: Any, sources: dict[str, str]) -> Any:
 
 
 def failure_fields(failure: PropertyFailure, source: str | None = None) -> dict[str, Any]:
-    """A PropertyFailure as JSON-ready fields; ``text`` is the whole printed report.
+    """A PropertyFailure as JSON-ready fields: ``repro`` is Python source that re-runs the property's
+    helper on the shrunk case, ``replay`` says how to replay the search, ``text`` is the whole report.
 
     ``source`` is the drawn function's runnable source, when it was drawn (catalogue ops, fuzzed
     programs).
@@ -151,6 +152,7 @@ def failure_fields(failure: PropertyFailure, source: str | None = None) -> dict[
              "allowed_at_worst": m.allowed_at_worst}
             for m in failure.mismatches
         ],
+        "repro": failure.case.repro(failure.property),
         "replay": failure.replay,
         "text": str(failure),
     }

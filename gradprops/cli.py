@@ -382,10 +382,13 @@ class _Run:
         with tempfile.TemporaryDirectory(prefix="gradprops-") as tmp:
             results, log = Path(tmp) / "results.jsonl", Path(tmp) / "pytest.log"
             results.touch()
-            env = {**os.environ, "GRADPROPS_RUN": json.dumps(
-                {"jobs": [j.name for j in self.jobs], "results": str(results), **self._options()})}
-            cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                   "-n", str(self.workers), str(suite)]
+            # The child is ours, not a test run of the user's: no plugins but xdist, no ini file, no
+            # conftest.py (a project's Hypothesis profile would change the draws), no PYTEST_ADDOPTS.
+            env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+            env.update(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", GRADPROPS_RUN=json.dumps(
+                {"jobs": [j.name for j in self.jobs], "results": str(results), **self._options()}))
+            cmd = [sys.executable, "-m", "pytest", "-q", "-p", "xdist.plugin", "-p", "no:cacheprovider",
+                   "-c", os.devnull, "--rootdir", tmp, "--noconftest", "-n", str(self.workers), str(suite)]
             with log.open("wb") as log_fh, results.open() as fh:
                 # The log is a file, not a pipe: a pipe nobody reads blocks the child at 64 KiB.
                 proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=log_fh,
