@@ -197,3 +197,20 @@ def test_the_whole_run_is_every_entry_then_the_fuzz_jobs(capsys: pytest.CaptureF
     assert main(["--no-fuzz"]) == cli.EXIT_PASSED
     assert names == list(ENTRIES)
     capsys.readouterr()
+
+
+def test_entries_whose_forward_raises_expect_every_registered_property_to_fail() -> None:
+    """A property added to the registry is expected to fail on them too (checked in a fresh process)."""
+    import subprocess
+    import sys
+
+    program = (
+        "import dataclasses\n"
+        "from gradprops.properties import registry\n"
+        "extra = dataclasses.replace(registry.PROPERTIES[0], name='a_tenth_property')\n"
+        "registry.PROPERTIES = (*registry.PROPERTIES, extra)\n"
+        "from gradprops.catalogue import ENTRIES\n"
+        "print(sorted(ENTRIES['kron_transposed'].known) == sorted(p.name for p in registry.PROPERTIES))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "True", done.stderr
