@@ -18,7 +18,8 @@ import pytest
 
 from gradprops._runner import JOBS, run_job
 
-_RUN = json.loads(os.environ["GRADPROPS_RUN"])
+# Without GRADPROPS_RUN (the project's test run imports this module for its doctests), no jobs.
+_RUN = json.loads(os.environ.get("GRADPROPS_RUN", '{"jobs": []}'))
 
 # This worker's imports (torch, Hypothesis, the catalogue) live as long as it does: a full garbage
 # collection need not walk them again each time (0.1-0.4 s, several times in a worker's first ops).

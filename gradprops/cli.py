@@ -317,6 +317,8 @@ class _Run:
         print(text, file=self.out, flush=True)
 
     def execute(self) -> int:
+        from gradprops.errors import UsageError
+
         s = self.settings
         examples = "default examples" if s["max_examples"] is None else f"{s['max_examples']} examples"
         what = (f"check {s['target']} on inputs {s['inputs']}" if self.command == "check"
@@ -335,6 +337,11 @@ class _Run:
         except _ChildFailed as exc:
             print(exc, file=sys.stderr)
             return EXIT_INTERNAL
+        except UsageError as exc:
+            if self.command != "check":
+                raise  # the catalogue is gradprops' own: an internal error
+            print(f"gradprops: error: {s['target']}: {exc}", file=sys.stderr)  # the user's function
+            return EXIT_USAGE
         # A second Ctrl-C would cut the summary short: the summary is what the first one asked for.
         for s_ in (signal.SIGINT, signal.SIGTERM):
             signal.signal(s_, signal.SIG_IGN)

@@ -25,3 +25,8 @@ class _IgnoresSeed(torch.autograd.Function):
 broken = _IgnoresSeed.apply
 
 NOT_CALLABLE = 3
+
+
+def returns_int(x: torch.Tensor) -> int:
+    """Not something gradprops can check: it returns no tensor."""
+    return 3

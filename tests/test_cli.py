@@ -122,6 +122,13 @@ def test_a_module_that_raises_on_import_is_a_usage_error(capsys: pytest.CaptureF
     assert "importing 'raises_on_import' raised RuntimeError: no config" in err and "raises_on_import.py:2" in err
 
 
+def test_a_function_gradprops_cannot_check_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "check", "tests.cli_targets:returns_int", "--max-examples", "2")
+    assert code == cli.EXIT_USAGE
+    assert "gradprops: error: tests.cli_targets:returns_int: the function under test returned a int" in err
+    assert "Traceback" not in err
+
+
 def test_an_internal_error_exits_3_with_its_traceback(capsys: pytest.CaptureFixture[str],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     def broken_runner(*args: Any, **kwargs: Any) -> Any:
