@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Sequence
@@ -49,10 +50,6 @@ exit status:
 """
 
 
-class UsageProblem(Exception):
-    """A bad argument, found before anything runs; the message says what to do instead."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the exit status (see the module docstring).
 
@@ -65,19 +62,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse printed the usage error (2) or --help (0)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
+        from gradprops.errors import UsageError
+
         if args.command == "list":
             return _list(args)
         run = _prepare(args)
-    except UsageProblem as exc:
+    except UsageError as exc:
         print(f"gradprops: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C while importing torch: nothing ran yet
+        return 128 + signal.SIGINT
     except BrokenPipeError:
         return _reader_gone()
     except Exception:  # anything else is gradprops' own bug
         return _internal_error()
     try:
-        with _signals_interrupt():
-            return run.execute()
+        return run.execute()
     except BrokenPipeError:
         return _reader_gone()
     except Exception:
@@ -154,22 +154,26 @@ def _names(text: str, known: Sequence[str], option: str, noun: str) -> list[str]
     >>> _names("sin, cos", ["sin", "cos", "tan"], "--ops", "op")
     ['sin', 'cos']
     """
+    from gradprops.errors import UsageError
+
     listing = f"gradprops list {_PLURAL[noun]}"
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
-        raise UsageProblem(f"{option} is empty: name at least one {noun} ('{listing}' lists them)")
+        raise UsageError(f"{option} is empty: name at least one {noun} ('{listing}' lists them)")
     for name in names:
         if name not in known:
             close = [k for k in known if name in k] + difflib.get_close_matches(name, known, n=8, cutoff=0.6)
             hint = f"did you mean {', '.join(list(dict.fromkeys(close))[:8])}? " if close else ""
-            raise UsageProblem(f"{option}: unknown {noun} {name!r}: {hint}'{listing}' lists all {len(known)}")
+            raise UsageError(f"{option}: unknown {noun} {name!r}: {hint}'{listing}' lists all {len(known)}")
     return list(dict.fromkeys(names))
 
 
 def _list(args: argparse.Namespace) -> int:
+    from gradprops.errors import UsageError
+
     given = [opt for opt, value in _shared_given(args).items() if value is not None]
     if given:
-        raise UsageProblem(f"'gradprops list' takes no options, got {', '.join(given)}")
+        raise UsageError(f"'gradprops list' takes no options, got {', '.join(given)}")
     if args.what == "properties":
         from gradprops.properties.registry import PROPERTIES
 
@@ -191,41 +195,45 @@ def _shared_given(args: argparse.Namespace) -> dict[str, Any]:
 
 def _json_sink(path: str | None) -> str | None:
     """Check that ``--json`` can be written before anything runs."""
+    from gradprops.errors import UsageError
+
     if path is None or path == "-":
         return path
     p = Path(path)
     if p.is_dir():
-        raise UsageProblem(f"--json {path}: is a directory; name a file")
+        raise UsageError(f"--json {path}: is a directory; name a file")
     parent = p.parent
     if not parent.is_dir():
-        raise UsageProblem(f"--json {path}: directory {str(parent)!r} does not exist")
+        raise UsageError(f"--json {path}: directory {str(parent)!r} does not exist")
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise UsageProblem(f"--json {path}: not writable")
+        raise UsageError(f"--json {path}: not writable")
     return path
 
 
 def _load(spec: str) -> Any:
     """``package.module:attr`` imported from the current directory or sys.path."""
+    from gradprops.errors import UsageError
+
     module, _, attr = spec.partition(":")
     if not module or not attr:
-        raise UsageProblem(f"target must look like package.module:attr, got {spec!r}")
+        raise UsageError(f"target must look like package.module:attr, got {spec!r}")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         obj: Any = importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        raise UsageProblem(f"cannot import {module!r} ({exc}): run from the directory that holds it, "
+        raise UsageError(f"cannot import {module!r} ({exc}): run from the directory that holds it, "
                            "or install it") from None
     except Exception as exc:  # the user's module raised while importing
         where = traceback.extract_tb(exc.__traceback__)[-1]
-        raise UsageProblem(f"importing {module!r} raised {type(exc).__name__}: {exc} "
+        raise UsageError(f"importing {module!r} raised {type(exc).__name__}: {exc} "
                            f"({where.filename}:{where.lineno})") from None
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise UsageProblem(f"{spec!r}: {obj!r} has no attribute {part!r}")
+            raise UsageError(f"{spec!r}: {obj!r} has no attribute {part!r}")
         obj = getattr(obj, part)
     if not callable(obj):
-        raise UsageProblem(f"{spec!r} is a {type(obj).__name__}, not a function, Function.apply or nn.Module")
+        raise UsageError(f"{spec!r} is a {type(obj).__name__}, not a function, Function.apply or nn.Module")
     return obj
 
 
@@ -234,7 +242,7 @@ def _prepare(args: argparse.Namespace) -> _Run:
     from hypothesis.errors import InvalidArgument
 
     from gradprops import strategies as gst
-    from gradprops._runner import FUZZ_JOBS, JOBS, Job, entry_job
+    from gradprops._runner import JOBS, Job
     from gradprops.catalogue import ENTRIES
     from gradprops.errors import UsageError
     from gradprops.properties.registry import PROPERTIES
@@ -248,21 +256,19 @@ def _prepare(args: argparse.Namespace) -> _Run:
     if args.command == "check":
         misplaced = [o for o in ("--ops", "--no-fuzz", "-n/--jobs") if _shared_given(args)[o] is not None]
         if misplaced:
-            raise UsageProblem(f"{', '.join(misplaced)} apply to the catalogue run, not to 'gradprops check'")
+            raise UsageError(f"{', '.join(misplaced)} apply to the catalogue run, not to 'gradprops check'")
         fn = _load(args.target)
         try:
             import torch
 
             inputs = gst.inputs(args.inputs, dtype=getattr(torch, dtype))
         except (InvalidArgument, UsageError) as exc:
-            raise UsageProblem(f"--inputs: {exc}") from None
+            raise UsageError(f"--inputs: {exc}") from None
         job = Job(args.target, "function", lambda _dtype: (fn, inputs), None)
         settings.update(target=args.target, inputs=args.inputs)
         return _Run("check", [job], settings, workers=1, json_file=json_file)
     if args.ops is None:
-        jobs = [entry_job(e) for e in ENTRIES.values()]
-        if not args.no_fuzz:
-            jobs += FUZZ_JOBS
+        jobs = [j for j in JOBS.values() if not (args.no_fuzz and j.kind == "fuzz")]
     else:
         jobs = [JOBS[n] for n in _names(args.ops, list(ENTRIES), "--ops", "op")]
     settings.update(ops=[j.name for j in jobs])
@@ -272,22 +278,24 @@ def _prepare(args: argparse.Namespace) -> _Run:
 # --- running ---------------------------------------------------------------------------------------
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived; raised in the main thread by :func:`_signals_interrupt`'s handler."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+class _Interrupted(KeyboardInterrupt):
+    """The first SIGINT or SIGTERM of a run (see :func:`_signals_interrupt`)."""
 
 
 @contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """SIGINT and SIGTERM raise :class:`Interrupted` (restored on exit; main thread only)."""
+def _signals_interrupt(received: list[int]) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM are appended to ``received``; the first also raises
+    :class:`_Interrupted` to stop the run. Later ones only count, so that stopping the pytest-xdist
+    processes and printing the summary are not cut short. (Handlers are the main thread's.)"""
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise Interrupted(signum)
+        received.append(signum)
+        if len(received) == 1:
+            raise _Interrupted(signal.Signals(signum).name)
 
-    signums = (signal.SIGINT, signal.SIGTERM)
-    previous = {s: signal.signal(s, handler) for s in signums}
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
@@ -326,29 +334,28 @@ class _Run:
         self.say(f"gradprops: {what}, dtype {s['dtype']}, {examples} each, seed {s['seed']}, "
                  f"{self.workers} worker(s)")
         started = time.perf_counter()
-        signum = None
-        try:
-            if self.workers > 1:
-                self._run_xdist()
-            else:
-                self._run_here()
-        except Interrupted as exc:
-            signum = exc.signum
-        except _ChildFailed as exc:
-            print(exc, file=sys.stderr)
-            return EXIT_INTERNAL
-        except UsageError as exc:
-            if self.command != "check":
-                raise  # the catalogue is gradprops' own: an internal error
-            print(f"gradprops: error: {s['target']}: {exc}", file=sys.stderr)  # the user's function
-            return EXIT_USAGE
-        # A second Ctrl-C would cut the summary short: the summary is what the first one asked for.
-        for s_ in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(s_, signal.SIG_IGN)
-        wall = time.perf_counter() - started
-        failed = self._summary(wall, signum)
-        status = "interrupted" if signum else ("failed" if failed else "passed")
-        self._write_json(status, wall)
+        received: list[int] = []
+        with _signals_interrupt(received):
+            try:
+                if self.workers > 1:
+                    self._run_xdist()
+                else:
+                    self._run_here()
+            except BaseException as exc:
+                # A signal raises wherever the run is; library code it lands in (Hypothesis' own
+                # try/finally) may turn it into another exception: any exception after one is it.
+                if not received:
+                    if isinstance(exc, _ChildFailed):
+                        print(exc, file=sys.stderr)
+                        return EXIT_INTERNAL
+                    if isinstance(exc, UsageError) and self.command == "check":  # the user's function
+                        print(f"gradprops: error: {s['target']}: {exc}", file=sys.stderr)
+                        return EXIT_USAGE
+                    raise  # the catalogue is gradprops' own: an internal error
+            signum = received[0] if received else None
+            wall = time.perf_counter() - started
+            failed = self._summary(wall, signum)
+            self._write_json("interrupted" if signum else ("failed" if failed else "passed"), wall)
         if signum:
             return 128 + signum
         return EXIT_FAILED if failed else EXIT_PASSED

@@ -150,7 +150,7 @@ class Case:
             lines.append(f"# tensors of more than {LITERAL} elements are written as random values of their "
                          "shape: replay the drawn case for their own")
         inputs = [tensor_literal(t, requires_grad=t.requires_grad) for _, t in self.inputs_source]
-        lines.append(f"inputs = ({', '.join(inputs)},)")
+        lines.append(f"inputs = {_tuple(inputs)}")
         lines += [f"{name} = {src}" for name, src in self.seed_literals.items()]
         lines.append(self.helper_call)
         return "\n".join(lines)
@@ -165,7 +165,12 @@ def _indent_rest(text: str, prefix: str) -> str:
 def seed_source(seed: Sequence[Tensor]) -> str:
     """Source for a seed: a tensor literal, or a tuple of them for several outputs."""
     parts = [tensor_literal(s) for s in seed]
-    return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ",)"
+    return parts[0] if len(parts) == 1 else _tuple(parts)
+
+
+def _tuple(parts: Sequence[str]) -> str:
+    """Source of a tuple of these expressions: ``()``, ``(a,)``, ``(a, b)``."""
+    return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
 
 
 def describe_seed(label: str, seed: Sequence[Tensor]) -> list[tuple[str, Tensor]]:

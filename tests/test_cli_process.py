@@ -139,3 +139,27 @@ def test_a_child_that_writes_much_to_stderr_does_not_block_the_run(tmp_path: Pat
             proc.kill()
     assert proc.returncode == 0, err
     assert "1 checks, 0 failed" in out and "dtype float32" in out
+
+
+MASKED = """
+import os, signal, sys, time
+from gradprops import _runner, cli
+
+def masked(job, **options):
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises in here
+    finally:
+        os.kill(os.getpid(), signal.SIGINT)  # a second signal, while the first one unwinds
+        raise AssertionError("a library's cleanup replaced the interrupt")  # as Hypothesis' can
+
+_runner.run_job = masked
+sys.exit(cli.main(["--ops", "sin,cos"]))
+"""
+
+
+def test_an_interrupt_that_library_code_turns_into_another_exception_is_still_an_interrupt() -> None:
+    done = subprocess.run([sys.executable, "-c", MASKED], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 143, done.stderr
+    assert "interrupted by SIGTERM: 0 of 2 jobs finished" in done.stdout
+    assert "Traceback" not in done.stderr

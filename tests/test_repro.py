@@ -68,3 +68,18 @@ def test_a_failure_on_large_inputs_prints_a_repro_that_compiles(repros_compile: 
         gradprops.check(bs.WrongOver64.apply, (x,), properties=["finite_differences"], max_examples=3, seed=0)
     assert any("torch.randn((3, 4, 6), dtype=torch.float64).requires_grad_()" in r for r in repros_compile)
     assert "How to reproduce" in str(info.value)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_tuples_of_any_length_are_python(n: int) -> None:
+    """A function with no inputs or no differentiable outputs has empty input or seed tuples."""
+    from gradprops.describe import seed_source
+
+    tensors = [torch.full((2,), float(i)) for i in range(n)]
+    case = Case(function="f", variables=[], inputs_source=list(enumerate(tensors)), helper_call="f(inputs, u)",
+                seed_literals={"u": seed_source(tensors)})
+    namespace: dict[str, object] = {}
+    exec(case.repro("purity").replace("f(inputs, u)", ""), {"torch": torch}, namespace)
+    assert len(namespace["inputs"]) == n  # type: ignore[arg-type]
+    u = namespace["u"]
+    assert (u.shape == (2,)) if n == 1 else len(u) == n  # type: ignore[union-attr, arg-type]
