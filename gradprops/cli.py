@@ -412,13 +412,13 @@ class _Run:
                 finally:
                     _stop_group(proc)
                     self._tail(fh, None)  # what finished before the stop
+                    order = {j.name: i for i, j in enumerate(self.jobs)}
+                    self.results.sort(key=lambda r: order[r["name"]])
             if len(self.results) < len(self.jobs):
                 tail = log.read_text(errors="replace")[-20_000:]
                 raise _ChildFailed(f"{tail}\ngradprops: internal error (exit status 3): the pytest-xdist run "
                                    f"(exit status {proc.returncode}) ended after {len(self.results)} of "
                                    f"{len(self.jobs)} jobs; its output is above")
-        order = {j.name: i for i, j in enumerate(self.jobs)}
-        self.results.sort(key=lambda r: order[r["name"]])
 
     def _tail(self, fh: TextIO, proc: subprocess.Popen[bytes] | None) -> None:
         """Read complete result lines until ``proc`` ends (or, with None, those written so far)."""

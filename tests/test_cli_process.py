@@ -163,3 +163,13 @@ def test_an_interrupt_that_library_code_turns_into_another_exception_is_still_an
     assert done.returncode == 143, done.stderr
     assert "interrupted by SIGTERM: 0 of 2 jobs finished" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_an_xdist_run_that_ends_early_is_an_internal_error_with_its_output(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(
+        "import os, sys\nif 'GRADPROPS_RUN' in os.environ:\n    sys.exit('the child broke before any job')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    proc = gradprops("-n", "2", "--ops", "sin,cos", env=env)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 3, err
+    assert "the child broke before any job" in err and "ended after 0 of 2 jobs" in err
