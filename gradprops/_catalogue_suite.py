@@ -15,11 +15,16 @@ import json
 import os
 
 import pytest
+import torch
 
 from gradprops._runner import JOBS, run_job
 
 # Without GRADPROPS_RUN (the project's test run imports this module for its doctests), no jobs.
 _RUN = json.loads(os.environ.get("GRADPROPS_RUN", '{"jobs": []}'))
+
+# One thread per worker: -n N runs N workers, each a process of its own (torch would start one
+# thread per core in each, and N workers would fight over the cores).
+torch.set_num_threads(1)
 
 # This worker's imports (torch, Hypothesis, the catalogue) live as long as it does: a full garbage
 # collection need not walk them again each time (0.1-0.4 s, several times in a worker's first ops).
