@@ -70,21 +70,37 @@ def _nested(values: object) -> str:
 
 
 def tensor_literal(t: Tensor, requires_grad: bool = False) -> str:
-    """Python source that rebuilds ``t`` exactly, memory layout included (small tensors only)."""
+    """A Python expression that rebuilds ``t`` with its memory layout: its exact values up to
+    :data:`LITERAL` elements, random ones beyond (see :func:`elided`). Never a comment, so it can
+    stand anywhere an expression can.
+
+    >>> import torch
+    >>> tensor_literal(torch.tensor([[1.0, 2.0], [3.0, 4.0]]).mT)
+    'torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float32).as_strided((2, 2), (1, 2), 0)'
+    >>> tensor_literal(torch.zeros(100, dtype=torch.float64), requires_grad=True)
+    'torch.randn((100,), dtype=torch.float64).requires_grad_()'
+    """
     t = t.detach().cpu()
     suffix = ".requires_grad_()" if requires_grad else ""
     dtype = str(t.dtype)
-    if t.numel() > LITERAL:
-        return (f"torch.randn({tuple(t.shape)}, dtype={dtype}){suffix}  "
-                f"# {t.numel()} values elided: replay the drawn case instead")
-    if t.is_contiguous() and t.storage_offset() == 0:
-        return f"torch.tensor({_exact(t.tolist())}, dtype={dtype}){suffix}"
-    span = t.storage_offset() + (
-        1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride())) if t.numel() else 0
-    )
-    storage = t.as_strided((span,), (1,), 0).tolist()
-    return (f"torch.tensor({_exact(storage)}, dtype={dtype})"
-            f".as_strided({tuple(t.shape)}, {tuple(t.stride())}, {t.storage_offset()}){suffix}")
+    if t.numel() == 0:
+        return f"torch.empty({tuple(t.shape)}, dtype={dtype}){suffix}"
+    dense = t.is_contiguous() and t.storage_offset() == 0
+    span = t.storage_offset() + 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
+    size = tuple(t.shape) if dense else (span,)
+    if elided(t):
+        values = (f"torch.randn({size}, dtype={dtype})" if t.is_floating_point() or t.is_complex()
+                  else f"torch.zeros({size}, dtype={dtype})")
+    else:
+        storage = t.tolist() if dense else t.as_strided((span,), (1,), 0).tolist()
+        values = f"torch.tensor({_exact(storage)}, dtype={dtype})"
+    layout = "" if dense else f".as_strided({tuple(t.shape)}, {tuple(t.stride())}, {t.storage_offset()})"
+    return values + layout + suffix
+
+
+def elided(t: Tensor) -> bool:
+    """Whether :func:`tensor_literal` writes random values for ``t`` instead of its own (too many)."""
+    return t.numel() > LITERAL
 
 
 def _exact(values: object) -> str:
@@ -111,7 +127,7 @@ class Case:
     seed_literals: dict[str, str] = field(default_factory=dict)
 
     def render(self) -> str:
-        lines = ["Case:", f"  function: {self.function}"]
+        lines = ["Case:", "  function: " + _indent_rest(self.function, "    ")]
         lines += [f"  {name}: {describe_tensor(t)}" for name, t in self.variables]
         lines += [f"  {name} (held fixed): {describe_tensor(t)}" for name, t in self.fixed_inputs]
         lines += [f"  {name}: {describe_tensor(t)}" for name, t in self.seeds]
@@ -119,23 +135,42 @@ class Case:
         return "\n".join(lines)
 
     def repro(self, property: str) -> str:
-        """A snippet that re-runs the property's helper on exactly this case."""
+        """Python source that re-runs the property's helper on exactly this case (``fn`` to fill in).
+
+        Tensors too large to write out are drawn afresh (and said to be): replaying the drawn case
+        with :func:`gradprops.check` reproduces those exactly.
+        """
+        lines = ["import torch, gradprops"]
+        lines += [f"# {line}" for line in f"fn: {self.function}".splitlines()]
+        lines.append("fn = ...  # the function above")
         if not self.helper_call:
-            return f"re-run the '{property}' check on the case above"
-        lines = ["import torch, gradprops", f"fn = ...  # {self.function}"]
-        inputs = [
-            tensor_literal(t, requires_grad=t.requires_grad) for _, t in self.inputs_source
-        ]
-        lines.append(f"inputs = ({', '.join(inputs)},)")
+            return "\n".join([*lines, f"# re-run the '{property}' check on the case above"])
+        tensors = [t for _, t in self.inputs_source] + [t for _, t in self.seeds]
+        if any(elided(t) for t in tensors):
+            lines.append(f"# tensors of more than {LITERAL} elements are written as random values of their "
+                         "shape: replay the drawn case for their own")
+        inputs = [tensor_literal(t, requires_grad=t.requires_grad) for _, t in self.inputs_source]
+        lines.append(f"inputs = {_tuple(inputs)}")
         lines += [f"{name} = {src}" for name, src in self.seed_literals.items()]
         lines.append(self.helper_call)
         return "\n".join(lines)
 
 
+def _indent_rest(text: str, prefix: str) -> str:
+    """``text`` with every line after the first indented (a multi-line function's source)."""
+    first, *rest = text.splitlines() or [""]
+    return "\n".join([first, *(prefix + line for line in rest)])
+
+
 def seed_source(seed: Sequence[Tensor]) -> str:
     """Source for a seed: a tensor literal, or a tuple of them for several outputs."""
     parts = [tensor_literal(s) for s in seed]
-    return parts[0] if len(parts) == 1 else "(" + ", ".join(parts) + ",)"
+    return parts[0] if len(parts) == 1 else _tuple(parts)
+
+
+def _tuple(parts: Sequence[str]) -> str:
+    """Source of a tuple of these expressions: ``()``, ``(a,)``, ``(a, b)``."""
+    return f"({parts[0]},)" if len(parts) == 1 else f"({', '.join(parts)})"
 
 
 def describe_seed(label: str, seed: Sequence[Tensor]) -> list[tuple[str, Tensor]]:

@@ -23,3 +23,10 @@ class _IgnoresSeed(torch.autograd.Function):
 
 
 broken = _IgnoresSeed.apply
+
+NOT_CALLABLE = 3
+
+
+def returns_int(x: torch.Tensor) -> int:
+    """Not something gradprops can check: it returns no tensor."""
+    return 3
