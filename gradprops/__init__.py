@@ -7,7 +7,7 @@
 
 from gradprops import properties as _properties
 from gradprops.check import check
-from gradprops.errors import PropertyFailure, UsageError
+from gradprops.errors import NotChecked, PropertyFailure, UsageError
 from gradprops.properties import *  # noqa: F403 - every assert_* helper, listed in properties.__all__
 from gradprops.pytest_support import autograd_test
 from gradprops.report import PropertyReport, Report
@@ -15,6 +15,7 @@ from gradprops.report import PropertyReport, Report
 __version__ = "0.1.0"
 
 __all__ = [
+    "NotChecked",
     "PropertyFailure",
     "PropertyReport",
     "Report",

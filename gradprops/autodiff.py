@@ -130,6 +130,9 @@ def as_seed(seed: Tensor | Sequence[Tensor], outputs: Sequence[Tensor], label: s
                 f"seed {label} for output {i} has dtype {s.dtype} but the output is {o.dtype}: "
                 f"make it with torch.randn_like(output) or .to({o.dtype})"
             )
+        if (s.is_floating_point() or s.is_complex()) and s.numel() and not bool(s.isfinite().all()):
+            raise UsageError(f"seed {label} for output {i} has NaN or inf values: a seed must be finite "
+                             "(a NaN seed makes every comparison pass or fail by accident)")
     return tuple(s.detach() for s in seeds)
 
 
@@ -199,7 +202,8 @@ def jacobian_products(
         chosen = _sample_rows(total, row_cap, generator)
         rows = _split_rows(chosen, sizes)
         seed = tuple(_restrict(s, r) for s, r in zip(seed, rows))
-        note = f"explicit Jacobian capped: {row_cap} of {total} rows, sampled at random"
+        note = (f"explicit Jacobian capped: {row_cap} of {total} rows, sampled at random (pass generator= to "
+                "sample others)")
     else:
         rows = [torch.arange(n) for n in sizes]
     # Outputs with no row to build are left out: jacobian() fails on zero-element outputs, and

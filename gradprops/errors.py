@@ -1,4 +1,5 @@
-"""The two ways gradprops fails: the function under test is wrong, or the caller is."""
+"""The ways gradprops answers other than a pass: the function under test is wrong, the caller is,
+or a property could not be checked here."""
 
 from __future__ import annotations
 
@@ -14,6 +15,15 @@ class UsageError(ValueError):
     """The caller handed gradprops something it cannot check; the message says what to do instead.
 
     Never raised because the function under test is wrong: that is a :class:`PropertyFailure`.
+    """
+
+
+class NotChecked(UserWarning):
+    """An assertion helper could not check (part of) its property here, and says what and why.
+
+    Not the caller's mistake and not a finding: a kink at ``x`` for finite differences, a function
+    without forward-mode AD or double backward, a Jacobian checked on a sample of its rows. Shown
+    in pytest's warnings summary; ``-W error::gradprops.NotChecked`` makes it fail a test.
     """
 
 

@@ -1,6 +1,7 @@
 """Every mistake a caller can make gets a UsageError that says what to do instead."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -126,3 +127,79 @@ def test_spaces_around_commas_are_fine():
     from gradprops.strategies.signatures import parse_signature
 
     assert parse_signature(" ( m , n ), (n,p) ").cores == (("m", "n"), ("n", "p"))
+
+
+f64 = torch.float64
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        (lambda: gradprops.assert_seed_linearity(torch.sin, (x64(2),), seeds=(torch.full((2,), math.nan, dtype=f64),
+                                                                            torch.ones(2, dtype=f64))),
+         "NaN or inf"),
+        (lambda: gradprops.assert_seed_linearity(torch.sin, (x64(2),), seeds=(torch.zeros(2, dtype=f64),
+                                                                            torch.zeros(2, dtype=f64))),
+         "all zero"),
+        (lambda: gradprops.assert_seed_linearity(torch.sin, (x64(2),), coefficients=(0.0, 0.0)),
+         "coefficients (0, 0)"),
+        (lambda: gradprops.assert_purity(torch.sin, (x64(2),), seeds=(torch.zeros(2, dtype=f64),
+                                                                    torch.zeros(2, dtype=f64))),
+         "all zero"),
+        (lambda: gradprops.assert_purity(torch.sin, (x64(2),), seeds=(torch.ones(2, dtype=f64),
+                                                                    torch.full((2,), math.inf, dtype=f64))),
+         "NaN or inf"),
+        (lambda: gradprops.assert_second_order(torch.sin, (x64(2),), directions=torch.full((2,), math.nan, dtype=f64)),
+         "NaN or inf"),
+        (lambda: gradprops.assert_second_order(torch.sin, (x64(2),), directions=torch.zeros(2, dtype=f64)),
+         "all zero"),
+        (lambda: gradprops.assert_second_order(torch.sin, (x64(2),), second_seeds=(torch.zeros(2, dtype=f64),
+                                                                                 torch.zeros(2, dtype=f64))),
+         "all zero"),
+        (lambda: gradprops.assert_finite_differences(torch.sin, (x64(2),), directions=torch.zeros(2, dtype=f64)),
+         "all zero"),
+    ],
+)
+def test_degenerate_seeds_and_directions_are_usage_errors_not_vacuous_passes(call, says):
+    with pytest.raises(gradprops.UsageError) as info:
+        call()
+    assert says in str(info.value)
+
+
+def test_what_a_helper_could_not_check_is_said_not_dropped():
+    # second_order on a function that casts to float32: linearity in its dtype ran, finite differences did not
+    with pytest.warns(gradprops.NotChecked, match="second-order finite differences skipped"):
+        gradprops.assert_second_order(lambda t: t.float().sin(), (x64(3),))
+    # a capped Jacobian: checked on a sample of rows, and the warning says how many
+    big = torch.randn(300, dtype=f64, requires_grad=True)
+    with pytest.warns(gradprops.NotChecked, match="256 of 300 rows"):
+        gradprops.assert_vjp_matches_jacobian(torch.sin, (big,), torch.randn(300, dtype=f64))
+
+
+def test_the_jacobian_helper_samples_other_rows_with_another_generator():
+    class WrongInLastElement(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.sin()
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            grad = g * x.cos()
+            grad[-1] = g[-1].abs() * x[-1].cos()  # right for the one-hot rows of J, wrong for a negative seed
+            return grad
+
+    x = torch.randn(300, dtype=f64, requires_grad=True)
+    v = torch.randn(300, dtype=f64)
+    v[-1] = -1.0
+    caught = 0
+    for seed in range(12):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", gradprops.NotChecked)  # 256 of 300 rows: said, and expected
+                gradprops.assert_vjp_matches_jacobian(WrongInLastElement.apply, (x,), v,
+                                                      generator=torch.Generator().manual_seed(seed))
+        except gradprops.PropertyFailure:
+            caught += 1
+    assert 0 < caught < 12  # each generator samples 256 of 300 rows: some include the last, some do not

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -13,18 +14,31 @@ from torch import Tensor
 from gradprops.autodiff import Mutated, as_seed, vjp
 from gradprops.compare import Mismatch, compare, max_abs
 from gradprops.describe import Case, describe_seed, seed_source
-from gradprops.errors import PropertyFailure, UsageError
+from gradprops.errors import NotChecked, PropertyFailure, UsageError
 from gradprops.noise import signed_noise
 from gradprops.precision import SimulatedPrecision
 from gradprops.target import FunctionRaised, Target
 from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
 
 
-class NotApplicable(UsageError):
-    """The property cannot be checked on this function (e.g. complex outputs for the Jacobian).
+class NotApplicable(Exception):
+    """The property cannot be checked on this function here (a kink at x, no forward-mode AD).
 
-    A :class:`UsageError` when a helper is called directly; a skip, with this reason, in a check.
+    A skip, with this reason, in a check; a :class:`~gradprops.errors.NotChecked` warning from an
+    assertion helper (:func:`as_helper`). Not a :class:`UsageError`: the caller did nothing wrong.
     """
+
+
+def as_helper(property: str, run: Callable[[], list[str]]) -> None:
+    """Run a property for an ``assert_*`` helper: what it could not check is said as a
+    :class:`~gradprops.errors.NotChecked` warning, never dropped."""
+    try:
+        notes = run()
+    except NotApplicable as exc:
+        warnings.warn(NotChecked(f"{property} was not checked: {exc}"), stacklevel=3)
+        return
+    for note in notes:
+        warnings.warn(NotChecked(f"{property}: {note}"), stacklevel=3)
 
 
 def make_case(
@@ -157,7 +171,21 @@ def as_per_variable(
             raise UsageError(
                 f"{label} {i} has shape {tuple(t.shape)} but its variable has shape {tuple(v.shape)}"
             )
+        if t.numel() and not bool(t.isfinite().all()):
+            raise UsageError(f"{label} {i} has NaN or inf values: pass finite ones")
+    if tensors and all(not bool(t.any()) for t in tensors):
+        raise UsageError(f"{label} are all zero, so they check nothing: pass e.g. torch.randn_like of each variable")
     return tuple(t.detach() for t in tensors)
+
+
+def require_not_all_zero(label: str, seeds: Any) -> None:
+    """A helper's seeds that are all zero (every one of them) check nothing: a UsageError."""
+    if not isinstance(seeds, (tuple, list)):
+        return  # seed_pair says what is wrong with its shape
+    flat = [t for s in seeds for t in ((s,) if isinstance(s, Tensor) else s)]
+    if flat and all(isinstance(t, Tensor) and not bool(t.any()) for t in flat):
+        raise UsageError(f"{label} are all zero, so the property holds for any backward: pass e.g. torch.randn_like "
+                         "of the outputs")
 
 
 def scalar_mismatch(

@@ -24,6 +24,7 @@ from gradprops.noise import signed_noise
 from gradprops.properties._common import (
     NotApplicable,
     all_finite,
+    as_helper,
     as_per_variable,
     findings_as_failures,
     make_case,
@@ -139,7 +140,7 @@ def assert_forward_reverse_adjoint(
     >>> x = torch.randn(3, dtype=torch.float64, requires_grad=True)
     >>> assert_forward_reverse_adjoint(torch.tanh, (x,))
     """
-    check_forward_reverse_adjoint(Target(fn, inputs), seed, directions, rtol=rtol, atol=atol)
+    as_helper(NAME, lambda: check_forward_reverse_adjoint(Target(fn, inputs), seed, directions, rtol=rtol, atol=atol))
 
 
 def _jvp(target: Target, variables: Sequence[Tensor], d: Sequence[Tensor]) -> tuple[Tensor, ...]:

@@ -27,6 +27,7 @@ from gradprops.describe import describe_tensor
 from gradprops.errors import UsageError
 from gradprops.noise import signed_noise
 from gradprops.properties._common import (
+    as_helper,
     beyond_noise,
     fail_on,
     findings_as_failures,
@@ -223,7 +224,7 @@ def assert_chain_rule(
     >>> x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     >>> assert_chain_rule(torch.exp, (x,), Downstream(steps=("transpose", "every_other"), reduce="mean"))
     """
-    check_chain_rule(Target(fn, inputs), h, rtol=rtol, atol=atol)
+    as_helper(NAME, lambda: check_chain_rule(Target(fn, inputs), h, rtol=rtol, atol=atol))
 
 
 def _both_ways(

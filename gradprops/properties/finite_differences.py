@@ -40,6 +40,7 @@ from gradprops.errors import PropertyFailure
 from gradprops.properties._common import (
     NotApplicable,
     all_finite,
+    as_helper,
     as_per_variable,
     findings_as_failures,
     make_case,
@@ -134,7 +135,7 @@ def assert_finite_differences(
     >>> x = torch.randn(4, dtype=torch.float64, requires_grad=True)
     >>> assert_finite_differences(torch.sin, (x,), seed=torch.randn(4, dtype=torch.float64))
     """
-    check_finite_differences(Target(fn, inputs), seed, directions, rtol=rtol, atol=atol)
+    as_helper(NAME, lambda: check_finite_differences(Target(fn, inputs), seed, directions, rtol=rtol, atol=atol))
 
 
 def float64_version(target: Target) -> tuple[Target, str]:

@@ -24,6 +24,7 @@ from gradprops.errors import PropertyFailure
 from gradprops.properties._common import (
     NotApplicable,
     all_finite,
+    as_helper,
     findings_as_failures,
     make_case,
     scalar_mismatch,
@@ -111,4 +112,4 @@ def assert_finite_grads(fn: Callable[..., Any], inputs: Tensor | Sequence[Tensor
     >>> x = torch.tensor([0.0, 0.5], dtype=torch.float64, requires_grad=True)
     >>> assert_finite_grads(torch.sinc, (x,))
     """
-    check_finite_grads(Target(fn, inputs), seed)
+    as_helper(NAME, lambda: check_finite_grads(Target(fn, inputs), seed))

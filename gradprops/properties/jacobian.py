@@ -16,8 +16,10 @@ from torch import Tensor
 
 from gradprops.autodiff import JACOBIAN_ROW_CAP, Graph, as_seed, jacobian_products
 from gradprops.compare import compare_all, max_abs, overflow_note
+from gradprops.errors import UsageError
 from gradprops.properties._common import (
     NotApplicable,
+    as_helper,
     beyond_noise,
     fail_on,
     findings_as_failures,
@@ -90,14 +92,23 @@ def assert_vjp_matches_jacobian(
     *,
     rtol: float | None = None,
     atol: float | None = None,
+    generator: torch.Generator | None = None,
 ) -> None:
     """Assert that ``backward(seed)`` equals seedᵀJ, J from ``torch.autograd.functional.jacobian``.
 
     Outputs with more than :data:`~gradprops.autodiff.JACOBIAN_ROW_CAP` (256) elements are checked
-    on a random sample of that many Jacobian rows, with the seed restricted to them. Pass a
+    on a random sample of that many Jacobian rows, with the seed restricted to them, drawn from
+    ``generator`` (seeded 0 when omitted: the same rows every call; a
+    :class:`~gradprops.NotChecked` warning says how many rows were left out). Pass a
     non-contiguous ``seed`` (e.g. ``torch.randn(4, 3).t()``) to test how backward reads strides.
 
     >>> x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     >>> assert_vjp_matches_jacobian(torch.exp, (x,), torch.randn(3, 2, dtype=torch.float64).t())
     """
-    check_vjp_matches_jacobian(Target(fn, inputs), seed, rtol=rtol, atol=atol)
+    tensors = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs) if isinstance(inputs, (tuple, list)) else ()
+    if any(isinstance(t, Tensor) and t.is_complex() for t in tensors):
+        raise UsageError("vjp_matches_jacobian: torch.autograd.functional.jacobian does not support complex "
+                         "inputs; check complex functions with assert_forward_reverse_adjoint or "
+                         "assert_finite_differences")
+    as_helper(NAME, lambda: check_vjp_matches_jacobian(Target(fn, inputs), seed, rtol=rtol, atol=atol,
+                                                       generator=generator))

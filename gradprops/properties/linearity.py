@@ -11,13 +11,16 @@ from torch import Tensor
 
 from gradprops.autodiff import Graph
 from gradprops.compare import compare_all, max_abs, overflow_note, widened
+from gradprops.errors import UsageError
 from gradprops.properties._common import (
     all_finite,
+    as_helper,
     beyond_noise,
     check_coefficients,
     fail_on,
     findings_as_failures,
     make_case,
+    require_not_all_zero,
     seed_pair,
     tolerance_for,
 )
@@ -105,7 +108,12 @@ def assert_seed_linearity(
     >>> assert_seed_linearity(torch.sin, (x,), seeds=(torch.randn(3, dtype=torch.float64),
     ...                                              torch.randn(3, dtype=torch.float64)))
     """
-    check_seed_linearity(Target(fn, inputs), seeds, coefficients, rtol=rtol, atol=atol)
+    a, b = check_coefficients(coefficients)
+    if a == 0 and b == 0:
+        raise UsageError("coefficients (0, 0) make both sides 0 for any backward: pass e.g. coefficients=(2.0, -0.5)")
+    if seeds is not None:
+        require_not_all_zero("seeds u and v", seeds)
+    as_helper(NAME, lambda: check_seed_linearity(Target(fn, inputs), seeds, coefficients, rtol=rtol, atol=atol))
 
 
 def _fitting(a: float, b: float, u: Sequence[Tensor], v: Sequence[Tensor]) -> tuple[float, float]:

@@ -38,6 +38,7 @@ from gradprops.errors import PropertyFailure, UsageError
 from gradprops.precision import SimulatedPrecision, unit_roundoff
 from gradprops.properties._common import (
     NotApplicable,
+    as_helper,
     findings_as_failures,
     make_case,
     seed_or_random,
@@ -141,7 +142,7 @@ def assert_low_precision(
     """
     if reference is not None and not callable(reference):
         raise UsageError(f"reference must be a callable taking the same inputs as fn, got {type(reference).__name__}")
-    check_low_precision(Target(fn, inputs), seed, reference=reference, generator=generator)
+    as_helper(NAME, lambda: check_low_precision(Target(fn, inputs), seed, reference=reference, generator=generator))
 
 
 def _narrow_dtype(target: Target, variables: Sequence[Tensor]) -> torch.dtype:

@@ -16,6 +16,7 @@ from torch import Tensor
 from gradprops.autodiff import Graph, sum_vjp, vjp
 from gradprops.compare import compare_all, max_abs
 from gradprops.properties._common import (
+    as_helper,
     beyond_noise,
     fail_on,
     findings_as_failures,
@@ -73,4 +74,4 @@ def assert_ones_seed_matches_sum(
     >>> x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
     >>> assert_ones_seed_matches_sum(lambda t: t * t, (x,))
     """
-    check_ones_seed_matches_sum(Target(fn, inputs), rtol=rtol, atol=atol)
+    as_helper(NAME, lambda: check_ones_seed_matches_sum(Target(fn, inputs), rtol=rtol, atol=atol))

@@ -37,10 +37,12 @@ from gradprops.compare import compare, compare_all, max_abs
 from gradprops.errors import UsageError
 from gradprops.properties._common import (
     NotApplicable,
+    as_helper,
     beyond_noise,
     fail_on,
     findings_as_failures,
     make_case,
+    require_not_all_zero,
     seed_pair,
     tolerance_for,
 )
@@ -193,7 +195,9 @@ def assert_purity(
     >>> x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     >>> assert_purity(torch.nn.functional.softplus, (x,))
     """
-    check_purity(Target(fn, inputs), seeds, second_scale, rtol=rtol, atol=atol)
+    if seeds is not None:
+        require_not_all_zero("seeds u and v", seeds)
+    as_helper(NAME, lambda: check_purity(Target(fn, inputs), seeds, second_scale, rtol=rtol, atol=atol))
 
 
 def _aliasing_hint(variables: Sequence[Tensor], names: Sequence[str]) -> str:
