@@ -283,8 +283,25 @@ def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str
         specs = pytest_support.item_specs(obj, options(collector.config))  # type: ignore[arg-type]
     except pytest_support.UsageError as exc:
         raise collector.CollectError(f"gradprops: {exc}") from None
-    return [GradpropsItem.from_parent(collector, name=f"{name}[{spec.id}]", test=obj, spec=spec,
-                                      testname=name) for spec in specs]
+    return [GradpropsItem.from_parent(collector, name=f"{name}[{spec.id}]", originalname=name,
+                                      callspec=_callspec(spec.id), keywords={spec.id: True},
+                                      test=obj, spec=spec) for spec in specs]
+
+
+def _callspec(item_id: str) -> Any:
+    """What pytest's parametrize gives each item: a callspec whose id is the part in brackets.
+
+    pytest 9.2 builds a test's structured node id (path, names, params) from its original name and
+    its callspec's id, and ``--lf``/``--ff``/``--sw`` compare that with the ids they read back from
+    the cache as strings: an item named ``test_x[p]`` without a callspec has the name ``test_x[p]``
+    and no params, and never matches. :class:`pytest.Function` takes ``callspec=`` and
+    ``originalname=`` for exactly this; pytest exports no way to build a callspec but its own class
+    (``CallSpec`` from pytest 9, ``CallSpec2`` before), so it is used with no parameters and one id.
+    """
+    from _pytest import python
+
+    callspec_class = getattr(python, "CallSpec", None) or python.CallSpec2
+    return callspec_class(_idlist=[item_id])
 
 
 def _callobj() -> Callable[[], None]:
@@ -301,11 +318,10 @@ class GradpropsItem(pytest.Function):
     and xdist treat it like any other test; ``runtest`` runs :func:`gradprops.check`.
     """
 
-    def __init__(self, *, test: Any, spec: Any, testname: str, **kwargs: Any) -> None:
+    def __init__(self, *, test: Any, spec: Any, **kwargs: Any) -> None:
         callobj = _callobj()
         callobj.pytestmark = [*test.marks, pytest.mark.gradprops]  # type: ignore[attr-defined]
         super().__init__(callobj=callobj, **kwargs)
-        self.originalname = testname
         self.test = test
         self.spec = spec
         self.user_properties.append(("gradprops_property", spec.property))
