@@ -14,6 +14,10 @@ What it adds:
 * ``--gradprops-seed``, ``--gradprops-max-examples``, ``--gradprops-properties``,
   ``--gradprops-dtypes``, ``--gradprops-devices``, each with an ini twin (``gradprops_seed``, ...).
 * a header line (versions, seed, budget) and a terminal summary of examples run per property.
+* Hypothesis' options reach gradprops tests: ``--hypothesis-seed`` sets the session seed, and each
+  search's statistics go to Hypothesis' plugin for ``--hypothesis-show-statistics``.
+* items are parametrized items (a callspec), so ``--lf``/``--ff``/``--sw`` select them on pytest 8
+  and 9; an exception the function under test raises is reported in full once per test.
 * under pytest-xdist, every worker uses the controller's seed; every item derives its own seed
   from it and its node id, so which worker runs an item does not change what it finds.
 """

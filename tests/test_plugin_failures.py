@@ -37,9 +37,10 @@ ARGS = ["-p", "no:cacheprovider", "--gradprops-seed=1", "--gradprops-max-example
 def failure_sections(result: pytest.RunResult) -> dict[str, str]:
     """Short test name -> its section of the FAILURES block."""
     out = result.stdout.str()
-    block = out[out.index("= FAILURES ="):out.index("examples run per property")]
+    block = out[out.index("= FAILURES ="):out.index("examples run per property")].rsplit("\n", 1)[0]
     parts = re.split(r"\n_+ (\S+) _+\n", block)
-    return dict(zip(parts[1::2], parts[2::2]))
+    # pytest-xdist starts each section with the worker's line: "[gw1] linux -- Python ..."
+    return {name: re.sub(r"^\[gw\d+\] .*\n", "", text) for name, text in zip(parts[1::2], parts[2::2])}
 
 
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
@@ -76,7 +77,7 @@ test_typo = autograd_test(torch.sin, inputs="(m,n")
     result.assert_outcomes(errors=1)
     out = result.stdout.str()
     result.stdout.fnmatch_lines([
-        "test_typo.py:5: in <module>",
+        "test_typo.py:4: in <module>",
         "E   gradprops.errors.UsageError: autograd_test: signature='(m,n' is not a gufunc-style signature: *",
     ])
     assert "pytest_support.py" not in out and len(result.outlines) < 25
