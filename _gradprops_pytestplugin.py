@@ -14,12 +14,17 @@ What it adds:
 * ``--gradprops-seed``, ``--gradprops-max-examples``, ``--gradprops-properties``,
   ``--gradprops-dtypes``, ``--gradprops-devices``, each with an ini twin (``gradprops_seed``, ...).
 * a header line (versions, seed, budget) and a terminal summary of examples run per property.
+* Hypothesis' options reach gradprops tests: ``--hypothesis-seed`` sets the session seed, and each
+  search's statistics go to Hypothesis' plugin for ``--hypothesis-show-statistics``.
+* items are parametrized items (a callspec), so ``--lf``/``--ff``/``--sw`` select them on pytest 8
+  and 9; an exception the function under test raises is reported in full once per test.
 * under pytest-xdist, every worker uses the controller's seed; every item derives its own seed
   from it and its node id, so which worker runs an item does not change what it finds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
@@ -96,6 +101,22 @@ def _parse_seed(text: str) -> int:
     return value
 
 
+def _seed_from_hypothesis(text: str) -> int:
+    """The session seed that ``--hypothesis-seed=text`` decides: the number, or a hash of the text.
+
+    Hypothesis takes any text as a seed (a non-integer seeds ``random.Random`` as a string); the
+    session seed is a non-negative integer that the replay command can repeat.
+
+    >>> _seed_from_hypothesis("42"), _seed_from_hypothesis("abc") == _seed_from_hypothesis("abc")
+    (42, True)
+    """
+    try:
+        return _parse_seed(text)
+    except ValueError:
+        digest = hashlib.sha256(text.encode()).digest()
+        return int.from_bytes(digest[:4], "big")
+
+
 def _parse_max_examples(text: str) -> int:
     try:
         value = int(text)
@@ -158,7 +179,7 @@ class _Option:
 _OPTIONS = (
     _Option("--gradprops-seed", _parse_seed, "N",
             "Session seed; every gradprops test derives its own from it and its node id "
-            "(default: random, printed in the header)."),
+            "(default: --hypothesis-seed when given, else random; printed in the header)."),
     _Option("--gradprops-max-examples", _parse_max_examples, "N",
             "Examples per gradprops test, for tests that do not set max_examples= themselves "
             "(default: the Hypothesis profile's max_examples)."),
@@ -201,6 +222,15 @@ def _read_options(config: pytest.Config) -> Options:
         except ValueError as exc:
             raise pytest.UsageError(f"gradprops: {source}: {exc}") from None
     seed = values.pop("seed", None)
+    hypothesis_seed = config.getoption("hypothesis_seed", None)
+    if hypothesis_seed is not None:
+        from_hypothesis = _seed_from_hypothesis(str(hypothesis_seed))
+        if seed is not None and seed != from_hypothesis:
+            raise pytest.UsageError(
+                f"gradprops: --gradprops-seed={seed} and --hypothesis-seed={hypothesis_seed} disagree: "
+                "give one of them (gradprops derives its tests' seeds from either)"
+            )
+        seed = from_hypothesis
     seed_given = seed is not None
     if seed is None:
         workerinput = getattr(config, "workerinput", None)
@@ -223,6 +253,8 @@ def options(config: pytest.Config) -> Options:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_OPTIONS_KEY] = _read_options(config)
+    if not _is_worker(config):
+        config.pluginmanager.register(SameCause(), "gradprops-same-cause")
     config.addinivalue_line(
         "markers", "gradprops: a gradprops property test (added to every item autograd_test makes)"
     )
@@ -260,7 +292,8 @@ def pytest_report_header(config: pytest.Config) -> str:
         budget = "examples per test from the Hypothesis profile"
     extras = [f"{name}={','.join(v)}" for name, v in
               (("properties", opts.properties), ("dtypes", opts.dtypes), ("devices", opts.devices)) if v]
-    return (f"gradprops {_version('gradprops')}, torch {torch_version}: --gradprops-seed={opts.seed}, "
+    origin = " (from --hypothesis-seed)" if config.getoption("hypothesis_seed", None) is not None else ""
+    return (f"gradprops {_version('gradprops')}, torch {torch_version}: --gradprops-seed={opts.seed}{origin}, "
             f"{budget}" + "".join(f", {e}" for e in extras))
 
 
@@ -283,8 +316,25 @@ def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str
         specs = pytest_support.item_specs(obj, options(collector.config))  # type: ignore[arg-type]
     except pytest_support.UsageError as exc:
         raise collector.CollectError(f"gradprops: {exc}") from None
-    return [GradpropsItem.from_parent(collector, name=f"{name}[{spec.id}]", test=obj, spec=spec,
-                                      testname=name) for spec in specs]
+    return [GradpropsItem.from_parent(collector, name=f"{name}[{spec.id}]", originalname=name,
+                                      callspec=_callspec(spec.id), keywords={spec.id: True},
+                                      test=obj, spec=spec) for spec in specs]
+
+
+def _callspec(item_id: str) -> Any:
+    """What pytest's parametrize gives each item: a callspec whose id is the part in brackets.
+
+    pytest 9.2 builds a test's structured node id (path, names, params) from its original name and
+    its callspec's id, and ``--lf``/``--ff``/``--sw`` compare that with the ids they read back from
+    the cache as strings: an item named ``test_x[p]`` without a callspec has the name ``test_x[p]``
+    and no params, and never matches. :class:`pytest.Function` takes ``callspec=`` and
+    ``originalname=`` for exactly this; pytest exports no way to build a callspec but its own class
+    (``CallSpec`` from pytest 9, ``CallSpec2`` before), so it is used with no parameters and one id.
+    """
+    from _pytest import python
+
+    callspec_class = getattr(python, "CallSpec", None) or python.CallSpec2
+    return callspec_class(_idlist=[item_id])
 
 
 def _callobj() -> Callable[[], None]:
@@ -301,11 +351,10 @@ class GradpropsItem(pytest.Function):
     and xdist treat it like any other test; ``runtest`` runs :func:`gradprops.check`.
     """
 
-    def __init__(self, *, test: Any, spec: Any, testname: str, **kwargs: Any) -> None:
+    def __init__(self, *, test: Any, spec: Any, **kwargs: Any) -> None:
         callobj = _callobj()
         callobj.pytestmark = [*test.marks, pytest.mark.gradprops]  # type: ignore[attr-defined]
         super().__init__(callobj=callobj, **kwargs)
-        self.originalname = testname
         self.test = test
         self.spec = spec
         self.user_properties.append(("gradprops_property", spec.property))
@@ -320,8 +369,9 @@ class GradpropsItem(pytest.Function):
         from gradprops import pytest_support
 
         opts = options(self.config)
-        result = pytest_support.run_item(self.test, self.spec, opts, seed=opts.item_seed(self.nodeid),
-                                         nodeid=self.nodeid, replay=replay_command(self))
+        with hypothesis_statistics(self):
+            result = pytest_support.run_item(self.test, self.spec, opts, seed=opts.item_seed(self.nodeid),
+                                             nodeid=self.nodeid, replay=replay_command(self))
         record(self, result.property, result.examples, result.skipped)
         if result.skip_reason:
             pytest.skip(result.skip_reason)
@@ -338,11 +388,64 @@ class GradpropsItem(pytest.Function):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    if isinstance(item, GradpropsItem) and report.skipped and isinstance(report.longrepr, tuple):
+    if not isinstance(item, GradpropsItem):
+        return report
+    if report.skipped and isinstance(report.longrepr, tuple):
         # Point "SKIPPED [1] file:line: reason" at the test's line, not at this plugin.
         path, lineno, _ = item.reportinfo()
         report.longrepr = (str(path), (lineno or 0) + 1, report.longrepr[2])
+    elif report.failed and call.excinfo is not None:
+        cause = raised_by_function(item, call.excinfo.value)
+        if cause is not None:
+            report.gradprops_cause = cause  # travels with the report to the xdist controller
     return report
+
+
+def raised_by_function(item: GradpropsItem, exc: BaseException) -> dict[str, str] | None:
+    """For a failure that is an exception raised by the function under test: what identifies it.
+
+    ``key`` is the exception's type, message and the line that raised it; ``brief`` is the short
+    report an item with the same cause as an earlier one gets (see :class:`SameCause`).
+    """
+    errors = sys.modules.get("gradprops.errors")
+    cause = exc.__cause__
+    if errors is None or not isinstance(exc, errors.PropertyFailure) or cause is None:
+        return None
+    tb = cause.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
+    headline = str(exc).splitlines()[0]
+    return {
+        "test": f"{item.parent.nodeid}::{item.originalname}" if item.parent else item.originalname,
+        "key": f"{type(cause).__module__}.{type(cause).__qualname__}: {cause} at {where}",
+        "brief": f"{headline}\n  or replay just this test:\n    {replay_command(item)}",
+    }
+
+
+class SameCause:
+    """Report an exception the function under test raised once per test, not once per property.
+
+    When forward raises on the drawn cases, every property item of the test fails with it. The
+    first of them to report keeps its full report (case, repro, traceback); each later one with
+    the same exception type, message and raising line says so briefly and names that item. It
+    runs where every report arrives, the terminal and junit XML see its result: in a serial run,
+    and on pytest-xdist's controller (workers share no memory, the controller sees all reports).
+    """
+
+    def __init__(self) -> None:
+        self.first: dict[tuple[str, str], str] = {}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        cause = getattr(report, "gradprops_cause", None)
+        if cause is None or report.when != "call" or not report.failed:
+            return
+        first = self.first.setdefault((cause["test"], cause["key"]), report.nodeid)
+        if first != report.nodeid:
+            headline, _, replay = cause["brief"].partition("\n")
+            report.longrepr = (f"{headline}\nthe same exception, from the same line, as {first}: its "
+                               f"report shows the case, the repro and the traceback\n{replay}")
 
 
 def short_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
@@ -374,6 +477,31 @@ def replay_command(item: pytest.Item) -> str:
     return command
 
 
+@contextlib.contextmanager
+def hypothesis_statistics(item: pytest.Item) -> Iterator[None]:
+    """Collect the statistics of the Hypothesis searches run inside, for Hypothesis' own plugin.
+
+    Hypothesis' plugin collects them only around tests it recognises as ``@given`` tests, and
+    prints each item's ``hypothesis_statistics`` under ``--hypothesis-show-statistics`` (and puts
+    them in junit XML), as it does for its own tests, so gradprops tests hand theirs over the
+    same way: one description per search that ran (the fixture may run several).
+    """
+    from hypothesis.statistics import collector, describe_statistics
+
+    described: list[str] = []
+
+    def note(stats: Any) -> None:
+        stats["nodeid"] = item.nodeid
+        described.append(describe_statistics(stats))
+
+    try:
+        with collector.with_value(note):
+            yield
+    finally:
+        if described:
+            item.hypothesis_statistics = "\n\n".join(described)  # type: ignore[attr-defined]
+
+
 def limit_worker_threads(config: pytest.Config) -> None:
     """Under pytest-xdist, one intra-op torch thread per worker unless the user chose a number.
 
@@ -402,7 +530,7 @@ def record(item: pytest.Item, prop: str, examples: int, skipped: int) -> None:
 
 
 @pytest.fixture
-def gradprops(request: pytest.FixtureRequest) -> Any:
+def gradprops(request: pytest.FixtureRequest) -> Iterator[Any]:
     """gradprops bound to this session's settings: ``gradprops.check(fn, inputs)`` and the helpers.
 
     ``check`` uses the test's own seed (derived from ``--gradprops-seed`` and the node id), the
@@ -419,10 +547,11 @@ def gradprops(request: pytest.FixtureRequest) -> Any:
     limit_worker_threads(request.config)
     opts = options(request.config)
     node = request.node
-    return pytest_support.GradpropsFixture(
-        opts, seed=opts.item_seed(node.nodeid), replay=replay_command(node),
-        record=lambda prop, examples, skipped: record(node, prop, examples, skipped),
-    )
+    with hypothesis_statistics(node):
+        yield pytest_support.GradpropsFixture(
+            opts, seed=opts.item_seed(node.nodeid), replay=replay_command(node),
+            record=lambda prop, examples, skipped: record(node, prop, examples, skipped),
+        )
 
 
 # --------------------------------------------------------------------------------------------

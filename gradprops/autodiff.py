@@ -437,9 +437,18 @@ def jvp(target: Target, variables: Sequence[Tensor], directions: Sequence[Tensor
     >>> jvp(t, g.variables, (torch.ones(2, dtype=torch.float64),))
     (tensor([1., 1.], dtype=torch.float64),)
     """
+    import warnings
+
     def run() -> tuple[Tensor, ...]:
         with fwAD.dual_level():
-            duals = [fwAD.make_dual(_primal(v), d.to(v.dtype)) for v, d in zip(variables, directions)]
+            with warnings.catch_warnings():
+                # torch's first make_dual imports its forward-AD decompositions, scripting 18 of them
+                # with torch.jit.script, which warns that TorchScript is deprecated: torch's business
+                # and ours, never the function under test's (under -W error it would fail every
+                # correct op). Only that warning: the user's forward below warns as it always does.
+                warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is ", category=DeprecationWarning,
+                                        module=r"torch\.jit\._script")
+                duals = [fwAD.make_dual(_primal(v), d.to(v.dtype)) for v, d in zip(variables, directions)]
             outputs = target.outputs(duals)
             tangents = []
             for o in outputs:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import hypothesis
+import hypothesis.errors
 import torch
 from hypothesis import strategies as st
 
@@ -184,12 +185,14 @@ def autograd_test(
     >>> [spec.id for spec in item_specs(t, None)]
     ['seed_linearity']
     """
+    __tracebackhide__ = True  # a mistake here is reported at the test module's line, not inside gradprops
     caller = sys._getframe(1)
     location = (caller.f_code.co_filename, caller.f_lineno - 1)  # 0-based, as pytest reports it
     arguments = dict(properties=properties, dtypes=dtypes, devices=devices, max_examples=max_examples,
                      settings=settings, rtol=rtol, atol=atol, marks=marks)
     if fn is None:
         def decorate(function: Callable[..., Any]) -> AutogradTest:
+            __tracebackhide__ = True
             return _build(function, inputs, location=location, **arguments)
         return decorate
     return _build(fn, inputs, location=location, **arguments)
@@ -209,6 +212,7 @@ def _build(
     marks: Sequence[Any],
     location: tuple[str, int],
 ) -> AutogradTest:
+    __tracebackhide__ = True
     if not callable(fn):
         raise UsageError(f"autograd_test: fn must be callable, got {type(fn).__name__}")
     inputs, takes_dtype, takes_device = _inputs(inputs)
@@ -240,11 +244,16 @@ def _build(
 
 def _inputs(inputs: Any) -> tuple[Any, bool, bool]:
     """Normalise ``inputs``; say whether it takes a dtype and a device."""
+    __tracebackhide__ = True
     if inputs is None:
         raise UsageError("autograd_test: inputs is required, e.g. inputs=gst.inputs('(m,n)') or inputs='(m,n)'")
     if isinstance(inputs, str):
         from gradprops import strategies as gst
 
+        try:
+            gst.inputs(inputs)  # reads the signature now: a typo is one error here, not one per item
+        except hypothesis.errors.InvalidArgument as exc:
+            raise UsageError(f"autograd_test: {exc}") from None
         inputs = functools.partial(gst.inputs, inputs)
     if isinstance(inputs, st.SearchStrategy) or not callable(inputs):
         return inputs, False, False  # a strategy or concrete tensors: check() validates them
