@@ -26,10 +26,12 @@ apart as ``cannot run``, not as a failure. ``errors`` are exceptions other than 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import multiprocessing
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -103,6 +105,8 @@ def run_one(entry: Entry, dtype: str, seed: int, examples: int,
         result["outcome"] = "cannot run" if raised and dtype != "float64" else "failed"
         result["examples"] = examples
         result["property"] = failure.property
+        named = re.search(r"properties=(\[[^\]]*\])", failure.replay)  # what check() says replays it
+        result["replay_properties"] = ast.literal_eval(named.group(1)) if named else normal
         result["message"] = str(failure)
         result["mismatches"] = [_mismatch(m) for m in failure.mismatches]
     except Exception as exc:  # a crash inside gradprops, not a verdict on the op
@@ -202,10 +206,11 @@ def _numbers(m: dict[str, Any]) -> str:
 
 
 def replay_command(r: dict[str, Any], examples: int) -> str:
-    """The command that re-runs one check, and the Python call behind it."""
+    """The command that re-runs one check, and the Python call that shows its shrunk failure."""
+    properties = r.get("replay_properties") or [r["property"]]
     return (f"python benchmarks/false_alarms.py --ops {r['op']} --dtypes {r['dtype']} --seeds {r['seed']} "
-            f"--examples {examples}  # or: fn, inputs = ENTRIES[{r['op']!r}].strategies(torch.{r['dtype']}); "
-            f"gradprops.check(fn, inputs, seed={r['seed']}, max_examples={examples})")
+            f"--examples {examples}\n      fn, inputs = ENTRIES[{r['op']!r}].strategies(torch.{r['dtype']}); "
+            f"gradprops.check(fn, inputs, seed={r['seed']}, max_examples={examples}, properties={properties!r})")
 
 
 def render(results: Sequence[dict[str, Any]], examples: int, lines: int = 3) -> str:

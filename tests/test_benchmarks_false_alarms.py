@@ -47,6 +47,8 @@ def test_planted_wrong_op_is_a_failure_and_a_correct_op_is_not(bench: ModuleType
     text = bench.render(results, 2)
     assert "FAILED: planted / " in text and "/ float64 / seed 0" in text
     assert "python benchmarks/false_alarms.py --ops planted --dtypes float64 --seeds 0 --examples 2" in text
+    # the call that shows the shrunk failure runs the failing property alone, as check()'s own replay line
+    assert f"seed=0, max_examples=2, properties={[by_op['planted']['property']]!r})" in text
 
 
 def test_an_op_torch_cannot_run_in_a_dtype_is_counted_apart(bench: ModuleType) -> None:
