@@ -250,9 +250,12 @@ def environment() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(gradprops.__file__).parent, check=True).stdout.strip()
+    package = Path(gradprops.__file__).parent
+    try:  # the commit that last changed the package (not the benchmark), and whether it is edited since
+        commit, dirty = (subprocess.run(["git", *cmd, "--", "."], capture_output=True, text=True, cwd=package,
+                                        check=True).stdout.strip()
+                         for cmd in (["log", "-1", "--format=%h"], ["status", "--porcelain"]))
+        commit += " + uncommitted changes" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
@@ -284,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"false_alarms: {len(names)} ops × {len(dtypes)} dtypes ({','.join(dtypes)}) × {len(seeds)} seeds "
           f"({args.seeds}), {args.examples} examples, {args.jobs} job(s)")
     print(f"  {env['cpu']}, {env['cores']} cores; Python {env['python']}, torch {env['torch']}, "
-          f"Hypothesis {env['hypothesis']}, gradprops {env['gradprops_commit']}", flush=True)
+          f"Hypothesis {env['hypothesis']}, gradprops/ as of commit {env['gradprops_commit']}", flush=True)
     started = time.perf_counter()
     results = run({n: ENTRIES[n] for n in names}, dtypes, seeds, args.examples, properties, args.jobs,
                   progress=True)
