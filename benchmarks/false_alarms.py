@@ -216,13 +216,15 @@ def replay_command(r: dict[str, Any], examples: int) -> str:
 def render(results: Sequence[dict[str, Any]], examples: int, lines: int = 3) -> str:
     """The table per dtype, then every failure, error and op that cannot run in a dtype."""
     table = summarize(results)
-    out = [f"{'dtype':<9} {'checks':>7} {'examples':>9} {'failures':>8} {'per 10k':>8} {'errors':>6} "
-           f"{'cannot run':>10} {'known':>6}"]
+    out = [f"{'dtype':<9} {'checks':>7} {'examples':>9} {'failures':>8} {'per 10k':>8} {'failed %':>8} "
+           f"{'errors':>6} {'cannot run':>10} {'known':>6}"]
     for dtype, t in table.items():
+        share = 100 * t["failures"] / t["checks"] if t["checks"] else 0.0
         out.append(f"{dtype:<9} {t['checks']:>7} {t['examples']:>9} {t['failures']:>8} {t['per_10000']:>8.2f} "
-                   f"{t['errors']:>6} {len(t['cannot_run_ops']):>10} {t['known_skipped']:>6}")
-    out.append("(per 10k = failures per 10,000 examples; cannot run = ops that raise in that dtype, not "
-               "counted; known = (op, property) pairs left out as known torch findings, over all checks)")
+                   f"{share:>7.1f}% {t['errors']:>6} {len(t['cannot_run_ops']):>10} {t['known_skipped']:>6}")
+    out.append("(per 10k = failures per 10,000 examples, a lower bound: a check stops at its first failure; "
+               "failed % = share of checks (op × seed) that failed; cannot run = ops that raise in that dtype, "
+               "not counted; known = (op, property) pairs left out as known torch findings, over all checks)")
     bad = [r for r in results if r["outcome"] in ("failed", "error")]
     out.append(f"\n{len(bad)} failure(s) and error(s):" if bad else "\nno failures")
     for r in bad:
