@@ -11,8 +11,10 @@ failure with the first lines of its message and the command that replays it.
     python benchmarks/false_alarms.py --seeds 0-4 --dtypes float32 --jobs 2
     python benchmarks/false_alarms.py --seeds 12,17,20-40 --ops softmax,layer_norm_affine --json out.json
 
-How long: about 30 s of one core per seed and dtype at 25 examples (162 ops; measured on a shared
-2-core Xeon, float64), so ``--seeds 0-19 --jobs 2`` takes ~5 min; float16/bfloat16 are slower.
+How long, per seed at 25 examples with ``--jobs 2`` on a 2-core AMD EPYC shared with other jobs
+(load average 8-12): float64 ~2-2.5 min, float32 ~4 min, bfloat16 ~5 min, float16 ~7 min (failing
+checks shrink, which is slow). So ``--seeds 0-19`` in float64 takes ~45 min there; on an idle machine
+expect a third of that.
 
 Counting. ``examples`` are examples drawn and run (every selected property runs on each; a property
 may skip one, e.g. no forward-mode AD). A check stops at its first failure and shrinks it, so a
