@@ -1,0 +1,96 @@
+"""benchmarks/false_alarms.py counts what it must: a wrong op as a failure, a correct one not, an op that
+torch cannot run in a dtype apart from both (2 ops × 2 examples: seconds)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from gradprops.catalogue import ENTRIES, Entry
+
+PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "false_alarms.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("false_alarms", PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["false_alarms"] = module  # worker processes pickle its functions by module name
+    spec.loader.exec_module(module)
+    return module
+
+
+# forward is x, backward says 2: wrong on every nonempty input, and linear (only an oracle sees it)
+PLANTED = Entry("planted", "x + (x - x.detach())", "()", "unary", nonempty=True)
+# a 1-d input is no matrix: raises in float64 too, so it is a failure there, not "cannot run"
+RAISES = Entry("raises", "torch.linalg.inv(x)", "(n)", "linalg", nonempty=True)
+
+
+def test_planted_wrong_op_is_a_failure_and_a_correct_op_is_not(bench: ModuleType) -> None:
+    results = bench.run({"sin": ENTRIES["sin"], "planted": PLANTED}, ["float64"], [0], 2)
+    by_op = {r["op"]: r for r in results}
+    assert by_op["sin"]["outcome"] == "passed" and by_op["sin"]["examples"] == 2
+    assert by_op["planted"]["outcome"] == "failed"
+    assert by_op["planted"]["property"] in ("finite_differences", "forward_reverse_adjoint", "chain_rule")
+    assert by_op["planted"]["mismatches"][0]["max_abs_diff"] > 0  # its numbers are kept
+    summary = bench.summarize(results)["float64"]
+    assert (summary["checks"], summary["examples"], summary["failures"]) == (2, 4, 1)
+    assert summary["per_10000"] == 2500.0
+    text = bench.render(results, 2)
+    assert "FAILED: planted / " in text and "/ float64 / seed 0" in text
+    assert "python benchmarks/false_alarms.py --ops planted --dtypes float64 --seeds 0 --examples 2" in text
+    # the call that shows the shrunk failure runs the failing property alone, as check()'s own replay line
+    assert f"seed=0, max_examples=2, properties={[by_op['planted']['property']]!r})" in text
+
+
+def test_an_op_torch_cannot_run_in_a_dtype_is_counted_apart(bench: ModuleType) -> None:
+    results = bench.run({"inv": ENTRIES["inv"], "raises": RAISES}, ["float16", "float64"], [0], 2)
+    outcome = {(r["op"], r["dtype"]): r["outcome"] for r in results}
+    assert outcome == {("inv", "float16"): "cannot run", ("raises", "float16"): "cannot run",
+                       ("inv", "float64"): "passed", ("raises", "float64"): "failed"}
+    summary = bench.summarize(results)
+    assert summary["float16"]["cannot_run_ops"] == ["inv", "raises"]
+    assert (summary["float16"]["failures"], summary["float16"]["examples"]) == (0, 0)
+    assert summary["float64"]["failures"] == 1
+    assert "cannot run in float16 (2 ops)" in bench.render(results, 2)
+
+
+def test_known_torch_findings_are_left_out_and_counted(bench: ModuleType) -> None:
+    [r] = bench.run({"logsigmoid": ENTRIES["logsigmoid"]}, ["float64"], [0], 1)
+    assert r["known"] == ["second_order"] and "second_order" not in r["property_examples"]
+    assert bench.summarize([r])["float64"]["known_skipped"] == 1
+
+
+def test_command_line_with_workers_writes_json(bench: ModuleType, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.json"
+    code = bench.main(["--ops", "neg,sin", "--seeds", "0-1", "--dtypes", "float32", "--examples", "2",
+                       "--jobs", "2", "--json", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "cores; Python" in printed and f"torch {torch.__version__}" in printed
+    data = json.loads(out.read_text())
+    assert data["summary"]["float32"]["examples"] == 8 and data["summary"]["float32"]["failures"] == 0
+    assert [(r["op"], r["seed"]) for r in data["results"]] == [("neg", 0), ("sin", 0), ("neg", 1), ("sin", 1)]
+
+
+def test_bad_arguments_say_what_to_write(bench: ModuleType) -> None:
+    assert bench.parse_seeds("12,17,20-22") == [12, 17, 20, 21, 22]
+    with pytest.raises(SystemExit, match="0-19"):
+        bench.parse_seeds("a-b")
+    with pytest.raises(SystemExit, match="unknown dtypes"):
+        bench.main(["--dtypes", "float8"])
+    with pytest.raises(SystemExit, match="unknown ops"):
+        bench.main(["--ops", "nope"])
+
+
+def test_docstring_examples(bench: ModuleType) -> None:
+    assert doctest.testmod(bench).failed == 0
