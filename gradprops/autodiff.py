@@ -13,6 +13,7 @@ the same function on float64 copies of its inputs and parameters.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -437,7 +438,6 @@ def jvp(target: Target, variables: Sequence[Tensor], directions: Sequence[Tensor
     >>> jvp(t, g.variables, (torch.ones(2, dtype=torch.float64),))
     (tensor([1., 1.], dtype=torch.float64),)
     """
-    import warnings
 
     def run() -> tuple[Tensor, ...]:
         with fwAD.dual_level():

@@ -82,7 +82,6 @@ test_slow = autograd_test(slow_sin, inputs="()", properties=["seed_linearity"], 
 """
 
 
-@pytest.mark.xfail(strict=True, reason="gradprops.check replaces every deadline by None (check.py; requested)")
 def test_a_deadline_set_in_settings_is_hypothesis_deadline(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_slow=SLOW)
     result = pytester.runpytest_subprocess(*ARGS, "--gradprops-seed=1")
