@@ -203,8 +203,7 @@ def jacobian_products(
         chosen = _sample_rows(total, row_cap, generator)
         rows = _split_rows(chosen, sizes)
         seed = tuple(_restrict(s, r) for s, r in zip(seed, rows))
-        note = (f"explicit Jacobian capped: {row_cap} of {total} rows, sampled at random (pass generator= to "
-                "sample others)")
+        note = f"explicit Jacobian capped: {row_cap} of {total} rows, sampled at random"
     else:
         rows = [torch.arange(n) for n in sizes]
     # Outputs with no row to build are left out: jacobian() fails on zero-element outputs, and

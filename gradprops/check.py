@@ -314,6 +314,9 @@ def _did_not_repeat(flaky: FlakyFailure | FlakyStrategyDefinition) -> BaseExcept
     drawn = [e for e in leaves if isinstance(e, FlakyStrategyDefinition)]
     if not drawn:
         return flaky
+    found = next((f for e in drawn if (f := _found_nondeterminism(e)) is not None), None)
+    if found is not None:
+        return found
     what = " ".join(str(drawn[0]).split("\n\n", 1)[-1].split())
     return UsageError(
         f"Hypothesis drew different choices when it replayed an example of this check ({what}): "
@@ -326,6 +329,17 @@ def _did_not_repeat(flaky: FlakyFailure | FlakyStrategyDefinition) -> BaseExcept
 
 def _out_of_memory(exc: BaseException) -> BaseException | None:
     """The out-of-memory error among the exceptions ``exc`` was raised while handling, if any."""
+    return _in_chain(exc, lambda e: isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and (
+        "can't allocate memory" in str(e) or "out of memory" in str(e))))
+
+
+def _found_nondeterminism(exc: BaseException) -> BaseException | None:
+    """A property's finding that the function is not deterministic, among the exceptions ``exc``
+    was raised while handling: the replay drew less because that finding ended it early."""
+    return _in_chain(exc, lambda e: isinstance(e, PropertyFailure) and e.detail.startswith(NONDETERMINISTIC))
+
+
+def _in_chain(exc: BaseException, wanted: Callable[[BaseException], bool]) -> BaseException | None:
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -333,8 +347,7 @@ def _out_of_memory(exc: BaseException) -> BaseException | None:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and (
-                "can't allocate memory" in str(e) or "out of memory" in str(e))):
+        if wanted(e):
             return e
         todo += [e.__cause__, e.__context__]
     return None

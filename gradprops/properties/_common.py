@@ -282,12 +282,13 @@ def beyond_noise(
     names: Sequence[str],
     *,
     compared_at: Callable[[Sequence[Tensor]], Sequence[Tensor]] | None = None,
+    compared: Sequence[Tensor] = (),
 ) -> list[Mismatch]:
     """Mismatches at ``magnitude``; if any, again with the magnitude raised to the noise floor, and
     if still any, to the rounding noise measured by :func:`rounding_noise`.
 
     ``compare_at(magnitude)`` runs the property's comparison. ``compared_at(values)`` recomputes
-    the tensors it compares, both sides, at given variable values. The second pass
+    the tensors it compares (``compared``, both sides) at given variable values. The second pass
     costs one backward (:func:`jacobian_scale`), the third what ``compared_at`` costs; each is
     only taken when the one before found something.
     """
@@ -300,41 +301,53 @@ def beyond_noise(
     if not found or compared_at is None:
         return found
     try:
-        wobble = rounding_noise(compared_at, variables)
+        wobble = rounding_noise(compared_at, variables, compared)
     except (FunctionRaised, Mutated):
         return found  # the function fails near x: its own property reports that, not this one
     # Each side carries its own noise: a difference up to twice the wobble is rounding.
     return compare_at(max(magnitude, 4 * wobble / tolerance.atol))
 
 
-def rounding_noise(at: Callable[[Sequence[Tensor]], Sequence[Tensor]], variables: Sequence[Tensor]) -> float:
-    """How far ``at(x)`` — ``x`` the variables' values — lands from itself when it runs under
-    Monte Carlo arithmetic in the variables' own dtype: every op's inputs moved by one unit
-    roundoff, fused ops stepped through (:class:`~gradprops.precision.SimulatedPrecision`), against
-    a plain re-run; the largest of two runs.
+def rounding_noise(
+    at: Callable[[Sequence[Tensor]], Sequence[Tensor]], variables: Sequence[Tensor], here: Sequence[Tensor],
+) -> float:
+    """How far ``at(x)`` — ``x`` the variables' values, ``here`` what it gave there — lands from
+    itself when it runs under Monte Carlo arithmetic in the variables' own dtype: every op's inputs
+    moved by one unit roundoff, fused ops stepped through
+    (:class:`~gradprops.precision.SimulatedPrecision`); the largest of two runs.
 
     That is the rounding noise of the compared values, measured where no a-priori scale predicts
     it: terms of size 1/σ that cancel to a Jacobian of ~0 under a normalisation of a nearly
     constant row, a loss whose grad is a difference of probabilities. The true value of what is
-    compared does not move — x stays where it is — so a real disagreement is not absorbed into
-    the noise. Only taken once a comparison has failed.
+    compared does not move — x stays where it is — so a real disagreement is not absorbed.
 
-    >>> rounding_noise(lambda xs: [xs[0] * 0], [torch.ones(2, dtype=torch.float64)])
+    A deterministic function gives ``here`` again, bit for bit, before and after the measurement;
+    one that does not (a backward wrong on some calls only, state kept between calls) gets no
+    allowance at all (0.0): its change between calls is not rounding. Only taken once a
+    comparison has failed.
+
+    >>> rounding_noise(lambda xs: [xs[0] * 0], [torch.ones(2, dtype=torch.float64)], [torch.zeros(2)])
     0.0
     """
     dtype = _arithmetic_dtype(variables)
     gen = torch.Generator().manual_seed(0x5EED)
     values = [v.detach() for v in variables]
-    # Against a plain re-run, not the values under suspicion: a backward that was wrong once would
-    # otherwise have its error measured as noise, and pass.
-    again = at(values)
+    if not _reproduces(at(values), here):
+        return 0.0
     worst = 0.0
     for _ in range(2):
         with SimulatedPrecision(dtype, gen):
             there = at(values)
         worst = max(worst, max_abs([(a.detach() - b.detach()).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
-                                    for a, b in zip(there, again)]))
-    return worst
+                                    for a, b in zip(there, here)]))
+    return worst if _reproduces(at(values), here) else 0.0
+
+
+def _reproduces(again: Sequence[Tensor], here: Sequence[Tensor]) -> bool:
+    return all(a.shape == b.shape and bool(torch.equal(a.detach().to(b.dtype), b.detach()) or
+                                           ((a.detach().to(b.dtype).isnan() == b.detach().isnan()).all() and
+                                           torch.equal(a.detach().to(b.dtype).nan_to_num(), b.detach().nan_to_num())))
+               for a, b in zip(again, here))
 
 
 def _arithmetic_dtype(variables: Sequence[Tensor]) -> torch.dtype:

@@ -87,7 +87,7 @@ def check_forward_reverse_adjoint(
         return [torch.tensor([inner(grads_there, d), inner(v, _jvp(target, there.variables, d))], dtype=torch.float64)]
 
     try:
-        wobble = rounding_noise(compared_at, variables)
+        wobble = rounding_noise(compared_at, variables, [torch.tensor([reverse, forward_mode], dtype=torch.float64)])
     except (FunctionRaised, Mutated, NotApplicable):
         wobble = 0.0
     allowed = max(allowed, 4 * wobble)

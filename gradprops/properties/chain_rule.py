@@ -200,7 +200,7 @@ def check_chain_rule(
         lambda m: compare_all(through_f, expected, names, tolerance, m, actual_label="h(f(x)).backward()",
                               expected_label="VJP(∂h/∂y as a contiguous tensor)"),
         max_abs([*through_f, *expected]), tolerance, seed, outputs, variables, names,
-        compared_at=compared_at,
+        compared_at=compared_at, compared=[*through_f, *expected],
     )
     fail_on(NAME, "backpropagating a downstream loss h(f(x)) through f does not give f's VJP seeded with "
             "∂h/∂y: backward mishandles the seed autograd builds (its layout, its values)", mismatches, case,

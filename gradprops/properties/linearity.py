@@ -61,6 +61,7 @@ def check_seed_linearity(
         r = _rounding_residual(w, u, v, a, b)
         g_r = graph.vjp(r) if r is not None else tuple(torch.zeros_like(g) for g in g_w)
     expected = [a * gu + b * gv + gr for gu, gv, gr in zip(g_u, g_v, g_r)]
+    unmasked = [*g_w, *expected]  # as compared_at gives them, for the noise measurement
     if not all_finite([*g_u, *g_v]):
         # Where VJP(u) or VJP(v) overflows, a·VJP(u) + b·VJP(v) is inf - inf: nothing to compare there.
         finite = [gu.isfinite() & gv.isfinite() for gu, gv in zip(g_u, g_v)]
@@ -80,7 +81,7 @@ def check_seed_linearity(
                               expected_label="a·backward(u) + b·backward(v)"
                               + (" + backward(r), r = rounding of a·u + b·v" if r is not None else "")),
         magnitude, tolerance, scaled, outputs, variables, names,
-        compared_at=compared_at,
+        compared_at=compared_at, compared=unmasked,
     )
     fail_on(NAME, "backward is not linear in its seed: VJP(a·u + b·v) != a·VJP(u) + b·VJP(v)",
             mismatches, case, extra=lambda: _hint(g_u, g_v))

@@ -53,7 +53,7 @@ def check_ones_seed_matches_sum(
         lambda m: compare_all(g_ones, g_sum, names, tolerance, m, actual_label="backward(ones_like(y))",
                               expected_label=what),
         max_abs([*g_ones, *g_sum]), tolerance, ones, outputs, variables, names,
-        compared_at=compared_at,
+        compared_at=compared_at, compared=[*g_ones, *g_sum],
     )
     fail_on(NAME, f"seeding with torch.ones_like(y) does not give the grads of {what}",
             mismatches, case)

@@ -94,8 +94,8 @@ def check_purity(
     with findings_as_failures(NAME, case):
         again = tuple(o.detach() for o in guarded_forward(target, [copy_leaf(x).detach().requires_grad_()
                                                                      for x in graph.originals]))
-    fail_on(NAME, "forward is not deterministic: a second forward on the same inputs gave other outputs "
-            "(torch.rand or dropout inside, an nn.Module in training mode, state kept between calls); "
+    fail_on(NAME, "the function under test is not deterministic: a second forward on the same inputs gave other "
+            "outputs (torch.rand or dropout inside, an nn.Module in training mode, state kept between calls); "
             "draw random tensors outside and pass them in, or call module.eval()",
             [m for i, (a, o) in enumerate(zip(again, outputs))
              if (m := compare(a, o.detach(), name=f"output {i}", tolerance=_IDENTICAL, magnitude=0.0,

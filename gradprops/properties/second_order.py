@@ -139,7 +139,7 @@ def check_second_order(
         # Terms that cancel inside double backward (a constant row under group_norm, a 1-element
         # vector under normalize) leave rounding noise no scale above predicts: measure it.
         with findings_as_failures(NAME, case):
-            wobble = rounding_noise(_double_backward_at(run, v, (t1, t2, w), names), variables)
+            wobble = rounding_noise(_double_backward_at(run, v, (t1, t2, w), names), variables, [*db1, *db2, *dbw])
         mismatches = compare_at(max(magnitude, 4 * (1 + abs(a) + abs(b)) * wobble / tolerance.atol))
     fail_on(NAME, "double backward is not linear in its seed: DB(a·t1 + b·t2) != a·DB(t1) + b·DB(t2), DB(t) "
             "= backward of ⟨t, backward(v)⟩ (create_graph=True)", mismatches, case)
@@ -177,7 +177,7 @@ def check_second_order(
         if verdict.outcome == "disagree":
             # Differencing backward divides its rounding noise by h: where backward's result is noise
             # of terms that cancelled (a 1-element layer_norm row at x = 1000), measure that noise.
-            measured = rounding_noise(first, base)
+            measured = rounding_noise(first, base, g0)
             if measured > vjp_noise:
                 vjp_noise = measured
                 verdict = judge(probe, tolerance)
@@ -268,7 +268,8 @@ def _check_seed_part(
         return [torch.tensor([inner(s, part), inner(vjp_at(run, s, names)(values), t1)], dtype=torch.float64)]
 
     with findings_as_failures(NAME, case):
-        allowed = max(allowed, 4 * rounding_noise(compared_at, base))
+        here = [torch.tensor([got, reference], dtype=torch.float64)]
+        allowed = max(allowed, 4 * rounding_noise(compared_at, base, here))
     if abs(got - reference) <= allowed:
         return
     m = scalar_mismatch(label, got, reference, tolerance, allowed, "⟨s, DB_v(t1)⟩", "⟨backward(s), t1⟩")
