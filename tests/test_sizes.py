@@ -61,7 +61,7 @@ def test_large_elementwise_examples_reach_past_the_kernel_blocks_and_their_edges
 
 def test_a_large_example_shrinks_to_the_smallest_total_that_shows_the_size():
     (x,) = find_one(gst.inputs("()"), lambda xs: xs[0].numel() > 4096, n=3000)
-    assert 4096 < x.numel() <= 4200, x.shape
+    assert 4096 < x.numel() <= 10_000, x.shape  # about 4,100, or 9,328 (see draw_large)
 
 
 @pytest.mark.parametrize("max_elements", [2, 50, 3000])
@@ -87,8 +87,6 @@ def test_no_argument_combination_allocates_without_bound(kwargs):
 
 
 def test_the_reported_oom_case_now_runs():
-
-
     report = gradprops.check(torch.sin, gst.inputs("()", max_batch_dims=20), max_examples=3, seed=0)
     assert report.examples == 3
 
@@ -125,10 +123,9 @@ def test_min_side_1_draws_no_empty_inputs(signature):
 
 
 def test_min_side_1_is_what_max_needs():
-
-
-    with pytest.raises(gradprops.PropertyFailure, match="raised during forward"):
-        gradprops.check(lambda x: x.amax(-1), gst.inputs("(m,n)"), max_examples=30, seed=0)
+    empty_rows = [x for (x,) in draws(gst.inputs("(m,n)", large=False), n=150) if x.shape[-1] == 0]
+    with pytest.raises(IndexError):  # what a default draw with an empty n does to amax
+        empty_rows[0].amax(-1)
     gradprops.check(lambda x: x.amax(-1), gst.inputs("(m,n)", min_side=1, max_elements=2000), max_examples=20, seed=0)
 
 
@@ -181,7 +178,6 @@ def test_a_backward_wrong_in_one_element_past_4096_is_caught_by_a_default_check(
     budget. Shrinking is left out to keep this affordable (a shrink of a 10⁴-element failure takes
     about 10 s; it does not decide whether the bug is caught): 20 seeds take about 40 s."""
 
-
     no_shrink = hypothesis.settings(max_examples=100, phases=[hypothesis.Phase.generate], database=None)
     caught = {}
     for seed in range(20):
@@ -192,3 +188,11 @@ def test_a_backward_wrong_in_one_element_past_4096_is_caught_by_a_default_check(
             assert x.numel() > 4096
             caught[seed] = failure.property
     assert len(caught) >= 19, caught
+
+
+def test_the_partial_that_pytest_support_recommends_works():
+    import functools
+
+    make = functools.partial(gst.inputs, "(m,n)", min_side=1)  # as autograd_test's docstring says
+    for (x,) in draws(make(dtype=torch.float32), n=60):
+        assert x.dtype == torch.float32 and x.numel() > 0

@@ -54,7 +54,8 @@ def inputs(
     ``"()"``           one tensor of **any shape**, 0-d included — NumPy reads ``()`` as a scalar
                        core and loops over the rest, which is the same set of shapes. An elementwise
                        signature (every core ``()``) has no core dims, so it gets one batch dim
-                       more: up to ``max_batch_dims + 1`` = 3 dims, 6 × 6 × 6 = 216 elements.
+                       more: up to ``max_batch_dims + 1`` = 3 dims, 6 × 6 × 6 = 216 elements in
+                       an ordinary example (a large one grows past that, see below).
     ``"(),()"``        a pair of mutually broadcastable tensors (``x * y``)
     ``"(n)"``          batches of vectors; ``"(n),(n)"`` two sharing their last dim
     ``"(m,n),(n,p)"``  matrices that multiply (``m?``/``p?`` make a dim optional, as for matmul)
@@ -73,11 +74,11 @@ def inputs(
     example is never empty.
 
     *Budget*: no example holds more than ``max_elements`` elements over all its inputs, a size-0
-    dim counted as 1 (default
-    100,000: a large example of ``torch.sin`` costs about 0.1 s in float64). An ordinary example
-    over the budget (many batch dims, a wide ``max_side``) has its largest dims shrunk until it
-    fits. Raise the budget for bugs that need more (``max_elements=10**6``), lower it for costly
-    functions; a signature whose fixed sizes alone exceed it is refused.
+    dim counted as 1 (default 100,000: a large example of ``torch.sin`` costs about 0.1 s with
+    every property in float64). An ordinary example over the budget (many batch dims, a wide
+    ``max_side``) has its largest dims shrunk until it fits. Raise the budget for bugs that need
+    more (``max_elements=10**6``), lower it for costly functions; a signature whose fixed sizes
+    alone exceed it is refused.
 
     ``dtype``, ``low``, ``high``, ``exclude``, ``margin`` and ``positive`` take one value for every
     input or a tuple with one entry per input, e.g. ``dtype=(torch.float64, torch.int64)``; for
