@@ -152,8 +152,8 @@ def _per_input(value: Any, name: str, count: int, is_per_input: Callable[[Any], 
 def _inputs(draw: Callable[[st.SearchStrategy[Any]], Any], *, signature: Signature, specs: tuple[TensorSpec, ...],
             min_side: int, max_side: int, max_batch_dims: int, max_elements: int,
             large: bool) -> tuple[Tensor, ...]:
-    # Drawn first, so that Hypothesis, which prefers smaller choices earlier, reports a failure that
-    # also shows at ordinary sizes at ordinary sizes.
+    # Drawn first: Hypothesis prefers smaller choices earlier, so shrinking tries ordinary sizes
+    # before it tries smaller large ones.
     grow = large and draw(integers_between(0, 7)) in LARGE_DRAWS
     drawn: Shapes = draw(signature_shapes(signature, max_side=max_side, max_batch_dims=max_batch_dims))
     if min_side:
