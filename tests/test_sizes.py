@@ -98,8 +98,9 @@ def test_tensors_fit_a_drawn_shape_to_the_budget(t):
 
 def test_fit_budget_shrinks_the_largest_axis_first_and_keeps_axes_consistent():
     shapes = ((3, 50, 40), (50, 1))
-    axes = signature_axes(parse_signature("(),()"), shapes)
-    fitted = fit_budget(shapes, axes, 1000)
+    named, batch = signature_axes(parse_signature("(),()"), shapes)
+    assert named == ()
+    fitted = fit_budget(shapes, batch, 1000)
     assert total_elements(fitted) <= 1000 and fitted[0][0] == 3
     torch.broadcast_shapes(*fitted)
     assert fitted[0][1] == fitted[1][0]
@@ -107,11 +108,17 @@ def test_fit_budget_shrinks_the_largest_axis_first_and_keeps_axes_consistent():
 
 def test_signature_axes_link_named_dims_and_broadcast_positions():
     sig = parse_signature("(m,n),(n,p)")
-    axes = signature_axes(sig, ((2, 3, 4), (4, 5)))
-    assert ((0, 2), (1, 0)) in axes  # n, in both inputs
-    assert ((0, 0),) in axes  # the batch dim of the first
+    named, batch = signature_axes(sig, ((2, 3, 4), (4, 5)))
+    assert ((0, 2), (1, 0)) in named  # n, in both inputs
+    assert batch == (((0, 0),),)  # the batch dim of the first
     # an optional dim left out makes a 1-d input's names ambiguous for "(m?,n?)": no axis for them
-    assert signature_axes(parse_signature("(m?,n?)"), ((3,),)) == ()
+    assert signature_axes(parse_signature("(m?,n?)"), ((3,),)) == ((), ())
+
+
+def test_a_named_dim_grows_to_at_most_2048_since_outputs_may_be_quadratic_in_it():
+    examples = draws(gst.inputs("(n)", max_batch_dims=0), n=200)
+    assert max(x.shape[-1] for (x,) in examples) <= 2048
+    assert any(x.shape[-1] > 1024 for (x,) in examples)  # past a 1,024 block
 
 
 @pytest.mark.parametrize("signature", ["()", "(),()", "(m,n),(n,p)", "(n)"])

@@ -15,6 +15,7 @@ from gradprops.strategies._cached import integers_between
 from gradprops.strategies._validation import check_bool, check_int
 from gradprops.strategies.shapes import (
     LARGE_DRAWS,
+    MAX_CORE_SIDE,
     MAX_DIMS,
     MAX_ELEMENTS,
     Axis,
@@ -65,8 +66,9 @@ def inputs(
     size 0 in every input that has it, unless ``min_side=1`` (for functions that cannot take empty
     inputs, e.g. a reduction with ``max``). Shapes shrink towards no batch dims and sizes of 1.
 
-    *Large examples*: unless ``large=False``, about one example in five grows one named dim or
-    batch dim (never a fixed size) past ``max_side``, towards ``max_elements`` elements in total:
+    *Large examples*: unless ``large=False``, about one example in five grows one named dim (to at
+    most 2,048: outputs may be quadratic in it) or batch dim (never a fixed size) past
+    ``max_side``, towards ``max_elements`` elements in total:
     four in five of them hold more than 5,000 — past where kernels split their work into blocks
     (1,024 and 4,096 elements) and leave a partial last block — the rest fill the sizes between,
     and a failure shrinks to the smallest total that shows it. The grown size is sometimes a
@@ -158,15 +160,17 @@ def _inputs(draw: Callable[[st.SearchStrategy[Any]], Any], *, signature: Signatu
     drawn: Shapes = draw(signature_shapes(signature, max_side=max_side, max_batch_dims=max_batch_dims))
     if min_side:
         drawn = without_empty(drawn)
-    axes = signature_axes(signature, drawn)
+    named, batch = signature_axes(signature, drawn)
+    axes = named + batch
     if grow:
-        drawn = draw_large(draw, drawn, axes, max_elements)
+        caps = [MAX_CORE_SIDE] * len(named) + [max_elements] * len(batch)
+        drawn = draw_large(draw, drawn, axes, max_elements, caps)
     drawn = fit_budget(drawn, axes, max_elements)
     return tuple(draw_tensor(draw, shape, spec) for shape, spec in zip(drawn, specs))
 
 
-def signature_axes(signature: Signature, shapes: Shapes) -> tuple[Axis, ...]:
-    """The axes of ``shapes`` drawn for ``signature``: its named dims, then its batch positions.
+def signature_axes(signature: Signature, shapes: Shapes) -> tuple[tuple[Axis, ...], tuple[Axis, ...]]:
+    """The axes of ``shapes`` drawn for ``signature``: those of its named dims, and of its batch positions.
 
     A named dim's axis holds all its occurrences. A batch position (counted from the right of
     the batch dims, which broadcast against each other) holds the inputs whose size there is not 1
@@ -174,7 +178,7 @@ def signature_axes(signature: Signature, shapes: Shapes) -> tuple[Axis, ...]:
     ambiguous (a 1-d input of ``"(m?,n?)"``) keeps the named dims it has out of every axis.
 
     >>> signature_axes(parse_signature("(m,n),(n)"), ((2, 3, 4), (1, 4)))
-    (((0, 1),), ((0, 2), (1, 1)), ((0, 0),))
+    ((((0, 1),), ((0, 2), (1, 1))), (((0, 0),),))
     """
     located: list[tuple[int, tuple[str, ...] | None]] = []  # per input: batch dims, core names
     for names, shape in zip(signature.cores, shapes):
@@ -183,14 +187,15 @@ def signature_axes(signature: Signature, shapes: Shapes) -> tuple[Axis, ...]:
         else:  # optional dims left out, and with them the batch dims
             required = tuple(n for n in names if not n.endswith("?"))
             located.append((0, required if len(shape) == len(required) else None))
-    axes: list[Axis] = []
+    named: list[Axis] = []
     for name in signature.named:
         if any(names is None and name in core for (_, names), core in zip(located, signature.cores)):
             continue
-        axes.append(tuple((i, batch + d) for i, (batch, names) in enumerate(located)
-                          for d, n in enumerate(names or ()) if n == name))
+        named.append(tuple((i, batch + d) for i, (batch, names) in enumerate(located)
+                           for d, n in enumerate(names or ()) if n == name))
+    positions: list[Axis] = []
     for position in range(max((batch for batch, _ in located), default=0)):
         present = [(i, batch - 1 - position) for i, (batch, _) in enumerate(located) if batch > position]
         wide = tuple((i, d) for i, d in present if shapes[i][d] != 1)
-        axes.append(wide or tuple(present))
-    return tuple(axes)
+        positions.append(wide or tuple(present))
+    return tuple(named), tuple(positions)

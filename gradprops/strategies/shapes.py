@@ -41,6 +41,11 @@ LARGE_DRAWS = (6, 7)
 #: while it generates; a coarse ``high`` of four values first keeps most large examples large.
 LARGE_STEPS = 4 * 256 - 1
 
+#: A large example grows a signature's named (core) dim to at most this size: a function may make
+#: an output quadratic in it (``torch.diag_embed`` of ``"(n)"``, attention's n × n scores), and
+#: 2,048² elements stay affordable. Batch dims, which outputs only loop over, grow to the budget.
+MAX_CORE_SIDE = 2048
+
 Shapes = tuple[tuple[int, ...], ...]
 Axis = tuple[tuple[int, int], ...]  # the (input, dim) positions that hold one size
 
@@ -188,7 +193,7 @@ def fit_budget(shapes: Shapes, axes: Sequence[Axis], budget: int) -> Shapes:
 
 
 def draw_large(draw: Callable[[st.SearchStrategy[Any]], Any], shapes: Shapes, axes: Sequence[Axis],
-               budget: int) -> Shapes:
+               budget: int, caps: Sequence[int]) -> Shapes:
     """Grow one drawn axis so that ``shapes`` hold a drawn total of elements between their own
     total ``t`` and ``budget``: ``t · (budget / t) ** (k / LARGE_STEPS) ** (1/3)`` for a drawn step
     ``k = 256 · high + low``. The cube root puts most totals near the budget, and a failure
@@ -198,7 +203,8 @@ def draw_large(draw: Callable[[st.SearchStrategy[Any]], Any], shapes: Shapes, ax
     that fits, or the power of two at or below it, or one off that (``2**k``, ``2**k ± 1``: where
     kernels' blocks end).
 
-    Only one axis grows, so outputs grow with it linearly. Shrinks towards the first axis, the
+    ``caps`` bounds each axis' size (a function may make an output quadratic in a core dim, as
+    ``torch.diag_embed`` does: see :data:`MAX_CORE_SIDE`). Shrinks towards the first axis, the
     smallest total and the size that fits. A large example is never empty: its size-0 dims
     become 1 (as :func:`without_empty`). Shapes without an axis (0-d) stay as they are.
     """
@@ -206,13 +212,14 @@ def draw_large(draw: Callable[[st.SearchStrategy[Any]], Any], shapes: Shapes, ax
         return shapes
     shapes = without_empty(shapes)
     candidates = axes
-    axis = candidates[draw(integers_between(0, len(candidates) - 1))]
+    choice = draw(integers_between(0, len(candidates) - 1))
+    axis, cap = candidates[choice], caps[choice]
     start = total_elements(shapes)
     high, low = draw(integers_between(0, LARGE_STEPS // 256)), draw(integers_between(0, 255))
     step = (256 * high + low) / LARGE_STEPS
     target = round(start * (budget / start) ** step ** (1 / 3)) if budget > start else start
     current = axis_size(shapes, axis)
-    size = _largest_fitting(shapes, axis, target, current, max(current, target))
+    size = _largest_fitting(shapes, axis, target, current, max(current, min(target, cap)))
     if size is None or size <= current:
         return shapes
     snap = draw(integers_between(0, 3))  # 0: as fitted; 1, 2, 3: 2**k, 2**k + 1, 2**k - 1 below it
