@@ -4,7 +4,8 @@ A *target* is a plain function of torch ops, a custom ``torch.autograd.Function`
 ``nn.Module``. Whatever it is, every property sees the same thing: :meth:`Target.outputs` takes a
 tuple of tensors — the differentiable inputs, then the module's trainable parameters — and returns
 the outputs that carry a grad. Inputs that are not differentiated (integer tensors, tensors without
-``requires_grad``) are held fixed.
+``requires_grad``) are held fixed. Outputs are a pytree: every tensor leaf of what the function
+returns (nested tuples, lists, dicts, named tuples) is an output, in ``torch.utils._pytree``'s order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils import _pytree as pytree
 
 from gradprops.errors import UsageError
 
@@ -102,6 +104,9 @@ class Target:
         self._diff_slots = tuple(i for i, x in enumerate(self.inputs) if is_differentiable(x))
         if self.module is not None:
             params = [(n, p) for n, p in self.module.named_parameters() if p.requires_grad]
+            for n, p in params:
+                _require_values(p, f"parameter '{n}'", "; for a module built on the meta device, "
+                                "module.to_empty(device='cpu') and initialise its parameters")
             self.parameter_names = tuple(n for n, _ in params)
             variables += [Variable(f"parameter '{n}'", p) for n, p in params]
         if not variables:
@@ -110,7 +115,12 @@ class Target:
         self._output_mask: tuple[bool, ...] | None = None
 
     def call(self, variables: Sequence[Tensor]) -> tuple[Tensor, ...]:
-        """Run the function with ``variables`` substituted; return every tensor it outputs."""
+        """Run the function with ``variables`` substituted; return every tensor it outputs.
+
+        A function that leaves grad mode switched (``torch.set_grad_enabled(False)`` without
+        restoring it) is a finding: every caller's later code would run without autograd.
+        """
+        grad_enabled = torch.is_grad_enabled()
         n_inputs = len(self._diff_slots)
         args = list(self.inputs)
         for slot, value in zip(self._diff_slots, variables[:n_inputs]):
@@ -124,6 +134,13 @@ class Target:
                 "forward",
                 lambda: torch.func.functional_call(module, params, tuple(args), strict=False),
             )
+        if torch.is_grad_enabled() != grad_enabled:
+            torch.set_grad_enabled(grad_enabled)
+            raise FunctionRaised("forward", RuntimeError(
+                f"the function under test switched grad mode {'off' if grad_enabled else 'on'} and left "
+                "it so (torch.set_grad_enabled without restoring it): its callers' code would then run "
+                f"{'without' if grad_enabled else 'with'} autograd. Use `with torch.no_grad():` or "
+                "`with torch.set_grad_enabled(...):`, which restore the mode"))
         return _as_output_tuple(raw)
 
     def outputs(self, variables: Sequence[Tensor]) -> tuple[Tensor, ...]:
@@ -149,7 +166,7 @@ class Target:
 
 def _as_input_tuple(inputs: Any) -> tuple[Tensor, ...]:
     if isinstance(inputs, Tensor):
-        return (inputs,)
+        inputs = (inputs,)
     if not isinstance(inputs, (tuple, list)):
         raise UsageError(
             f"inputs must be a tensor or a tuple of tensors, got {type(inputs).__name__}: wrap a "
@@ -161,6 +178,7 @@ def _as_input_tuple(inputs: Any) -> tuple[Tensor, ...]:
                 f"input {i} is a {type(x).__name__}, not a tensor: every input must be a tensor; "
                 f"bind non-tensor arguments with functools.partial(fn, ...) or a lambda"
             )
+        _require_values(x, f"input {i}")
         if x.layout != torch.strided:
             raise UsageError(
                 f"input {i} is a {x.layout} tensor: gradprops checks dense (strided) tensors only; pass "
@@ -169,15 +187,38 @@ def _as_input_tuple(inputs: Any) -> tuple[Tensor, ...]:
     return tuple(inputs)
 
 
+def _require_values(x: Tensor, name: str, meta_remedy: str = "") -> None:
+    """Refuse tensors whose grads gradprops cannot compute and compare: meta and nested ones."""
+    if x.is_meta:
+        raise UsageError(
+            f"{name} is on the meta device, which holds shapes but no values: gradprops computes and "
+            "compares grads, so pass tensors with values, e.g. torch.randn(shape, dtype=...) on the "
+            f"CPU{meta_remedy}"
+        )
+    if x.is_nested:
+        raise UsageError(
+            f"{name} is a nested tensor: gradprops checks dense tensors only; pass its components as "
+            "separate inputs (x.unbind()) or padded (x.to_padded_tensor(0.0)), and build the nested "
+            "tensor inside the function"
+        )
+
+
 def _as_output_tuple(raw: Any) -> tuple[Tensor, ...]:
-    if isinstance(raw, Tensor):
-        return (raw,)
-    if isinstance(raw, (tuple, list)):
-        return tuple(o for o in raw if isinstance(o, Tensor))
-    raise UsageError(
-        f"the function under test returned a {type(raw).__name__}; gradprops checks functions "
-        "that return a tensor or a tuple of tensors: wrap it in a lambda that picks the tensors"
-    )
+    """Every tensor leaf of the pytree ``raw`` (nested tuples, lists, dicts), in pytree order."""
+    leaves = pytree.tree_leaves(raw)
+    tensors = tuple(o for o in leaves if isinstance(o, Tensor))
+    if not tensors and len(leaves) == 1 and leaves[0] is raw:  # neither a tensor nor a container
+        raise UsageError(
+            f"the function under test returned a {type(raw).__name__}; gradprops checks functions "
+            "that return tensors (one, or a tuple, list or dict of them): wrap it in a lambda that "
+            "returns the tensors"
+        )
+    if any(o.is_nested for o in tensors):
+        raise UsageError(
+            "the function under test returned a nested tensor: gradprops checks dense outputs only; "
+            "check a wrapper that returns out.to_padded_tensor(0.0) (or out.unbind()) instead"
+        )
+    return tensors
 
 
 def _no_variable_message(inputs: tuple[Tensor, ...]) -> str:

@@ -25,7 +25,7 @@ def check_leaves(xs, dtypes=(torch.float64,)):
 def test_elementwise_is_any_shape_up_to_three_dims(xs):
     (x,) = xs
     check_leaves(xs)
-    assert x.dim() <= 3 and all(n <= 6 for n in x.shape)
+    assert x.dim() <= 3 and sum(n > 6 for n in x.shape) <= 1  # one dim grows in a large example
 
 
 def test_elementwise_covers_0d_empty_and_over_64_elements():
@@ -107,7 +107,7 @@ def test_vectors_share_their_last_dim(xs):
     torch.broadcast_shapes(x.shape[:-1], y.shape[:-1])
 
 
-@given(gst.inputs("(b,4)", max_side=3, max_batch_dims=1))
+@given(gst.inputs("(b,4)", max_side=3, max_batch_dims=1, large=False))
 def test_fixed_sizes_stay_fixed(xs):
     (x,) = xs
     assert x.shape[-1] == 4 and 2 <= x.dim() <= 3 and x.shape[-2] <= 3

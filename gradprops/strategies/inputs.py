@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
@@ -10,7 +11,19 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from torch import Tensor
 
-from gradprops.strategies._validation import check_int
+from gradprops.strategies._cached import integers_between
+from gradprops.strategies._validation import check_bool, check_int
+from gradprops.strategies.shapes import (
+    LARGE_DRAWS,
+    MAX_CORE_SIDE,
+    MAX_DIMS,
+    MAX_ELEMENTS,
+    Axis,
+    Shapes,
+    draw_large,
+    fit_budget,
+    without_empty,
+)
 from gradprops.strategies.signatures import Signature, parse_signature, signature_shapes
 from gradprops.strategies.tensors import TensorSpec, draw_tensor, make_spec
 
@@ -25,8 +38,11 @@ def inputs(
     margin: float | tuple[float | None, ...] | None = None,
     positive: bool | tuple[bool, ...] = False,
     layouts: Collection[str] | None = None,
+    min_side: int = 0,
     max_side: int = 6,
     max_batch_dims: int = 2,
+    max_elements: int = MAX_ELEMENTS,
+    large: bool = True,
     requires_grad: bool = True,
 ) -> st.SearchStrategy[tuple[Tensor, ...]]:
     """Tuples of leaf tensors, one per input of a gufunc-style ``signature``.
@@ -39,14 +55,32 @@ def inputs(
     ``"()"``           one tensor of **any shape**, 0-d included — NumPy reads ``()`` as a scalar
                        core and loops over the rest, which is the same set of shapes. An elementwise
                        signature (every core ``()``) has no core dims, so it gets one batch dim
-                       more: up to ``max_batch_dims + 1`` = 3 dims, 6 × 6 × 6 = 216 elements.
+                       more: up to ``max_batch_dims + 1`` = 3 dims, 6 × 6 × 6 = 216 elements in
+                       an ordinary example (a large one grows past that, see below).
     ``"(),()"``        a pair of mutually broadcastable tensors (``x * y``)
     ``"(n)"``          batches of vectors; ``"(n),(n)"`` two sharing their last dim
     ``"(m,n),(n,p)"``  matrices that multiply (``m?``/``p?`` make a dim optional, as for matmul)
     ``"(b,4)"``        a fixed size
 
-    Sizes run from 1 to ``max_side`` (fixed sizes excepted); about one draw in eight makes one dim
-    size 0 in every input that has it. Shapes shrink towards no batch dims and sizes of 1.
+    *Sizes* run from 1 to ``max_side`` (fixed sizes excepted); about one draw in eight makes one dim
+    size 0 in every input that has it, unless ``min_side=1`` (for functions that cannot take empty
+    inputs, e.g. a reduction with ``max``). Shapes shrink towards no batch dims and sizes of 1.
+
+    *Large examples*: unless ``large=False``, about one example in five grows one named dim (to at
+    most 2,048: outputs may be quadratic in it) or batch dim (never a fixed size) past
+    ``max_side``, towards ``max_elements`` elements in total:
+    four in five of them hold more than 5,000 — past where kernels split their work into blocks
+    (1,024 and 4,096 elements) and leave a partial last block — the rest fill the sizes between,
+    and a failure shrinks to the smallest total that shows it. The grown size is sometimes a
+    power of two or one off it. Only one dim grows, so outputs grow with it linearly; a large
+    example is never empty.
+
+    *Budget*: no example holds more than ``max_elements`` elements over all its inputs, a size-0
+    dim counted as 1 (default 100,000: a large example of ``torch.sin`` costs about 0.1 s with
+    every property in float64). An ordinary example over the budget (many batch dims, a wide
+    ``max_side``) has its largest dims shrunk until it fits. Raise the budget for bugs that need
+    more (``max_elements=10**6``), lower it for costly functions; a signature whose fixed sizes
+    alone exceed it is refused.
 
     ``dtype``, ``low``, ``high``, ``exclude``, ``margin`` and ``positive`` take one value for every
     input or a tuple with one entry per input, e.g. ``dtype=(torch.float64, torch.int64)``; for
@@ -62,8 +96,26 @@ def inputs(
     """
     parsed = parse_signature(signature)
     count = len(parsed.cores)
+    check_int(min_side, "min_side", minimum=0)
+    if min_side > 1:
+        raise InvalidArgument(
+            f"min_side must be 0 or 1 for inputs(), got min_side={min_side}: min_side=1 leaves out "
+            "size-0 dims; size-1 dims stay, since broadcasting needs them (write larger fixed sizes "
+            "into the signature, e.g. '(n,4)')")
     check_int(max_side, "max_side", minimum=1)
     check_int(max_batch_dims, "max_batch_dims", minimum=0)
+    longest = max(map(len, parsed.cores)) + max_batch_dims + parsed.elementwise
+    if longest > MAX_DIMS:
+        raise InvalidArgument(f"max_batch_dims={max_batch_dims} gives inputs of up to {longest} dims, more "
+                              f"than the {MAX_DIMS} gradprops draws")
+    check_int(max_elements, "max_elements", minimum=1)
+    check_bool(large, "large")
+    fixed = sum(math.prod(int(n) for n in core if n.isdigit()) for core in parsed.cores)
+    if fixed > max_elements:
+        raise InvalidArgument(f"the fixed sizes of signature={signature!r} alone hold {fixed} elements, more "
+                              f"than max_elements={max_elements}: raise max_elements to at least {fixed}")
+    if min_side and any(n == "0" for core in parsed.cores for n in core):
+        raise InvalidArgument(f"signature={signature!r} fixes a size 0, which min_side=1 excludes")
     per_input = {
         "dtype": _per_input(dtype, "dtype", count, lambda v: isinstance(v, tuple)),
         "low": _per_input(low, "low", count, lambda v: isinstance(v, tuple)),
@@ -77,7 +129,8 @@ def inputs(
                   requires_grad=requires_grad, where=f"[{i}]" if count > 1 else "")
         for i in range(count)
     )
-    return _inputs(signature=parsed, specs=specs, max_side=max_side, max_batch_dims=max_batch_dims)
+    return _inputs(signature=parsed, specs=specs, min_side=min_side, max_side=max_side,
+                   max_batch_dims=max_batch_dims, max_elements=max_elements, large=large)
 
 
 def _is_per_input_exclude(value: Any) -> bool:
@@ -99,6 +152,50 @@ def _per_input(value: Any, name: str, count: int, is_per_input: Callable[[Any], 
 
 @st.composite
 def _inputs(draw: Callable[[st.SearchStrategy[Any]], Any], *, signature: Signature, specs: tuple[TensorSpec, ...],
-            max_side: int, max_batch_dims: int) -> tuple[Tensor, ...]:
-    drawn = draw(signature_shapes(signature, max_side=max_side, max_batch_dims=max_batch_dims))
+            min_side: int, max_side: int, max_batch_dims: int, max_elements: int,
+            large: bool) -> tuple[Tensor, ...]:
+    # Drawn first: Hypothesis prefers smaller choices earlier, so shrinking tries ordinary sizes
+    # before it tries smaller large ones.
+    grow = large and draw(integers_between(0, 7)) in LARGE_DRAWS
+    drawn: Shapes = draw(signature_shapes(signature, max_side=max_side, max_batch_dims=max_batch_dims))
+    if min_side:
+        drawn = without_empty(drawn)
+    named, batch = signature_axes(signature, drawn)
+    axes = named + batch
+    if grow:
+        caps = [MAX_CORE_SIDE] * len(named) + [max_elements] * len(batch)
+        drawn = draw_large(draw, drawn, axes, max_elements, caps)
+    drawn = fit_budget(drawn, axes, max_elements)
     return tuple(draw_tensor(draw, shape, spec) for shape, spec in zip(drawn, specs))
+
+
+def signature_axes(signature: Signature, shapes: Shapes) -> tuple[tuple[Axis, ...], tuple[Axis, ...]]:
+    """The axes of ``shapes`` drawn for ``signature``: those of its named dims, and of its batch positions.
+
+    A named dim's axis holds all its occurrences. A batch position (counted from the right of
+    the batch dims, which broadcast against each other) holds the inputs whose size there is not 1
+    (all of them when every size is 1). An input whose optional core dims leave its names
+    ambiguous (a 1-d input of ``"(m?,n?)"``) keeps the named dims it has out of every axis.
+
+    >>> signature_axes(parse_signature("(m,n),(n)"), ((2, 3, 4), (1, 4)))
+    ((((0, 1),), ((0, 2), (1, 1))), (((0, 0),),))
+    """
+    located: list[tuple[int, tuple[str, ...] | None]] = []  # per input: batch dims, core names
+    for names, shape in zip(signature.cores, shapes):
+        if len(shape) >= len(names):  # every core dim present; batch dims in front
+            located.append((len(shape) - len(names), names))
+        else:  # optional dims left out, and with them the batch dims
+            required = tuple(n for n in names if not n.endswith("?"))
+            located.append((0, required if len(shape) == len(required) else None))
+    named: list[Axis] = []
+    for name in signature.named:
+        if any(names is None and name in core for (_, names), core in zip(located, signature.cores)):
+            continue
+        named.append(tuple((i, batch + d) for i, (batch, names) in enumerate(located)
+                           for d, n in enumerate(names or ()) if n == name))
+    positions: list[Axis] = []
+    for position in range(max((batch for batch, _ in located), default=0)):
+        present = [(i, batch - 1 - position) for i, (batch, _) in enumerate(located) if batch > position]
+        wide = tuple((i, d) for i, d in present if shapes[i][d] != 1)
+        positions.append(wide or tuple(present))
+    return tuple(named), tuple(positions)

@@ -5,8 +5,9 @@
                 non-contiguous
 ``sliced``      a view into a larger buffer: every dim may step by 2 and have a padded row, and the
                 view starts at a storage offset (``buf[1:, ::2]``); never indistinguishable from
-                contiguous. The padding holds NaN (integer max for integer dtypes, True for bool),
-                so code that reads outside the view sees it
+                contiguous. The padding holds NaN (integer max for integer dtypes, True for
+                bool), so code that reads outside the view sees it. The buffer holds at most
+                8 × numel + 64 elements (outer dims lose their steps and pads until it does)
 ``expanded``    some dims of size > 1 have stride 0 (``x.expand(...)``): the values along them repeat
 
 A layout that a shape cannot show degrades to ``contiguous``: every layout on a size-0 tensor,
@@ -71,6 +72,12 @@ class Layout:
         return values.to(device).contiguous()
 
 
+def max_span(shape: tuple[int, ...]) -> int:
+    """The most elements a sliced buffer for ``shape`` holds (its offset aside): its memory stays
+    within a small factor of the tensor's, however many dims it has."""
+    return 8 * math.prod(shape) + 64
+
+
 def _padding(dtype: torch.dtype) -> Any:
     if dtype.is_floating_point or dtype.is_complex:
         return math.nan
@@ -96,10 +103,14 @@ def draw_layout(
             order[d] = new
         return Layout("permuted", order=tuple(order))
     if name == "sliced":
-        steps = tuple(draw(integers_between(1, 2)) for _ in shape)
-        pads = tuple(draw(integers_between(0, 1)) for _ in shape)
+        steps = [draw(integers_between(1, 2)) for _ in shape]
+        pads = [draw(integers_between(0, 1)) for _ in shape]
         offset = draw(integers_between(0, 3))
-        layout = Layout("sliced", steps=steps, pads=pads, offset=offset)
+        for d in range(len(shape)):  # outermost first: a buffer of many dims would double per dim
+            if math.prod(n * s + p for n, s, p in zip(shape, steps, pads)) <= max_span(shape):
+                break
+            steps[d], pads[d] = 1, 0
+        layout = Layout("sliced", steps=tuple(steps), pads=tuple(pads), offset=offset)
         plain = Layout("sliced", steps=(1,) * len(shape), pads=(0,) * len(shape))
         if offset == 0 and all(a == b for n, a, b in zip(shape, layout.strides(shape), plain.strides(shape)) if n > 1):
             layout = Layout("sliced", steps=steps, pads=pads, offset=1)  # else it would look contiguous

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from torch import Tensor
 
-from gradprops.strategies._validation import check_bool, check_dtype, check_names, check_shape
+from gradprops.strategies._validation import check_bool, check_dtype, check_int, check_names, check_shape
 from gradprops.strategies.domains import Domain, make_domain
 from gradprops.strategies.layouts import LAYOUTS, draw_layout
-from gradprops.strategies.shapes import shapes
+from gradprops.strategies.shapes import MAX_ELEMENTS, fit_budget, shapes
 from gradprops.strategies.values import draw_values
 
 #: Layouts drawn when ``layouts=None``: all of them. A leaf may be expanded (torch allows it, and
@@ -72,8 +72,12 @@ def tensors(
     positive: bool = False,
     layouts: Collection[str] | None = None,
     requires_grad: bool = True,
+    max_elements: int = MAX_ELEMENTS,
 ) -> st.SearchStrategy[Tensor]:
     """Tensors of ``shape`` (default :func:`shapes()`) and ``dtype``, as leaves ready for backward.
+
+    *Size*: no tensor holds more than ``max_elements`` elements (default 100,000). A drawn shape
+    over it has its largest dims shrunk until it fits; a fixed ``shape`` over it is refused.
 
     *Domain* (real dtypes): every value ``x`` satisfies ``low <= x <= high`` (either may be None),
     ``x > 0`` if ``positive``, and ``|x - e| > margin`` for each point ``e`` in ``exclude`` (kinks
@@ -101,22 +105,28 @@ def tensors(
     >>> t.shape, t.stride(), t.is_leaf, t.requires_grad
     (torch.Size([2, 3]), (1, 2), True, True)
     """
+    check_int(max_elements, "max_elements", minimum=1)
     if shape is None:
         shape = shapes()
     elif not isinstance(shape, st.SearchStrategy):
         shape = check_shape(shape, "shape")
+        if math.prod(shape) > max_elements:
+            raise InvalidArgument(f"shape={shape!r} holds {math.prod(shape)} elements, more than "
+                                  f"max_elements={max_elements}: raise max_elements or pass a smaller shape")
     spec = make_spec(dtype=dtype, low=low, high=high, exclude=exclude, margin=margin, positive=positive,
                      layouts=layouts, requires_grad=requires_grad)
-    return _tensors(shape=shape, spec=spec)
+    return _tensors(shape=shape, spec=spec, max_elements=max_elements)
 
 
 @st.composite
 def _tensors(draw: Callable[[st.SearchStrategy[Any]], Any], *,
-             shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]], spec: TensorSpec) -> Tensor:
+             shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]], spec: TensorSpec,
+             max_elements: int) -> Tensor:
     if isinstance(shape, st.SearchStrategy):
         drawn = draw(shape)
         try:
             shape = check_shape(drawn, "shape")
         except InvalidArgument as exc:
             raise InvalidArgument(f"the shape strategy drew {drawn!r}: {exc}") from None
+        (shape,) = fit_budget((shape,), tuple(((0, d),) for d in range(len(shape))), max_elements)
     return draw_tensor(draw, shape, spec)

@@ -1,0 +1,146 @@
+"""What the target sees: every tensor leaf of a pytree output, and clear errors for what it cannot check."""
+
+import pytest
+import torch
+
+import gradprops
+from gradprops import strategies as gst
+from gradprops.target import Target
+
+pytestmark = pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors:UserWarning")
+
+x64 = lambda *s: torch.randn(s, dtype=torch.float64).requires_grad_()  # noqa: E731
+
+
+class WrongCos(torch.autograd.Function):
+    """cos(x) whose backward ignores its seed: it returns -sin(x) whatever grad_output is."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.cos()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return -x.sin()
+
+
+def nested(x):
+    """A right first output and a wrong one nested a level down."""
+    return x.sin(), (WrongCos.apply(x),)
+
+
+def in_a_dict(x):
+    return {"right": x.sin(), "wrong": [WrongCos.apply(x)]}
+
+
+@pytest.mark.parametrize("fn", [nested, in_a_dict])
+def test_a_wrong_grad_in_a_nested_output_fails_check(fn):
+    with pytest.raises(gradprops.PropertyFailure):
+        gradprops.check(fn, gst.inputs("()"), max_examples=20, seed=0)
+
+
+@pytest.mark.parametrize(("fn", "right"), [
+    (nested, lambda t: (t.sin(), (t.cos(),))),
+    (in_a_dict, lambda t: {"right": t.sin(), "wrong": [t.cos()]}),
+])
+def test_a_wrong_grad_in_a_nested_output_fails_the_jacobian_helper(fn, right):
+    x = x64(3)
+    seed = (torch.randn(3, dtype=torch.float64), torch.randn(3, dtype=torch.float64))  # one per tensor leaf
+    gradprops.assert_vjp_matches_jacobian(right, (x,), seed)
+    with pytest.raises(gradprops.PropertyFailure, match="vjp_matches_jacobian"):
+        gradprops.assert_vjp_matches_jacobian(fn, (x,), seed)
+
+
+def test_correct_nested_outputs_pass_and_every_tensor_leaf_is_an_output():
+    fn = lambda t: {"a": t.sin(), "b": (t.cos(), 3, None, [t.exp()]), "c": "text"}  # noqa: E731
+    target = Target(fn, (x64(2),))
+    assert len(target.outputs([v.value for v in target.variables])) == 3
+    gradprops.check(fn, gst.inputs("()"), max_examples=10, seed=0)
+
+
+def test_non_differentiable_leaves_are_ignored():
+    fn = lambda t: (t.sin(), {"index": t.argmax(), "value": t.max()})  # noqa: E731
+    target = Target(fn, (x64(4),))
+    assert len(target.outputs([v.value for v in target.variables])) == 2
+
+
+def test_a_non_tensor_return_is_a_usage_error():
+    with pytest.raises(gradprops.UsageError, match="returned a float"):
+        gradprops.assert_ones_seed_matches_sum(lambda t: t.sum().item(), (x64(3),))
+    with pytest.raises(gradprops.UsageError, match="returned no tensors"):
+        gradprops.assert_ones_seed_matches_sum(lambda t: {"n": 3}, (x64(3),))
+
+
+META = torch.randn(3, device="meta", requires_grad=True)
+NESTED = torch.nested.nested_tensor([torch.randn(2), torch.randn(3)], dtype=torch.float64, requires_grad=True)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "says"),
+    [
+        (META, "input 0 is on the meta device"),
+        ((x64(3), META), "input 1 is on the meta device"),
+        (NESTED, "input 0 is a nested tensor"),
+        ((NESTED,), "pass its components as separate inputs (x.unbind()) or padded"),
+    ],
+)
+@pytest.mark.parametrize("how", ["helper", "check"])
+def test_meta_and_nested_inputs_are_usage_errors(inputs, says, how):
+    with pytest.raises(gradprops.UsageError) as info:
+        if how == "helper":
+            gradprops.assert_ones_seed_matches_sum(torch.sin, inputs)
+        else:
+            gradprops.check(torch.sin, inputs, max_examples=2, seed=0)
+    assert says in str(info.value)
+
+
+def test_a_module_on_the_meta_device_is_a_usage_error():
+    with pytest.raises(gradprops.UsageError, match=r"parameter 'weight' is on the meta device.*to_empty"):
+        gradprops.assert_ones_seed_matches_sum(torch.nn.Linear(3, 2, device="meta"), (x64(4, 3),))
+
+
+def test_a_nested_output_is_a_usage_error():
+    fn = lambda t: torch.nested.as_nested_tensor([t.sin(), t[:1].cos()])  # noqa: E731
+    with pytest.raises(gradprops.UsageError, match=r"returned a nested tensor.*to_padded_tensor"):
+        gradprops.assert_ones_seed_matches_sum(fn, (x64(3),))
+
+
+def leaves_grad_off(t):
+    y = t.sin()
+    torch.set_grad_enabled(False)
+    return y
+
+
+def leaves_grad_on(t):
+    torch.set_grad_enabled(True)
+    return t.sin()
+
+
+@pytest.mark.parametrize("how", ["helper", "check"])
+def test_a_function_that_leaves_grad_mode_off_fails_and_grad_mode_is_restored(how):
+    with pytest.raises(gradprops.PropertyFailure, match="switched grad mode off and left it so"):
+        if how == "helper":
+            gradprops.assert_ones_seed_matches_sum(leaves_grad_off, (x64(3),))
+        else:
+            gradprops.check(leaves_grad_off, gst.inputs("()"), max_examples=5, seed=0)
+    assert torch.is_grad_enabled()
+
+
+def test_a_function_that_switches_grad_mode_on_under_no_grad_is_caught():
+    target = Target(leaves_grad_on, (x64(3),))
+    target.outputs([v.value for v in target.variables])  # decides the outputs, grad enabled
+    with torch.no_grad():
+        with pytest.raises(Exception, match="switched grad mode on and left it so"):
+            target.outputs([v.value for v in target.variables])
+        assert not torch.is_grad_enabled()
+
+
+def test_grad_mode_restored_inside_the_function_is_fine():
+    def scoped(t):
+        with torch.no_grad():
+            assert not t.sin().requires_grad
+        return t.sin()
+
+    gradprops.check(scoped, gst.inputs("()"), max_examples=10, seed=0)
