@@ -139,20 +139,6 @@ def compare_all(
     return found
 
 
-def overflow_note(actual: Sequence[Tensor], expected: Sequence[Tensor]) -> list[str]:
-    """A note for the report when some elements were NaN or inf on both sides, so not compared.
-
-    >>> overflow_note([torch.tensor([float("inf"), 1.0])], [torch.tensor([float("nan"), 1.0])])
-    ['1 of 2 grad element(s) were NaN or inf on both sides (overflow) and were not compared']
-    """
-    left_out = sum(int((~a.isfinite() & ~e.isfinite()).sum()) for a, e in zip(actual, expected)
-                   if a.is_floating_point() or a.is_complex())
-    if not left_out:
-        return []
-    total = sum(a.numel() for a in actual)
-    return [f"{left_out} of {total} grad element(s) were NaN or inf on both sides (overflow) and were not compared"]
-
-
 def max_abs(tensors: Sequence[Tensor]) -> float:
     """Largest finite absolute value over several tensors (0.0 when empty): a comparison's scale."""
     return max((_finite_max_abs(t.detach()) for t in tensors), default=0.0)

@@ -98,9 +98,9 @@ def test_finds_a_bug_only_on_inputs_over_64_elements_within_the_default_budget()
     with pytest.raises(gradprops.PropertyFailure) as info:
         gradprops.check(Broken.apply, gst.inputs("()"), seed=0, settings=hsettings(max_examples=100))
     (_, x), = info.value.case.variables
-    # Shrunk to the boundary: with sides of at most 6 in at most 3 dims, 72 = 3·4·6 is the
-    # smallest size above 64 that a shape can have.
-    assert x.numel() == 72, str(info.value)
+    # Shrunk to the boundary: 65 through a large example (one dim grown), or 72 = 3·4·6, the smallest
+    # size above 64 that an ordinary shape (sides up to 6, 3 dims) can have.
+    assert 64 < x.numel() <= 72, str(info.value)
 
 
 def test_an_error_raised_only_for_some_shapes_is_a_shrunk_finding():
@@ -232,6 +232,6 @@ def test_a_forward_that_alternates_between_calls_is_purity_finding():
         return x * (2.0 if calls["n"] % 2 else 3.0)
 
     x = torch.tensor([0.5, -1.0], dtype=torch.float64, requires_grad=True)
-    with pytest.raises(gradprops.PropertyFailure, match="not deterministic: a second forward on the same inputs") as info:
+    with pytest.raises(gradprops.PropertyFailure, match="not deterministic: a second forward on the same") as info:
         gradprops.assert_purity(alternating, (x,))
     assert "second forward" in str(info.value)

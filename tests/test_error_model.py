@@ -9,6 +9,7 @@ import torch
 import gradprops
 from gradprops.catalogue import ENTRIES
 from gradprops.compare import compare
+from gradprops.properties._common import NotApplicable
 from gradprops.properties.jacobian import check_vjp_matches_jacobian
 from gradprops.target import Target
 from gradprops.tolerances import resolve_tolerance
@@ -37,6 +38,12 @@ def test_overflow_on_both_sides_is_not_compared_and_is_said():
     gradprops.assert_vjp_matches_jacobian(torch.exp, (x,), v)
     notes = check_vjp_matches_jacobian(Target(torch.exp, (x,)), v)
     assert notes == ["1 of 2 grad element(s) were NaN or inf on both sides (overflow) and were not compared"]
+
+
+def test_when_every_element_overflowed_the_property_says_it_could_not_run():
+    x = torch.tensor([1000.0, 2000.0], dtype=torch.float64, requires_grad=True)
+    with pytest.raises(NotApplicable, match="nothing could be compared"):
+        check_vjp_matches_jacobian(Target(torch.exp, (x,)), torch.tensor([-0.5, 0.5], dtype=torch.float64))
 
 
 def test_overflow_on_one_side_only_is_still_a_finding():

@@ -216,6 +216,24 @@ def scalar_mismatch(
     return m
 
 
+def overflow_note(actual: Sequence[Tensor], expected: Sequence[Tensor]) -> list[str]:
+    """A note for the report when some elements were NaN or inf on both sides, so not compared;
+    :class:`NotApplicable` when that was every element.
+
+    >>> overflow_note([torch.tensor([float("inf"), 1.0])], [torch.tensor([float("nan"), 1.0])])
+    ['1 of 2 grad element(s) were NaN or inf on both sides (overflow) and were not compared']
+    """
+    left_out = sum(int((~a.isfinite() & ~e.isfinite()).sum()) for a, e in zip(actual, expected)
+                   if a.is_floating_point() or a.is_complex())
+    if not left_out:
+        return []
+    total = sum(a.numel() for a in actual)
+    said = f"{left_out} of {total} grad element(s) were NaN or inf on both sides (overflow) and were not compared"
+    if left_out == total:
+        raise NotApplicable(f"nothing could be compared: {said}")
+    return [said]
+
+
 def all_finite(tensors: Sequence[Tensor]) -> bool:
     """Whether every element of every tensor is finite (one min/max pass each: NaN propagates)."""
     return all(_finite(*(float(x) for x in torch.aminmax(_real_view(t)))) for t in tensors

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from gradprops.autodiff import JACOBIAN_ROW_CAP, Graph, as_seed, jacobian_products
-from gradprops.compare import compare_all, max_abs, overflow_note
+from gradprops.compare import compare_all, max_abs
 from gradprops.errors import UsageError
 from gradprops.properties._common import (
     NotApplicable,
@@ -24,6 +24,7 @@ from gradprops.properties._common import (
     fail_on,
     findings_as_failures,
     make_case,
+    overflow_note,
     tolerance_for,
 )
 from gradprops.target import Target

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from gradprops.autodiff import Graph
-from gradprops.compare import compare_all, max_abs, overflow_note, widened
+from gradprops.compare import compare_all, max_abs, widened
 from gradprops.errors import UsageError
 from gradprops.properties._common import (
     all_finite,
@@ -20,6 +20,7 @@ from gradprops.properties._common import (
     fail_on,
     findings_as_failures,
     make_case,
+    overflow_note,
     require_not_all_zero,
     seed_pair,
     tolerance_for,
