@@ -69,8 +69,10 @@ def fresh_leaf(t: Tensor) -> Tensor:
 
 def function_name(fn: Any) -> str:
     """A readable name: ``MySin.apply``, ``torch.sin``, ``Linear(in_features=3, ...)``."""
-    if isinstance(fn, torch.nn.Module) or hasattr(fn, "__gradprops_source__"):
-        return repr(fn).replace("\n", " ")  # modules and generated functions describe themselves
+    if hasattr(fn, "__gradprops_source__"):
+        return repr(fn)  # a generated program: its lines are its source (the Case section indents them)
+    if isinstance(fn, torch.nn.Module):
+        return repr(fn).replace("\n", " ")  # modules describe themselves
     owner = getattr(fn, "__self__", None)
     if isinstance(owner, type):
         return f"{owner.__qualname__}.{fn.__name__}"

@@ -83,3 +83,23 @@ def test_tuples_of_any_length_are_python(n: int) -> None:
     assert len(namespace["inputs"]) == n  # type: ignore[arg-type]
     u = namespace["u"]
     assert (u.shape == (2,)) if n == 1 else len(u) == n  # type: ignore[union-attr, arg-type]
+
+
+def test_a_failing_generated_program_keeps_its_lines_in_the_report() -> None:
+    class Program:
+        """A generated program, as gst.functions makes them: it describes itself by its source."""
+
+        __gradprops_source__ = "def f(x0):\n    v1 = x0 * 3\n    return v1\n"
+
+        def __call__(self, x0: torch.Tensor) -> torch.Tensor:
+            return x0 * 3 + (x0 - x0.detach())  # grads 4, not the 3 the source shows: a finding
+
+        def __repr__(self) -> str:
+            return self.__gradprops_source__.rstrip("\n")
+
+    x = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(gradprops.PropertyFailure) as info:
+        gradprops.assert_finite_differences(Program(), (x,))
+    text = str(info.value)
+    assert "  function: def f(x0):\n        v1 = x0 * 3\n        return v1" in text, text
+    compile(info.value.case.repro("finite_differences"), "<repro>", "exec")
