@@ -13,7 +13,9 @@ float64 path, replayed under :class:`SimulatedPrecision`:
   roundoff of the type the kernel computes in (float32 for float16/bfloat16/float32, float64
   for float64): Monte Carlo arithmetic. A fused op rounds inside — layer_norm's mean and
   variance, softmax's sums — and where it cancels terms, as layer_norm does under its 1/√eps,
-  this is how that rounding shows.
+  this is how that rounding shows. A matrix product or sum of k terms that a float32/float64
+  kernel accumulates in that dtype moves its inputs by √k unit roundoffs (probabilistic error
+  analysis of accumulation); float16/bfloat16 kernels accumulate in float32.
 
 Views pass through untouched.
 
@@ -26,6 +28,8 @@ True
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -72,15 +76,16 @@ class SimulatedPrecision(TorchDispatchMode):
             if result is not NotImplemented:
                 return result
         if not func._schema.is_mutable:
-            args, kwargs = tree_map(self._jitter, (args, kwargs))
+            terms = _accumulated_terms(func, args) if self.dtype not in _COMPUTED_IN else 1
+            args, kwargs = tree_map(lambda t: self._jitter(t, math.sqrt(terms)), (args, kwargs))
         result = func(*args, **kwargs)
         return result if self.dtype in (torch.float64, torch.complex128) else tree_map_only(Tensor, self._round, result)
 
-    def _jitter(self, t: Any) -> Any:
+    def _jitter(self, t: Any, scale: float = 1.0) -> Any:
         if not isinstance(t, Tensor) or not t.numel() or not _wide(t):
             return t
         noise = torch.rand(t.shape, generator=self.generator, dtype=torch.float64).mul_(2).sub_(1)
-        return t * noise.mul_(self.stored_roundoff if t in self._stored else self.roundoff).add_(1)
+        return t * noise.mul_(scale * (self.stored_roundoff if t in self._stored else self.roundoff)).add_(1)
 
     def _round(self, t: Tensor) -> Tensor:
         if _wide(t) and t.numel():
@@ -92,6 +97,27 @@ class SimulatedPrecision(TorchDispatchMode):
                 parts.copy_(parts.to(self.dtype))
         self._stored[t] = True
         return t
+
+
+def _accumulated_terms(func: Any, args: Sequence[Any]) -> int:
+    """How many terms each result of a matrix product or sum adds up, for a kernel that accumulates
+    in the dtype itself (float32, float64): its rounding grows like √k·u relative to the terms
+    (probabilistic error analysis, Higham & Mary 2019), not like one rounding."""
+    packet = func.overloadpacket
+    first = args[0] if args and isinstance(args[0], Tensor) else None
+    if packet in (_aten.mm, _aten.bmm, _aten.mv) and first is not None and first.dim():
+        return int(first.shape[-1])
+    if packet in (_aten.addmm, _aten.baddbmm, _aten.addmv) and len(args) > 1 and isinstance(args[1], Tensor):
+        return int(args[1].shape[-1]) if args[1].dim() else 1
+    if packet is _aten.dot and first is not None:
+        return max(first.numel(), 1)
+    if packet in (_aten.sum, _aten.mean) and first is not None:
+        dims = args[1] if len(args) > 1 and args[1] is not None else None
+        if not dims:
+            return max(first.numel(), 1)
+        sizes = [first.shape[d] for d in ((dims,) if isinstance(dims, int) else dims)] if first.dim() else [1]
+        return max(math.prod(sizes), 1)
+    return 1
 
 
 _aten = torch.ops.aten
