@@ -12,6 +12,7 @@ the same function on float64 copies of its inputs and parameters.
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -226,7 +227,7 @@ def jacobian_products(
             block = jac[k][j].reshape(s.numel(), -1).to(torch.float64)
             acc += (s.to(torch.float64) @ block).reshape(v.shape)
         products.append(acc)
-    return seed, tuple(products), note
+    return tuple(seed), tuple(products), note
 
 
 def _sample_rows(total: int, count: int, generator: torch.Generator | None) -> Tensor:
@@ -322,7 +323,7 @@ def accumulated_grads(
         given = [fresh_leaf(s).detach() for s in seed]
         call_user(
             "backward",
-            lambda given=given: torch.autograd.backward(outputs, given, retain_graph=True, inputs=list(variables)),
+            functools.partial(torch.autograd.backward, outputs, given, retain_graph=True, inputs=list(variables)),
         )
         _require_untouched(given, seed, [f"seed (output {i})" for i in range(len(seed))])
     return tuple(

@@ -27,7 +27,10 @@ from gradprops.report import PropertyReport, Report
 from gradprops.target import FunctionRaised, Target, function_name
 from gradprops.tolerances import resolve_tolerance
 
-try:  # Hypothesis internals; tests/test_reproducible.py fails if a Hypothesis upgrade moves them
+# Hypothesis internals, typed Any: _NoLocalConstants.patchable() checks at run time what is there, and
+# stands in for them (a plain dict for its LRUCache).
+_providers: Any
+try:  # tests/test_reproducible.py fails if a Hypothesis upgrade moves them
     from hypothesis.internal.conjecture import providers as _providers
     from hypothesis.internal.constants_ast import Constants as _Constants
 except ImportError:  # pragma: no cover - then seeded searches may depend on the process' modules

@@ -8,6 +8,7 @@ by calling it.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import inspect
 import sys
@@ -55,7 +56,7 @@ class ItemSpec:
     device: str | None = None
     skip: str | None = None
 
-    @property
+    @builtins.property  # the field above is named `property`
     def id(self) -> str:
         """The item's parameter id: ``seed_linearity``, ``seed_linearity-float32-cuda`` (cpu is implicit)."""
         parts = [self.property]
@@ -105,6 +106,7 @@ class AutogradTest:
             kwargs["dtype"] = getattr(torch, dtype)
         if self.takes_device and device is not None:
             kwargs["device"] = torch.device(device)
+        assert not isinstance(self.inputs, st.SearchStrategy)  # _inputs says a strategy takes neither
         strategy = self.inputs(**kwargs)
         if not isinstance(strategy, st.SearchStrategy):
             raise UsageError(
@@ -188,8 +190,8 @@ def autograd_test(
     __tracebackhide__ = True  # a mistake here is reported at the test module's line, not inside gradprops
     caller = sys._getframe(1)
     location = (caller.f_code.co_filename, caller.f_lineno - 1)  # 0-based, as pytest reports it
-    arguments = dict(properties=properties, dtypes=dtypes, devices=devices, max_examples=max_examples,
-                     settings=settings, rtol=rtol, atol=atol, marks=marks)
+    arguments: dict[str, Any] = dict(properties=properties, dtypes=dtypes, devices=devices,
+                                     max_examples=max_examples, settings=settings, rtol=rtol, atol=atol, marks=marks)
     if fn is None:
         def decorate(function: Callable[..., Any]) -> AutogradTest:
             __tracebackhide__ = True

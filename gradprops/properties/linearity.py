@@ -66,7 +66,7 @@ def check_seed_linearity(
     if not all_finite([*g_u, *g_v]):
         # Where VJP(u) or VJP(v) overflows, a·VJP(u) + b·VJP(v) is inf - inf: nothing to compare there.
         finite = [gu.isfinite() & gv.isfinite() for gu, gv in zip(g_u, g_v)]
-        g_w = [torch.where(ok, gw, torch.zeros_like(gw)) for gw, ok in zip(g_w, finite)]
+        g_w = tuple(torch.where(ok, gw, torch.zeros_like(gw)) for gw, ok in zip(g_w, finite))
         expected = [torch.where(ok, e, torch.zeros_like(e)) for e, ok in zip(expected, finite)]
     tolerance = tolerance_for(variables, outputs, rtol, atol)
     magnitude = max(abs(a) * max_abs(g_u), abs(b) * max_abs(g_v), max_abs(g_w))

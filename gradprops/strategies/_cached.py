@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Hashable
+from typing import TypeVar
 
 from hypothesis import strategies as st
+
+H = TypeVar("H", bound=Hashable)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -20,7 +23,7 @@ def integers_between(low: int, high: int) -> st.SearchStrategy[int]:
 
 
 @functools.lru_cache(maxsize=1024)
-def one_of_values(values: tuple[Hashable, ...]) -> st.SearchStrategy[Hashable]:
+def one_of_values(values: tuple[H, ...]) -> st.SearchStrategy[H]:
     """``st.sampled_from(values)``, one object per tuple of values."""
     return st.sampled_from(values)
 

@@ -104,22 +104,18 @@ class Domain:
             low, high = self.low, self.high
             if self.positive:
                 low = 1.0 if low is None else max(low, 1.0)
-            if low is None and high is None:
-                low, high = -INT_BOX, INT_BOX
-            elif high is None:
+            if low is None:
+                low = -INT_BOX if high is None else high - 2 * INT_BOX
+            if high is None:
                 high = low + 2 * INT_BOX
-            elif low is None:
-                low = high - 2 * INT_BOX
             return float(max(math.ceil(low), info.min)), float(min(math.floor(high), info.max))
         big = torch.finfo(real_dtype(self.dtype)).max
         low = 0.0 if self.positive and (self.low is None or self.low < 0) else self.low
         high = self.high
-        if low is None and high is None:
-            low, high = -BOX, BOX
-        elif high is None:
-            high = min(low + max(BOX, abs(low)), big)
-        elif low is None:
-            low = max(high - max(BOX, abs(high)), -big)
+        if low is None:
+            return (-BOX, BOX) if high is None else (max(high - max(BOX, abs(high)), -big), high)
+        if high is None:
+            return low, min(low + max(BOX, abs(low)), big)
         return low, high
 
     @cached_property
@@ -169,8 +165,8 @@ class Domain:
         """``n`` allowed values in :attr:`dtype`, uniform over the allowed part of :attr:`box`."""
         if self.kind == "int":
             choices = torch.tensor(self._candidates, dtype=torch.float64)
-            low, high = (int(v) for v in self.box)
-            values = torch.randint(low, high + 1, (n,), generator=generator).to(self.dtype)
+            lowest, highest = (int(v) for v in self.box)
+            values = torch.randint(lowest, highest + 1, (n,), generator=generator).to(self.dtype)
             bad = ~self.allowed(values)
             if bad.any():
                 picks = torch.randint(0, len(choices), (int(bad.sum()),), generator=generator)
@@ -208,20 +204,20 @@ class Domain:
         if self.kind == "bool":
             return ()
         if self.kind == "int":
-            info = torch.iinfo(self.dtype)
+            iinfo = torch.iinfo(self.dtype)
             raw: list[Any] = [0, 1, -1, 2, -2]
             raw += [math.ceil(self.low)] if self.low is not None else []
             raw += [math.floor(self.high)] if self.high is not None else []
             raw += [int(p) + s * (math.floor(m) + 1) for p, m in self.exclude for s in (-1, 1)]
-            raw = [v for v in raw if info.min <= v <= info.max]
+            raw = [v for v in raw if iinfo.min <= v <= iinfo.max]
         else:
-            info = torch.finfo(real_dtype(self.dtype))
-            tiny = math.sqrt(info.tiny) / 2  # its square underflows
+            finfo = torch.finfo(real_dtype(self.dtype))
+            tiny = math.sqrt(finfo.tiny) / 2  # its square underflows
             large = LARGE[real_dtype(self.dtype)]
-            raw = [0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, info.eps, -info.eps, tiny, -tiny, large, -large]
+            raw = [0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, finfo.eps, -finfo.eps, tiny, -tiny, large, -large]
             raw += [v for v in (self.low, self.high) if v is not None]
             for point, margin in self.exclude:  # just outside the margin, either side
-                step = 2 * margin if margin > 0 else 4 * info.eps * max(1.0, abs(point))
+                step = 2 * margin if margin > 0 else 4 * finfo.eps * max(1.0, abs(point))
                 raw += [point - step, point + step]
             if self.kind == "complex":
                 raw[3:3] = [1j, -1j, 1 + 1j]

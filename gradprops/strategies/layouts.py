@@ -113,7 +113,7 @@ def draw_layout(
         layout = Layout("sliced", steps=tuple(steps), pads=tuple(pads), offset=offset)
         plain = Layout("sliced", steps=(1,) * len(shape), pads=(0,) * len(shape))
         if offset == 0 and all(a == b for n, a, b in zip(shape, layout.strides(shape), plain.strides(shape)) if n > 1):
-            layout = Layout("sliced", steps=steps, pads=pads, offset=1)  # else it would look contiguous
+            layout = Layout("sliced", steps=tuple(steps), pads=tuple(pads), offset=1)  # else it would look contiguous
         return layout
     if not big:
         return Layout()

@@ -110,8 +110,8 @@ def _combine(draw: Callable[[st.SearchStrategy[Any]], Any], *, signature: Signat
     if slot is not None and slot < len(named):
         present = [_present(names, len(c)) for c, names in zip(core, signature.cores)]
         if all(p is not None for p in present):
-            for c, names in zip(core, present):
-                for d, name in enumerate(names or ()):
+            for c, present_names in zip(core, present):
+                for d, name in enumerate(present_names or ()):
                     if name == named[slot]:
                         c[d] = 0
     elif slot is not None:
