@@ -194,6 +194,7 @@ class _Search:
                  seed: int | None, database_key: bytes | None, rtol: float | None,
                  atol: float | None) -> None:
         self.fn, self.strategy, self.settings, self.seed = fn, strategy, settings, seed
+        self.nondeterminism: PropertyFailure | None = None  # the first such finding of this search
         self.database_key, self.rtol, self.atol = database_key, rtol, atol
 
     def run(self, selected: tuple[Property, ...], report: Report) -> None:
@@ -225,6 +226,9 @@ class _Search:
                     notes, skip = [], str(exc)
                 except PropertyFailure as failure:
                     differs = _forward_differs(target, graph, failure)
+                    found = failure if differs is None else differs
+                    if found.detail.startswith(NONDETERMINISTIC):
+                        self.nondeterminism = found  # a replay that draws less then is this finding
                     if differs is None:
                         raise
                     raise differs from failure
@@ -254,6 +258,9 @@ class _Search:
             with _without_local_constants():
                 test()
         except (FlakyFailure, FlakyStrategyDefinition) as flaky:
+            if isinstance(flaky, FlakyStrategyDefinition) and self.nondeterminism is not None:
+                # The function's randomness ended a replay early (purity saw it), not the strategy's.
+                raise self.nondeterminism from flaky
             explained = _did_not_repeat(flaky)
             if explained is flaky:
                 raise
@@ -317,9 +324,6 @@ def _did_not_repeat(flaky: FlakyFailure | FlakyStrategyDefinition) -> BaseExcept
     drawn = [e for e in leaves if isinstance(e, FlakyStrategyDefinition)]
     if not drawn:
         return flaky
-    found = next((f for e in drawn if (f := _found_nondeterminism(e)) is not None), None)
-    if found is not None:
-        return found
     what = " ".join(str(drawn[0]).split("\n\n", 1)[-1].split())
     return UsageError(
         f"Hypothesis drew different choices when it replayed an example of this check ({what}): "
@@ -334,12 +338,6 @@ def _out_of_memory(exc: BaseException) -> BaseException | None:
     """The out-of-memory error among the exceptions ``exc`` was raised while handling, if any."""
     return _in_chain(exc, lambda e: isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and (
         "can't allocate memory" in str(e) or "out of memory" in str(e))))
-
-
-def _found_nondeterminism(exc: BaseException) -> BaseException | None:
-    """A property's finding that the function is not deterministic, among the exceptions ``exc``
-    was raised while handling: the replay drew less because that finding ended it early."""
-    return _in_chain(exc, lambda e: isinstance(e, PropertyFailure) and e.detail.startswith(NONDETERMINISTIC))
 
 
 def _in_chain(exc: BaseException, wanted: Callable[[BaseException], bool]) -> BaseException | None:
