@@ -347,7 +347,7 @@ def rounding_noise(
     >>> rounding_noise(lambda xs: [xs[0] * 0], [torch.ones(2, dtype=torch.float64)], [torch.zeros(2)])
     0.0
     """
-    dtype = _arithmetic_dtype(variables)
+    dtype = least_precise_dtype(variables)
     gen = torch.Generator().manual_seed(0x5EED)
     values = [v.detach() for v in variables]
     if not _reproduces(at(values), here):
@@ -362,13 +362,12 @@ def rounding_noise(
 
 
 def _reproduces(again: Sequence[Tensor], here: Sequence[Tensor]) -> bool:
-    return all(a.shape == b.shape and bool(torch.equal(a.detach().to(b.dtype), b.detach()) or
-                                           ((a.detach().to(b.dtype).isnan() == b.detach().isnan()).all() and
-                                           torch.equal(a.detach().to(b.dtype).nan_to_num(), b.detach().nan_to_num())))
+    exact = Tolerance(0.0, 0.0, "must repeat exactly")
+    return all(a.shape == b.shape and compare(a, b, name="", tolerance=exact, magnitude=0.0) is None
                for a, b in zip(again, here))
 
 
-def _arithmetic_dtype(variables: Sequence[Tensor]) -> torch.dtype:
+def least_precise_dtype(variables: Sequence[Tensor]) -> torch.dtype:
     """The least precise real floating dtype among the variables (float64 when there is none)."""
     dtypes = [(v.real if v.is_complex() else v).dtype for v in variables if v.is_floating_point() or v.is_complex()]
     return max(dtypes, key=lambda d: float(torch.finfo(d).eps), default=torch.float64)

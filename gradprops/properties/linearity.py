@@ -60,7 +60,7 @@ def check_seed_linearity(
         g_w, g_u, g_v = graph.vjp(w), graph.vjp(u), graph.vjp(v)
         # In a narrow dtype w itself rounds: VJP(w) = a·VJP(u) + b·VJP(v) + VJP(r), r = w - (a·u + b·v).
         r = _rounding_residual(w, u, v, a, b)
-        g_r = graph.vjp(r) if r is not None else tuple(torch.zeros_like(g) for g in g_w)
+        g_r = _vjp_of_residual(graph, r, g_w)
     expected = [a * gu + b * gv + gr for gu, gv, gr in zip(g_u, g_v, g_r)]
     unmasked = [*g_w, *expected]  # as compared_at gives them, for the noise measurement
     if not all_finite([*g_u, *g_v]):
@@ -74,7 +74,7 @@ def check_seed_linearity(
     def compared_at(values: Sequence[Tensor]) -> list[Tensor]:
         there = Graph(target, at=values)
         g_u, g_v = there.vjp(u), there.vjp(v)
-        g_r = there.vjp(r) if r is not None else tuple(torch.zeros_like(g) for g in g_u)
+        g_r = _vjp_of_residual(there, r, g_u)
         return [*there.vjp(w), *(a * gu + b * gv + gr for gu, gv, gr in zip(g_u, g_v, g_r))]
 
     mismatches = beyond_noise(
@@ -131,6 +131,10 @@ def _fitting(a: float, b: float, u: Sequence[Tensor], v: Sequence[Tensor]) -> tu
         scale = 2.0 ** math.ceil(math.log2(bound / limit))
         return a / scale, b / scale
     return a, b
+
+
+def _vjp_of_residual(graph: Graph, r: Sequence[Tensor] | None, like: Sequence[Tensor]) -> Sequence[Tensor]:
+    return graph.vjp(r) if r is not None else tuple(torch.zeros_like(g) for g in like)
 
 
 def _rounding_residual(

@@ -40,6 +40,7 @@ from gradprops.properties._common import (
     NotApplicable,
     as_helper,
     findings_as_failures,
+    least_precise_dtype,
     make_case,
     seed_or_random,
 )
@@ -78,7 +79,7 @@ def check_low_precision(
         outputs = graph.outputs
         v = seed_or_random(seed, outputs, gen)
         grads = graph.vjp(v)
-    wide = _wide_target(target, reference, outputs)
+    wide = float64_target(Target(reference, target.inputs) if reference is not None else target)
     base = tuple(copy_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
     seed64 = tuple(s.to(wide_dtype(s.dtype)) for s in v)
     if reference is not None:
@@ -146,19 +147,13 @@ def assert_low_precision(
 
 
 def _narrow_dtype(target: Target, variables: Sequence[Tensor]) -> torch.dtype:
-    dtypes = {v.dtype for v in variables} | {x.dtype for x in target.inputs if x.is_floating_point()}
-    if any(d.is_complex for d in dtypes):
+    tensors = [*variables, *(x for x in target.inputs if x.is_floating_point() or x.is_complex())]
+    if any(t.is_complex() for t in tensors):
         raise NotApplicable("complex inputs: the low-precision oracle compares real dtypes only")
-    narrow = [d for d in ALLOWED_MULTIPLE if d in dtypes]
-    if not narrow:
+    narrow = least_precise_dtype(tensors)
+    if narrow not in ALLOWED_MULTIPLE:
         raise NotApplicable("the inputs are float64: there is no wider dtype to compare with")
-    return max(narrow, key=unit_roundoff)
-
-
-def _wide_target(target: Target, reference: Callable[..., Any] | None, outputs: Sequence[Tensor]) -> Target:
-    if reference is None:
-        return float64_target(target)
-    return float64_target(Target(reference, target.inputs))
+    return narrow
 
 
 def _in_float64(

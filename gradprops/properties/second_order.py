@@ -260,12 +260,11 @@ def _check_seed_part(
     if abs(got - reference) <= allowed:
         return
 
+    seed_part_at = _double_backward_at(run, v, (t1,), names, part="first_seed")
+
     def compared_at(values: Sequence[Tensor]) -> list[Tensor]:
-        leaves = [copy_leaf(x).detach().requires_grad_() for x in values]
-        v_leaf = tuple(x.clone().requires_grad_() for x in v)
-        grads = vjp(forward(run, leaves), leaves, v_leaf, names=names, create_graph=True)
-        part = double_vjp(grads, leaves, t1, names=names, first_seed=v_leaf).first_seed
-        return [torch.tensor([inner(s, part), inner(vjp_at(run, s, names)(values), t1)], dtype=torch.float64)]
+        return [torch.tensor([inner(s, seed_part_at(values)), inner(vjp_at(run, s, names)(values), t1)],
+                             dtype=torch.float64)]
 
     with findings_as_failures(NAME, case):
         here = [torch.tensor([got, reference], dtype=torch.float64)]
@@ -341,14 +340,17 @@ def _choose_target(target: Target) -> tuple[Target, bool, list[str]]:
 
 def _double_backward_at(
     run: Target, v: Sequence[Tensor], seeds: Sequence[Sequence[Tensor]], names: Sequence[str],
+    part: str = "variables",
 ) -> Callable[[Sequence[Tensor]], list[Tensor]]:
-    """Double backward with each of ``seeds``, at given variable values (for :func:`rounding_noise`)."""
+    """Double backward with each of ``seeds`` at given variable values, its ``part`` (``"variables"``
+    or ``"first_seed"``, see :class:`~gradprops.autodiff.DoubleVJP`), for :func:`rounding_noise`."""
 
     def at(values: Sequence[Tensor]) -> list[Tensor]:
         leaves = [_leaf(x, False) for x in values]
         v_leaf = tuple(s.clone().requires_grad_() for s in v)
         grads = vjp(forward(run, leaves), leaves, v_leaf, names=names, create_graph=True)
-        return [t for seed in seeds for t in double_vjp(grads, leaves, seed, names=names, first_seed=v_leaf).variables]
+        return [t for seed in seeds
+                for t in getattr(double_vjp(grads, leaves, seed, names=names, first_seed=v_leaf), part)]
 
     return at
 
