@@ -24,6 +24,7 @@ from torch import Tensor
 
 from gradprops.compare import Mismatch, compare, same_values
 from gradprops.errors import UsageError
+from gradprops.precision import Narrowing
 from gradprops.target import FunctionRaised, Target, call_user, fresh_leaf, is_differentiable
 from gradprops.tolerances import Tolerance
 
@@ -616,3 +617,26 @@ def outputs_and_vjp(
         lambda: torch.autograd.grad(outputs, leaves, seed, retain_graph=False, allow_unused=True),
     )
     return tuple(o.detach() for o in outputs), tuple(g.detach() for g in _zeros_for_none(grads, leaves))
+
+
+def narrowing_steps(target: Target) -> dict[str, dict[str, int]]:
+    """Where a float64 (complex128) target computes in a narrower dtype: per stage (``"forward"``,
+    ``"backward"``), the aten ops that turned float64 values into float32 or less, and how often.
+
+    Empty when nothing narrows, when the target has inputs narrower than float64, or when it raises
+    (that is another property's finding). Runs one forward and one backward of ones.
+    """
+    if not target.variables or any(v.value.dtype not in (torch.float64, torch.complex128) for v in target.variables):
+        return {}
+    found: dict[str, dict[str, int]] = {}
+    leaves = [copy_leaf(v.value).detach().requires_grad_() for v in target.variables]
+    try:
+        with Narrowing() as watch:
+            outputs = forward(target, leaves)
+        found["forward"] = watch.steps
+        with Narrowing() as watch:
+            vjp(outputs, leaves, [torch.ones_like(o) for o in outputs], names=[v.name for v in target.variables])
+        found["backward"] = watch.steps
+    except (FunctionRaised, UsageError, RuntimeError):
+        pass
+    return {stage: steps for stage, steps in found.items() if steps}

@@ -53,10 +53,47 @@ class Mismatch:
             f"{self.expected_label} = {e:.10g}",
             f"    Tolerance: {self.tolerance}; magnitude {self.magnitude:.3g}",
         ]
+        if self.tolerance.kind == "two_paths":  # finite differences and exact checks say their own
+            lines.append(f"    Kind: {self.kind()}")
         if self.numel <= 24:
             lines.append(f"    {self.actual_label}: {format_values(self.actual)}")
             lines.append(f"    {self.expected_label}: {format_values(self.expected)}")
         return "\n".join(lines)
+
+
+    def kind(self) -> str:
+        """Which kind of wrong the size of the difference points to: overflow, precision or formula.
+
+        Rounding to a dtype with unit roundoff ``u`` moves a result by a few ``u`` of the values it
+        is computed from, so a difference of ``r`` times the comparison's magnitude, with ``r``
+        within a few hundred ``u`` of a narrower dtype than the compared ones, is the size a
+        computation in that dtype makes: a precision loss (a ``.float()`` step in a float64 path, a
+        float32 buffer). Far larger differences are a formula's (a factor, a term, an index).
+        """
+        if self.max_abs_diff == float("inf"):
+            return ("NaN or inf on one side only: an overflow (an intermediate past the dtype's range) or "
+                    "a NaN (0·inf, 0/0) in one computation, or a wrong formula that divides by zero")
+        relative = self.max_abs_diff / self.magnitude if self.magnitude else float("inf")
+        wide = max(_unit_roundoff(self.actual.dtype), _unit_roundoff(self.expected.dtype))
+        for narrow in (torch.float32, torch.float16):
+            u = _unit_roundoff(narrow)
+            if u > wide and relative <= _ROUNDING_REACH * u:
+                return (f"{relative:.2g} of the magnitude, {relative / u:.3g}× {narrow}'s unit roundoff "
+                        f"({u:.2g}): the size of error a computation in {narrow} makes, so precision "
+                        f"lost in a {narrow} step (a .float()/.half(), a {narrow} buffer or constant) is "
+                        "as likely as a wrong formula")
+        return (f"{relative:.2g} of the magnitude, {relative / wide:.3g}× the compared dtype's unit roundoff: "
+                "far more than rounding explains, so a wrong formula (a factor, a term, an index)")
+
+
+#: Differences up to this many unit roundoffs of a dtype are what computing in it can explain.
+_ROUNDING_REACH = 256
+
+
+def _unit_roundoff(dtype: torch.dtype) -> float:
+    if dtype.is_complex:
+        dtype = torch.float64 if dtype is torch.complex128 else torch.float32
+    return float(torch.finfo(dtype).eps) / 2 if dtype.is_floating_point else 0.0
 
 
 def compare(
@@ -71,8 +108,8 @@ def compare(
 ) -> Mismatch | None:
     """Compare two grads of the same variable; ``None`` when they agree within ``tolerance``.
 
-    Where both sides are NaN or inf, nothing is compared (the function is NaN there, or both paths
-    overflowed: backward's inf against vᵀJ's inf·0 = NaN); a NaN or inf on one side only is a mismatch.
+    Where both sides overflowed, nothing is compared (see :func:`overflowed`); any other NaN or inf
+    on one side only is a mismatch.
     """
     if tolerance.rtol == 0 and (tolerance.atol == 0 or magnitude == 0) and same_values(actual, expected):
         return None  # exact comparisons (guards, determinism): one pass, the usual answer
@@ -88,9 +125,9 @@ def compare(
     agree = diff <= allowed
     if bool(agree.all()):  # the usual answer; NaN and inf need the second look below
         return None
-    # Non-finite on both sides: both paths overflowed (inf, or inf·0 = NaN in the other's products);
-    # no verdict there. The properties say how many elements that left out (overflow_note).
-    agree |= ~a.isfinite() & ~e.isfinite()
+    # Both paths overflowed: no verdict there. The properties say how many elements that left out
+    # (overflow_note).
+    agree |= overflowed(actual, expected, tolerance.rtol)
     if bool(agree.all()):
         return None
     bad = ~agree
@@ -137,6 +174,30 @@ def compare_all(
         if m is not None:
             found.append(m)
     return found
+
+
+def overflowed(actual: Tensor, expected: Tensor, rtol: float) -> Tensor:
+    """Where both sides of a comparison overflowed, so no verdict can be given: a mask.
+
+    Either both are NaN or inf (the function is NaN there, or backward's inf meets vᵀJ's inf·0 =
+    NaN), or one side is ±inf and the other, computed in a wider dtype, lies past the narrow
+    dtype's largest finite value — allowing ``rtol`` for its own rounding — with the same sign:
+    then inf is that dtype's correctly rounded answer (100000 is inf in float16), not an error.
+
+    >>> overflowed(torch.tensor([float("inf"), float("inf")], dtype=torch.float16),
+    ...            torch.tensor([1e5, 6e4], dtype=torch.float64), rtol=1e-2)
+    tensor([ True, False])
+    """
+    a, e = actual.detach(), expected.detach()
+    both = ~a.isfinite() & ~e.isfinite()
+    if a.is_complex() or e.is_complex() or not (a.is_floating_point() and e.is_floating_point()):
+        return both
+    for inf_side, other in ((a, e), (e, a)):
+        if other.dtype != inf_side.dtype and torch.finfo(other.dtype).max > torch.finfo(inf_side.dtype).max:
+            past = widened(other).abs() >= torch.finfo(inf_side.dtype).max * (1 - rtol)
+            same_sign = torch.sign(widened(inf_side)) == torch.sign(widened(other))
+            both |= inf_side.isinf() & other.isfinite() & past & same_sign
+    return both
 
 
 def max_abs(tensors: Sequence[Tensor]) -> float:

@@ -39,7 +39,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map, tree_map_only
 from torch.utils.weak import WeakIdKeyDictionary
 
-__all__ = ["SimulatedPrecision", "unit_roundoff"]
+__all__ = ["Narrowing", "SimulatedPrecision", "unit_roundoff"]
 
 
 def unit_roundoff(dtype: torch.dtype) -> float:
@@ -97,6 +97,55 @@ class SimulatedPrecision(TorchDispatchMode):
                 parts.copy_(parts.to(self.dtype))
         self._stored[t] = True
         return t
+
+
+class Narrowing(TorchDispatchMode):
+    """Record the ops that turn float64 (complex128) values into a narrower dtype while active;
+    with ``keep_float64=True``, run those conversions (``.float()``, ``.half()``, ``.to(float32)``)
+    as float64 copies instead, so the computation runs as written but without its narrower steps.
+
+    A float64 function that computes a step in float32 carries float32's rounding (6e-8 relative)
+    from then on: a precision loss, which float64's tolerances would take for a wrong formula.
+
+    >>> x = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    >>> with Narrowing() as watch:
+    ...     y = (x.float() / 3).double()
+    >>> watch.steps
+    {'aten._to_copy: torch.float64 -> torch.float32': 1}
+    >>> with Narrowing(keep_float64=True):
+    ...     z = (x.float() / 3).double()
+    >>> bool((z == x / 3).all()), bool((y == x / 3).all())
+    (True, False)
+    """
+
+    def __init__(self, *, keep_float64: bool = False) -> None:
+        super().__init__()
+        self.keep_float64 = keep_float64
+        self.steps: dict[str, int] = {}
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if not any(isinstance(t, Tensor) and _wide(t) for t in (*args, *kwargs.values())):
+            return func(*args, **kwargs)
+        to = kwargs.get("dtype")
+        if (self.keep_float64 and func.overloadpacket is _aten._to_copy and isinstance(to, torch.dtype)
+                and (to.is_floating_point or to.is_complex) and to not in (torch.float64, torch.complex128)):
+            self._record(func, to)
+            return func(*args, **{**kwargs, "dtype": torch.complex128 if to.is_complex else torch.float64})
+        result = func(*args, **kwargs)
+        for dtype in sorted({t.dtype for t in _tensors(result) if (t.is_floating_point() or t.is_complex())
+                             and not _wide(t)}, key=str):
+            self._record(func, dtype)
+        return result
+
+    def _record(self, func: Any, dtype: torch.dtype) -> None:
+        step = f"aten.{func.overloadpacket.__name__}: torch.float64 -> {dtype}"
+        self.steps[step] = self.steps.get(step, 0) + 1
+
+
+def _tensors(result: Any) -> list[Tensor]:
+    return [result] if isinstance(result, Tensor) else [t for t in result if isinstance(t, Tensor)] if isinstance(
+        result, (tuple, list)) else []
 
 
 def _accumulated_terms(func: Any, args: Sequence[Any]) -> int:

@@ -54,6 +54,7 @@ class Tolerance:
     rtol: float
     atol: float
     source: str
+    kind: str = ""  # the table's column ("two_paths", "finite_differences"), "" when not from the table
 
     def allowed(self, magnitude: float, expected_abs: float) -> float:
         return self.atol * magnitude + self.rtol * expected_abs
@@ -68,7 +69,7 @@ def resolve_tolerance(
     """Fill whichever of ``rtol``/``atol`` the caller left out from the table for ``dtype``.
 
     >>> resolve_tolerance(torch.float32, None, None)
-    Tolerance(rtol=0.0001, atol=2e-05, source='default for torch.float32')
+    Tolerance(rtol=0.0001, atol=2e-05, source='default for torch.float32', kind='two_paths')
     """
     for name, value in (("rtol", rtol), ("atol", atol)):
         if value is not None and (not isinstance(value, (int, float)) or not value >= 0):
@@ -76,12 +77,13 @@ def resolve_tolerance(
     table = _TABLE[kind]
     default = table.get(dtype, table[torch.float64])
     if rtol is not None and atol is not None:
-        return Tolerance(float(rtol), float(atol), "given")
+        return Tolerance(float(rtol), float(atol), "given", kind)
     source = f"default for {dtype}" if rtol is None and atol is None else f"given, rest default for {dtype}"
     return Tolerance(
         default[0] if rtol is None else float(rtol),
         default[1] if atol is None else float(atol),
         source,
+        kind,
     )
 
 

@@ -5,12 +5,15 @@ Each case is a correct computation that an earlier error model called wrong.
 
 import pytest
 import torch
+from hypothesis import given
 
 import gradprops
+from gradprops import strategies as gst
 from gradprops.catalogue import ENTRIES
-from gradprops.compare import compare
+from gradprops.compare import compare, max_abs
 from gradprops.properties._common import NotApplicable
 from gradprops.properties.jacobian import check_vjp_matches_jacobian
+from gradprops.strategies.seeds import largest_seed
 from gradprops.target import Target
 from gradprops.tolerances import resolve_tolerance
 
@@ -35,9 +38,11 @@ def test_overflow_on_both_sides_is_not_compared_and_is_said():
     # backward(v) is -inf (-0.5·e^1000); vᵀJ is NaN (J's row for output 1 holds 0·inf).
     x = torch.tensor([1000.0, 0.0], dtype=torch.float64, requires_grad=True)
     v = torch.tensor([-0.5, 0.5], dtype=torch.float64)
-    gradprops.assert_vjp_matches_jacobian(torch.exp, (x,), v)
+    with pytest.warns(gradprops.NotChecked, match="overflowed on both sides"):
+        gradprops.assert_vjp_matches_jacobian(torch.exp, (x,), v)
     notes = check_vjp_matches_jacobian(Target(torch.exp, (x,)), v)
-    assert notes == ["1 of 2 grad element(s) were NaN or inf on both sides (overflow) and were not compared"]
+    assert notes == ["1 of 2 grad element(s) overflowed on both sides (NaN or inf, or past the dtype’s range) "
+                     "and were not compared"]
 
 
 def test_when_every_element_overflowed_the_property_says_it_could_not_run():
@@ -51,6 +56,40 @@ def test_overflow_on_one_side_only_is_still_a_finding():
     for bad in (float("inf"), float("nan")):
         m = compare(torch.tensor([bad, 1.0]), torch.tensor([2.0, 1.0]), name="g", tolerance=tolerance)
         assert m is not None and m.worst_index == (0,)
+
+
+def test_inf_where_the_wide_answer_is_past_the_dtypes_range_is_that_dtypes_correct_rounding():
+    # backward(v) = 1000·100 = 1e5 rounds to inf in float16 (largest finite 65504); vᵀJ, summed in
+    # float64, is 1e5. Found by benchmarks/false_alarms.py at float16 seed 0 (matmul, conv2d, lerp).
+    x = torch.tensor([[1.0]], dtype=torch.float16, requires_grad=True)
+    y = torch.tensor([[100.0]], dtype=torch.float16, requires_grad=True)
+    v = torch.tensor([[1000.0]], dtype=torch.float16)
+    notes = check_vjp_matches_jacobian(Target(torch.matmul, (x, y)), v)
+    assert notes == ["1 of 2 grad element(s) overflowed on both sides (NaN or inf, or past the dtype’s range) "
+                     "and were not compared"]
+
+
+@pytest.mark.parametrize(("wide", "verdict"), [(1e5, None), (-1e5, "mismatch"), (6e4, "mismatch"), (7e4, None)])
+def test_inf_against_a_finite_value_agrees_only_past_the_range_and_with_the_same_sign(wide, verdict):
+    tolerance = resolve_tolerance(torch.float16, None, None)
+    inf = torch.tensor([float("inf"), 1.0], dtype=torch.float16)
+    m = compare(inf, torch.tensor([wide, 1.0], dtype=torch.float64), name="g", tolerance=tolerance)
+    assert (m is None) == (verdict is None)
+
+
+@given(gst.seeds((torch.zeros(3, dtype=torch.float16),)))
+def test_float16_seeds_stay_small_enough_for_a_backward_to_multiply_them_by_two_inputs(seed):
+    assert max_abs(seed) <= largest_seed(torch.float16) < 8
+
+
+def test_linearity_keeps_its_combined_seed_inside_what_a_float16_backward_can_multiply():
+    # atan2's backward computes grad·x before dividing by x² + y²: a float16 seed of 2000 against
+    # x = -41 overflowed torch's correct kernel (benchmarks/false_alarms.py, float16 seed 0).
+    x = torch.tensor([-41.4688], dtype=torch.float16, requires_grad=True)
+    one = torch.tensor(1.0, dtype=torch.float16, requires_grad=True)
+    gradprops.assert_seed_linearity(torch.atan2, (x, one), seeds=(torch.full((1,), 4.0, dtype=torch.float16),
+                                                                   torch.full((1,), -0.0073, dtype=torch.float16)),
+                                    coefficients=(1e3, 1.0))
 
 
 def test_a_backward_that_is_inf_everywhere_is_finite_grads_finding():
@@ -93,3 +132,44 @@ def test_catalogue_ops_that_failed_in_bfloat16_pass(op):
     # and probabilities that cancel: each was a false alarm
     fn, inputs = ENTRIES[op].strategies(torch.bfloat16)
     gradprops.check(fn, inputs, seed=0, max_examples=25)
+
+
+class _Float32Backward(torch.autograd.Function):
+    """sin, right formula, but its backward computes in float32 whatever the inputs' dtype."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.sin()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return (g.float() * x.float().cos()).to(g.dtype)
+
+
+def test_a_float64_function_whose_backward_runs_in_float32_is_reported_as_precision_lost():
+    with pytest.raises(gradprops.PropertyFailure) as caught:
+        gradprops.check(_Float32Backward.apply, gst.inputs("(n)", dtype=torch.float64), seed=0)
+    text = str(caught.value)
+    assert "precision lost: the float64 path computes in a narrower dtype (backward: aten._to_copy: " \
+           "torch.float64 -> torch.float32" in text
+
+
+def test_a_float64_function_computed_in_float64_has_no_precision_note():
+    x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    with pytest.raises(gradprops.PropertyFailure) as caught:  # a wrong formula, all in float64
+        gradprops.assert_vjp_matches_jacobian(lambda t: torch.where(t > 1.5, t.detach(), t) * t, (x,),
+                                              torch.ones(2, dtype=torch.float64))
+    assert "precision lost" not in str(caught.value)
+    assert "Kind: " in str(caught.value) and "a wrong formula" in str(caught.value)
+
+
+@pytest.mark.parametrize(("relative", "kind"), [(3e-7, "float32's unit roundoff"), (3e-3, "float16's unit roundoff"),
+                                                 (0.2, "a wrong formula"), (float("inf"), "NaN or inf on one side")])
+def test_the_kind_of_a_float64_mismatch_follows_from_its_size(relative, kind):
+    expected = torch.tensor([1.0, 0.5], dtype=torch.float64)
+    actual = expected.clone()
+    actual[0] += relative
+    m = compare(actual, expected, name="g", tolerance=resolve_tolerance(torch.float64, None, None))
+    assert m is not None and kind in m.kind()

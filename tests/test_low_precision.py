@@ -74,12 +74,25 @@ def test_correct_torch_ops_pass_in_every_low_precision_dtype(name, dtype):
         assert report.ran("low_precision") > 0
 
 
-def test_float64_targets_are_skipped_with_the_reason():
+def test_float64_targets_are_checked_for_narrower_steps():
     report = gradprops.check(torch.sin, gst.inputs("(n)", dtype=torch.float64), properties=["low_precision"],
                              max_examples=5, seed=0)
-    assert report.ran("low_precision") == 0
-    assert any("float64: there is no wider dtype" in reason
-               for reason in report.properties["low_precision"].skipped)
+    assert report.ran("low_precision") == 5
+
+
+def test_a_float64_narrower_step_that_loses_nothing_passes():
+    # The float32 step only decides a mask: the grads are the same as computed in float64.
+    def masked(x):
+        return torch.where(x.float() > 0, x, 2 * x) * x
+
+    gradprops.check(masked, gst.inputs("(n)", dtype=torch.float64), properties=["low_precision"], max_examples=20,
+                    seed=0)
+
+
+def test_a_float64_reference_is_a_usage_of_nothing_wider():
+    x = torch.linspace(-1, 1, 5, dtype=torch.float64, requires_grad=True)
+    with pytest.warns(gradprops.NotChecked, match="no wider dtype"):
+        gradprops.assert_low_precision(torch.sin, (x,), seed=torch.ones(5, dtype=torch.float64), reference=torch.sin)
 
 
 def test_helper_with_a_reference_catches_a_kernel_further_off_than_the_reference_rounds():

@@ -516,6 +516,18 @@ def test_torchs_logsigmoid_double_backward_at_large_x_fails_second_order():
     gradprops.assert_second_order(torch.nn.functional.logsigmoid, (torch.tensor([5.0], dtype=f64, requires_grad=True),))
 
 
+def test_torchs_logcumsumexp_double_backward_where_the_seed_is_zero_fails_second_order():
+    # A torch finding (the catalogue's logcumsumexp / second_order, float16 seed 0 of the false-alarm
+    # benchmark): backward takes log(grad_output) part by part, so its derivative in grad_output is
+    # NaN where grad_output is exactly 0.
+    x = torch.tensor([1.0, 2.0, 0.5], dtype=f64, requires_grad=True)
+    v = torch.tensor([0.3, 0.0, -0.2], dtype=f64)
+    fn = lambda t: torch.logcumsumexp(t, 0)  # noqa: E731
+    f = failure(gradprops.assert_second_order, fn, (x,), seed=v)
+    assert "double backward with respect to the seed (grad_output) is NaN or inf" in str(f)
+    gradprops.assert_second_order(fn, (x,), seed=v + 0.1)  # no zero in the seed: it agrees
+
+
 def test_a_nan_double_backward_where_backward_is_smooth_fails_second_order():
     x = torch.tensor([0.0, 0.5], dtype=f64, requires_grad=True)
     gradprops.assert_finite_grads(bs.SincWhereTrap.apply, (x,))  # first order is right, and finite

@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Mutated, as_seed, vjp
-from gradprops.compare import Mismatch, compare, max_abs
+from gradprops.autodiff import Mutated, as_seed, narrowing_steps, vjp
+from gradprops.compare import Mismatch, compare, max_abs, overflowed
 from gradprops.describe import Case, describe_seed, seed_source
 from gradprops.errors import NotChecked, PropertyFailure, UsageError
 from gradprops.noise import signed_noise
@@ -63,16 +63,29 @@ def make_case(
             described_seeds += [(f"{label} ({v.name})", t) for v, t in zip(target.variables, tensors)]
             literals[label] = seed_source(tensors)
     diff = {id(v.value) for v in target.variables}
+    extras = dict(extras or {})
+    narrowing = narrowing_steps(target)
+    if narrowing:
+        extras["precision lost"] = _narrowing_said(narrowing)
     return Case(
         function=target.name,
         variables=[(v.name, t) for v, t in zip(target.variables, variables)],
         fixed_inputs=[(f"input {i}", x) for i, x in enumerate(target.inputs) if id(x) not in diff],
         seeds=described_seeds,
-        extras=dict(extras or {}),
+        extras=extras,
         inputs_source=list(enumerate(target.inputs)),
         helper_call=helper_call,
         seed_literals=literals,
     )
+
+
+def _narrowing_said(narrowing: dict[str, dict[str, int]]) -> str:
+    steps = "; ".join(f"{stage}: " + ", ".join(f"{step} ({n}×)" for step, n in found.items())
+                      for stage, found in narrowing.items())
+    return (f"the float64 path computes in a narrower dtype ({steps}). From that step on it carries "
+            f"float32's rounding (6e-8 relative) or worse, which float64's tolerances and finite differences "
+            "(whose step is sized for float64 noise) take for a wrong formula: compute that step in float64, "
+            "or check the function in float32, where its rounding is allowed for.")
 
 
 @contextmanager
@@ -216,19 +229,22 @@ def scalar_mismatch(
     return m
 
 
-def overflow_note(actual: Sequence[Tensor], expected: Sequence[Tensor]) -> list[str]:
-    """A note for the report when some elements were NaN or inf on both sides, so not compared;
-    :class:`NotApplicable` when that was every element.
+def overflow_note(actual: Sequence[Tensor], expected: Sequence[Tensor], tolerance: Tolerance) -> list[str]:
+    """A note for the report when some elements overflowed on both sides
+    (:func:`~gradprops.compare.overflowed`), so were not compared; :class:`NotApplicable` when that
+    was every element.
 
-    >>> overflow_note([torch.tensor([float("inf"), 1.0])], [torch.tensor([float("nan"), 1.0])])
-    ['1 of 2 grad element(s) were NaN or inf on both sides (overflow) and were not compared']
+    >>> overflow_note([torch.tensor([float("inf"), 1.0])], [torch.tensor([float("nan"), 1.0])],
+    ...               resolve_tolerance(torch.float32, None, None))
+    ['1 of 2 grad element(s) overflowed on both sides (NaN or inf, or past the dtype’s range) and were not compared']
     """
-    left_out = sum(int((~a.isfinite() & ~e.isfinite()).sum()) for a, e in zip(actual, expected)
+    left_out = sum(int(overflowed(a, e, tolerance.rtol).sum()) for a, e in zip(actual, expected)
                    if a.is_floating_point() or a.is_complex())
     if not left_out:
         return []
     total = sum(a.numel() for a in actual)
-    said = f"{left_out} of {total} grad element(s) were NaN or inf on both sides (overflow) and were not compared"
+    said = (f"{left_out} of {total} grad element(s) overflowed on both sides (NaN or inf, or past the "
+            "dtype’s range) and were not compared")
     if left_out == total:
         raise NotApplicable(f"nothing could be compared: {said}")
     return [said]

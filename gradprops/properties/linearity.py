@@ -25,6 +25,7 @@ from gradprops.properties._common import (
     seed_pair,
     tolerance_for,
 )
+from gradprops.strategies.seeds import largest_seed
 from gradprops.target import Target
 
 NAME = "seed_linearity"
@@ -86,7 +87,7 @@ def check_seed_linearity(
     )
     fail_on(NAME, "backward is not linear in its seed: VJP(a·u + b·v) != a·VJP(u) + b·VJP(v)",
             mismatches, case, extra=lambda: _hint(g_u, g_v))
-    return overflow_note(g_w, expected)
+    return overflow_note(g_w, expected, tolerance)
 
 
 def assert_seed_linearity(
@@ -122,11 +123,11 @@ def _fitting(a: float, b: float, u: Sequence[Tensor], v: Sequence[Tensor]) -> tu
     """``(a, b)`` divided by the power of two that keeps ``a·u + b·v`` inside the seeds' dtype.
 
     Linearity holds at every scale, and a power of two scales exactly; gradprops must not be the one
-    that overflows (a = 1e3 on a float16 seed of 1e3 is 1e6 > 65504).
+    that overflows (a = 1e3 on a float16 seed of 1e3 is 1e6 > 65504), neither in the seed nor in
+    the backward's products of it (:func:`~gradprops.strategies.seeds.largest_seed`).
     """
     bound = abs(a) * max_abs(u) + abs(b) * max_abs(v)
-    limit = min((float(torch.finfo(t.real.dtype if t.is_complex() else t.dtype).max) for t in u
-                 if t.is_floating_point() or t.is_complex()), default=math.inf) / 4
+    limit = min((largest_seed(t.dtype) for t in u if t.is_floating_point() or t.is_complex()), default=math.inf)
     if math.isfinite(bound) and bound > limit:  # an inf seed is the caller's to fix, not ours
         scale = 2.0 ** math.ceil(math.log2(bound / limit))
         return a / scale, b / scale

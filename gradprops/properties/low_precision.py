@@ -20,12 +20,22 @@ float32 and round once per op, as the simulation does); 8 for float32, whose ker
 exp, erf and friends by vectorised approximations a few ulps off where the simulation rounds an
 exact value once.
 
+A float64 target has nothing wider to be compared with, but it can lose precision on the way: a
+``.float()`` step in its backward carries float32's rounding (6e-8 relative) into float64 grads,
+which the other properties take for a wrong formula, or miss. For it the property runs forward and
+backward once more with every narrowing conversion kept in float64
+(:class:`~gradprops.precision.Narrowing`). Without narrower steps that is the same computation and
+nothing is compared; with them, outputs and grads as written must stay within the error model above,
+``D`` = float64, of the run that keeps them in float64.
+
 Cost per example: in ``D`` nothing beyond the shared forward and backward; four forwards and
-backwards in float64. float64 targets are skipped (nothing wider to compare with).
+backwards in float64. For a float64 target, one forward and backward (under a dispatch mode), and
+three more where it has narrower steps.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,7 +45,7 @@ from torch import Tensor
 from gradprops.autodiff import Graph, copy_leaf, float64_target, outputs_and_vjp, outputs_at, wide_dtype
 from gradprops.compare import Mismatch, compare, max_abs
 from gradprops.errors import PropertyFailure, UsageError
-from gradprops.precision import SimulatedPrecision, unit_roundoff
+from gradprops.precision import Narrowing, SimulatedPrecision, unit_roundoff
 from gradprops.properties._common import (
     NotApplicable,
     as_helper,
@@ -51,7 +61,7 @@ NAME = "low_precision"
 Seed = Tensor | Sequence[Tensor]
 
 #: The multiple of the simulated error a target's error may reach, by the target's dtype.
-ALLOWED_MULTIPLE = {torch.float16: 2.0, torch.bfloat16: 2.0, torch.float32: 8.0}
+ALLOWED_MULTIPLE = {torch.float16: 2.0, torch.bfloat16: 2.0, torch.float32: 8.0, torch.float64: 8.0}
 
 
 def check_low_precision(
@@ -67,7 +77,7 @@ def check_low_precision(
     graph = graph or Graph(target)
     variables = graph.variables
     names = [x.name for x in target.variables]
-    narrow = _narrow_dtype(target, variables)
+    narrow = _narrow_dtype(target, variables, reference)
     v: Sequence[Tensor] = ()
     case = lambda: make_case(  # noqa: E731
         target, variables, seeds={"v": v},
@@ -79,6 +89,8 @@ def check_low_precision(
         outputs = graph.outputs
         v = seed_or_random(seed, outputs, gen)
         grads = graph.vjp(v)
+    if narrow is torch.float64:
+        return _check_narrower_steps(target, [*outputs, *grads], v, names, gen, case)
     wide = float64_target(Target(reference, target.inputs) if reference is not None else target)
     base = tuple(copy_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
     seed64 = tuple(s.to(wide_dtype(s.dtype)) for s in v)
@@ -97,23 +109,16 @@ def check_low_precision(
     got = [*outputs, *grads]
     want = [*exact[0], *exact[1]]
     simulated = [[*outs, *gs] for outs, gs in samples]
-    multiple = ALLOWED_MULTIPLE[narrow]
-    u = unit_roundoff(narrow)
-    spacing = float(torch.finfo(narrow).tiny) * float(torch.finfo(narrow).eps)  # between subnormals
-    mismatches, notes = [], []
+    notes, in_range = [], []
     for k, (label, g, w) in enumerate(zip(labels, got, want)):
         g, w, skipped = _outside_range(g.detach().to(w.dtype), w, [s[k] for s in simulated])
         if skipped:
             notes.append(f"{label}: {skipped} element(s) not compared: a correct computation in {narrow} "
                          "overflows there too")
-        scale = max((_error(s[k], w) for s in simulated), default=0.0) + u * max_abs([w]) + spacing
-        tolerance = Tolerance(0.0, multiple, f"{multiple:g} × (error of the computation simulated in {narrow} "
-                                             f"+ one rounding of the largest value, u = {u:.3g}, "
-                                             f"+ the spacing of {narrow}'s subnormals)")
-        m = compare(g, w, name=label, tolerance=tolerance, magnitude=scale,
-                    actual_label=f"in {narrow}", expected_label="in float64")
-        if m is not None:
-            mismatches.append(m)
+        in_range.append((g, w))
+    mismatches = _beyond_rounding(labels, [g for g, _ in in_range], [w for _, w in in_range], simulated, narrow,
+                                  f"in {narrow}", "in float64")
+    u = unit_roundoff(narrow)
     if mismatches:
         raise PropertyFailure(
             NAME, f"in {narrow}, outputs or grads are further from float64 than rounding in {narrow} explains",
@@ -146,14 +151,75 @@ def assert_low_precision(
     as_helper(NAME, lambda: check_low_precision(Target(fn, inputs), seed, reference=reference, generator=generator))
 
 
-def _narrow_dtype(target: Target, variables: Sequence[Tensor]) -> torch.dtype:
+def _narrow_dtype(target: Target, variables: Sequence[Tensor], reference: Callable[..., Any] | None) -> torch.dtype:
     tensors = [*variables, *(x for x in target.inputs if x.is_floating_point() or x.is_complex())]
     if any(t.is_complex() for t in tensors):
         raise NotApplicable("complex inputs: the low-precision oracle compares real dtypes only")
     narrow = least_precise_dtype(tensors)
-    if narrow not in ALLOWED_MULTIPLE:
-        raise NotApplicable("the inputs are float64: there is no wider dtype to compare with")
+    if narrow is torch.float64 and reference is not None:
+        raise NotApplicable("the inputs are float64: a reference has no wider dtype to be compared in")
     return narrow
+
+
+def _check_narrower_steps(
+    target: Target, got: Sequence[Tensor], v: Sequence[Tensor], names: Sequence[str], gen: torch.Generator,
+    case: Callable[[], Any],
+) -> list[str]:
+    """A float64 target: run it again with its narrower steps (``.float()``, ``.half()``) kept in
+    float64 (:class:`~gradprops.precision.Narrowing`); where it has none, that run is the same
+    computation and nothing is compared. Where it has some, their effect on outputs and grads must
+    stay within what float64 rounding explains, measured as for the narrow dtypes."""
+    base = [x.value.detach() for x in target.variables]
+    seed64 = [s.to(wide_dtype(s.dtype)) for s in v]
+
+    def kept_in_float64(mode: SimulatedPrecision | None) -> tuple[list[Tensor], dict[str, int]]:
+        try:
+            with mode or contextlib.nullcontext(), Narrowing(keep_float64=True) as kept:
+                outs, grads = outputs_and_vjp(target, base, seed64, names)
+        except (FunctionRaised, RuntimeError) as exc:
+            original = exc.original if isinstance(exc, FunctionRaised) else exc
+            raise NotApplicable(f"the function raised with its narrower steps kept in float64: "
+                                f"{type(original).__name__}: {original}") from exc
+        return [*outs, *grads], kept.steps
+
+    want, steps = kept_in_float64(None)
+    if not steps:
+        return []  # float64 throughout: the run above repeated the one checked
+    simulated = [kept_in_float64(SimulatedPrecision(torch.float64, gen))[0] for _ in range(3)]
+    labels = [*(f"output {i}" for i in range(len(got) - len(names))), *(f"grad of {n}" for n in names)]
+    mismatches = _beyond_rounding(labels, got, want, simulated, torch.float64, "as written", "kept in float64")
+    if mismatches:
+        said = ", ".join(f"{step} ({n}×)" for step, n in steps.items())
+        raise PropertyFailure(
+            NAME, f"the float64 path loses precision in narrower steps ({said}): its outputs or grads are "
+                  "further from the same computation kept in float64 than float64 rounding explains",
+            case(), mismatches,
+            extra="  Compute those steps in float64, or check the function in the narrower dtype, where "
+                  "its rounding is allowed for.",
+        )
+    return []
+
+
+def _beyond_rounding(
+    labels: Sequence[str], got: Sequence[Tensor], want: Sequence[Tensor], simulated: Sequence[Sequence[Tensor]],
+    dtype: torch.dtype, got_label: str, want_label: str,
+) -> list[Mismatch]:
+    """Compare ``got`` with ``want`` within ``C ×`` (the largest simulated error + one rounding of the
+    largest value + the subnormal spacing) of ``dtype``: the module's error model."""
+    multiple = ALLOWED_MULTIPLE[dtype]
+    u = unit_roundoff(dtype)
+    spacing = float(torch.finfo(dtype).tiny) * float(torch.finfo(dtype).eps)  # between subnormals
+    mismatches = []
+    for k, (label, g, w) in enumerate(zip(labels, got, want)):
+        scale = max((_error(s[k], w) for s in simulated), default=0.0) + u * max_abs([w]) + spacing
+        tolerance = Tolerance(0.0, multiple, f"{multiple:g} × (error of the computation simulated in {dtype} "
+                                             f"+ one rounding of the largest value, u = {u:.3g}, "
+                                             f"+ the spacing of {dtype}'s subnormals)")
+        m = compare(g.detach().to(w.dtype), w, name=label, tolerance=tolerance, magnitude=scale,
+                    actual_label=got_label, expected_label=want_label)
+        if m is not None:
+            mismatches.append(m)
+    return mismatches
 
 
 def _in_float64(

@@ -16,14 +16,50 @@ from torch import Tensor
 from gradprops.noise import signed_noise
 from gradprops.strategies._cached import integers_between
 from gradprops.strategies._validation import check_names
+from gradprops.strategies.domains import LARGE
 from gradprops.strategies.layouts import LAYOUTS, draw_layout
 from gradprops.strategies.values import SEEDS
 
 #: What a seed holds, in shrinking order.
 KINDS = ("random", "ones", "zeros", "basis")
-#: Every seed is scaled by one of these (1 first: shrinks to it).
+#: Every seed is scaled by one of these, or by :func:`scales` of its dtype (1 first: shrinks to it).
 SCALES = (1.0, 1e-3, 1e3)
-_KIND, _SCALE = st.sampled_from(KINDS), st.sampled_from(SCALES)
+_KIND = st.sampled_from(KINDS)
+
+
+def largest_seed(dtype: torch.dtype) -> float:
+    """The largest seed magnitude whose backward stays inside ``dtype``'s range.
+
+    A backward multiplies its seed by inputs, often by two of them (atan2's ``grad·x / (x² + y²)``),
+    and inputs are drawn up to :data:`~gradprops.strategies.domains.LARGE` where nothing bounds
+    them; so a seed up to ``max / LARGE²`` keeps those products finite. In float16 that is 6.5: a
+    seed of 1e3 overflows torch's own correct kernels (65504 is float16's largest value), which
+    would be a false alarm, not a finding.
+
+    >>> largest_seed(torch.float16)
+    6.5504
+    """
+    real = {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)
+    return float(torch.finfo(real).max) / LARGE.get(real, 1e3) ** 2
+
+
+@functools.cache
+def scales(dtype: torch.dtype) -> tuple[float, float, float]:
+    """The factors a seed of ``dtype`` is scaled by: 1, then 1e-3 and 1e3 (:data:`SCALES`), or a
+    power of two ``s`` and ``1/s`` where 1e3 exceeds :func:`largest_seed` (float16: 4 and 1/4).
+
+    >>> scales(torch.float32), scales(torch.float16)
+    ((1.0, 0.001, 1000.0), (1.0, 0.25, 4.0))
+    """
+    if SCALES[2] <= largest_seed(dtype):
+        return SCALES
+    s = 2.0 ** math.floor(math.log2(largest_seed(dtype)))
+    return (1.0, 1 / s, s)
+
+
+@functools.cache
+def _scale(dtype: torch.dtype) -> st.SearchStrategy[float]:
+    return st.sampled_from(scales(dtype))
 
 
 @dataclass(frozen=True)
@@ -47,7 +83,8 @@ def seeds(
     """One seed per output tensor, of that output's shape, dtype and device.
 
     Kinds: ``random`` (uniform in [-1, 1), :func:`gradprops.noise.signed_noise`), ``ones``,
-    ``zeros`` and ``basis`` (one-hot: a single 1 at a drawn position), scaled by 1, 1e-3 or 1e3.
+    ``zeros`` and ``basis`` (one-hot: a single 1 at a drawn position), scaled by 1, 1e-3 or 1e3
+    (by 1, 1/4 or 4 in float16, see :func:`scales`).
     Layouts as in :func:`tensors` —
     ``"contiguous"``, ``"permuted"``, ``"sliced"`` and ``"expanded"`` (stride 0), default all four: a
     backward that assumes its seed is contiguous, or that writes into it, is a common bug. An
@@ -89,7 +126,7 @@ def _seeds(draw: Callable[[st.SearchStrategy[Any]], Any], *, outputs: tuple[_Out
 
 def _draw_seed(draw: Callable[[st.SearchStrategy[Any]], Any], out: _Output, layouts: tuple[str, ...]) -> Tensor:
     kind = draw(_KIND)
-    scale = draw(_SCALE)
+    scale = draw(_scale(out.dtype))
     layout = draw_layout(draw, out.shape, layouts)
     base = layout.base_shape(out.shape)
     numel = math.prod(base)
