@@ -157,12 +157,19 @@ def test_a_float64_function_whose_backward_runs_in_float32_is_reported_as_precis
 
 
 def test_a_float64_function_computed_in_float64_has_no_precision_note():
+    class Off(torch.autograd.Function):  # a wrong formula, all in float64
+        @staticmethod
+        def forward(ctx, x):
+            return x * 3
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 3.3
+
     x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
-    with pytest.raises(gradprops.PropertyFailure) as caught:  # a wrong formula, all in float64
-        gradprops.assert_vjp_matches_jacobian(lambda t: torch.where(t > 1.5, t.detach(), t) * t, (x,),
-                                              torch.ones(2, dtype=torch.float64))
+    with pytest.raises(gradprops.PropertyFailure) as caught:
+        gradprops.assert_finite_differences(Off.apply, (x,))
     assert "precision lost" not in str(caught.value)
-    assert "Kind: " in str(caught.value) and "a wrong formula" in str(caught.value)
 
 
 @pytest.mark.parametrize(("relative", "kind"), [(3e-7, "float32's unit roundoff"), (3e-3, "float16's unit roundoff"),
