@@ -294,7 +294,8 @@ def guarded_forward(target: Target, variables: Sequence[Tensor]) -> tuple[Tensor
     A custom Function's forward runs with grad disabled, so ``x.mul_(2)`` on an input passes
     silently: the caller's tensor changes and every later use of it is wrong.
     """
-    fixed = [(f"input {i} (held fixed)", x) for i, x in enumerate(target.inputs) if not is_differentiable(x)]
+    fixed = [(f"{name} (held fixed)", x) for name, x in zip(target.input_names, target.inputs)
+             if not is_differentiable(x)]
     names = [v.name for v in target.variables] + [n for n, _ in fixed]
     watched = [*variables, *(x for _, x in fixed)]
     before = [t.detach().clone() for t in watched]
@@ -515,7 +516,7 @@ def float64_target(target: Target) -> Target:
         wide_dtype(v.value.dtype) == v.value.dtype for v in target.variables
     ):
         return target
-    return Target(target.fn, tuple(copy_leaf(x, wide_dtype(x.dtype)) for x in target.inputs))
+    return target.rebuilt(inputs=[copy_leaf(x, wide_dtype(x.dtype)) for x in target.inputs])
 
 
 def outputs_at(target: Target) -> Callable[[Sequence[Tensor]], tuple[Tensor, ...]]:
@@ -637,6 +638,6 @@ def narrowing_steps(target: Target) -> dict[str, dict[str, int]]:
         with Narrowing() as watch:
             vjp(outputs, leaves, [torch.ones_like(o) for o in outputs], names=[v.name for v in target.variables])
         found["backward"] = watch.steps
-    except (FunctionRaised, UsageError, RuntimeError):
+    except Exception:  # a diagnosis only: what the function did wrong is the properties' to say
         pass
     return {stage: steps for stage, steps in found.items() if steps}

@@ -7,7 +7,7 @@ import hashlib
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,7 +24,7 @@ from gradprops.errors import PropertyFailure, UsageError
 from gradprops.properties._common import NotApplicable, findings_as_failures, make_case, tolerance_for
 from gradprops.properties.registry import Example, Property, select
 from gradprops.report import PropertyReport, Report
-from gradprops.target import FunctionRaised, Target, function_name
+from gradprops.target import FunctionRaised, Inputs, Target, function_name
 from gradprops.tolerances import resolve_tolerance
 
 # Hypothesis internals, typed Any: _NoLocalConstants.patchable() checks at run time what is there, and
@@ -56,7 +56,7 @@ NONDETERMINISTIC = "the function under test is not deterministic"
 
 def check(
     fn: Callable[..., Any] | st.SearchStrategy[Callable[..., Any]],
-    inputs: st.SearchStrategy[Any] | Tensor | Sequence[Tensor],
+    inputs: st.SearchStrategy[Any] | Inputs,
     *,
     properties: Sequence[str] | str | None = None,
     max_examples: int | None = None,
@@ -402,11 +402,13 @@ def _as_strategy(inputs: Any) -> st.SearchStrategy[Any]:
     if isinstance(inputs, st.SearchStrategy):
         return inputs
     if isinstance(inputs, Tensor) or (
-        isinstance(inputs, (tuple, list)) and all(isinstance(x, Tensor) for x in inputs)
+        isinstance(inputs, (tuple, list)) and all(isinstance(x, Tensor) for x in inputs)) or (
+        isinstance(inputs, Mapping) and all(isinstance(x, Tensor) for x in inputs.values())
     ):
         return st.just(inputs)
     raise UsageError(
-        f"inputs must be a Hypothesis strategy (e.g. gst.inputs('(m,n),(n,p)')) or tensors, got "
+        f"inputs must be a Hypothesis strategy (e.g. gst.inputs('(m,n),(n,p)')), a tensor, a tuple of tensors "
+        f"or a dict of them (keyword arguments), got "
         f"{type(inputs).__name__}"
     )
 

@@ -122,7 +122,7 @@ class Case:
     fixed_inputs: Sequence[tuple[str, Tensor]] = ()
     seeds: Sequence[tuple[str, Tensor]] = ()
     extras: dict[str, object] = field(default_factory=dict)
-    inputs_source: Sequence[tuple[int, Tensor]] = ()  # every input in call order, for the repro
+    inputs_source: Sequence[tuple[int | str, Tensor]] = ()  # every input in call order (keyword), for the repro
     helper_call: str = ""  # e.g. "gradprops.assert_seed_linearity(fn, inputs, seeds=(u, v))"
     seed_literals: dict[str, str] = field(default_factory=dict)
 
@@ -150,7 +150,11 @@ class Case:
             lines.append(f"# tensors of more than {LITERAL} elements are written as random values of their "
                          "shape: replay the drawn case for their own")
         inputs = [tensor_literal(t, requires_grad=t.requires_grad) for _, t in self.inputs_source]
-        lines.append(f"inputs = {_tuple(inputs)}")
+        if self.inputs_source and isinstance(self.inputs_source[0][0], str):  # keyword arguments
+            lines.append("inputs = {" + ", ".join(f"{k!r}: {src}" for (k, _), src in zip(self.inputs_source, inputs))
+                         + "}")
+        else:
+            lines.append(f"inputs = {_tuple(inputs)}")
         lines += [f"{name} = {src}" for name, src in self.seed_literals.items()]
         lines.append(self.helper_call)
         return "\n".join(lines)

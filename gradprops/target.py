@@ -4,13 +4,15 @@ A *target* is a plain function of torch ops, a custom ``torch.autograd.Function`
 ``nn.Module``. Whatever it is, every property sees the same thing: :meth:`Target.outputs` takes a
 tuple of tensors — the differentiable inputs, then the module's trainable parameters — and returns
 the outputs that carry a grad. Inputs that are not differentiated (integer tensors, tensors without
-``requires_grad``) are held fixed. Outputs are a pytree: every tensor leaf of what the function
-returns (nested tuples, lists, dicts, named tuples) is an output, in ``torch.utils._pytree``'s order.
+``requires_grad``) are held fixed. Inputs are a tensor, a tuple of tensors (passed positionally),
+or a dict of tensors (passed as keyword arguments, ``fn(**inputs)``). Outputs are a pytree: every
+tensor leaf of what the function returns (nested tuples, lists, dicts, named tuples) is an output,
+in ``torch.utils._pytree``'s order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,11 @@ def call_user(stage: str, thunk: Callable[[], Any]) -> Any:
         raise
     except Exception as exc:
         raise FunctionRaised(stage, exc) from exc
+
+
+#: What the helpers and :func:`gradprops.check` take as inputs: one tensor, a tuple of tensors
+#: (positional arguments) or a dict of them (keyword arguments).
+Inputs = Tensor | Sequence[Tensor] | Mapping[str, Tensor]
 
 
 @dataclass(frozen=True)
@@ -87,9 +94,12 @@ class Target:
     >>> t = Target(torch.sin, torch.zeros(3, requires_grad=True))
     >>> [v.name for v in t.variables]
     ['input 0']
+    >>> [v.name for v in Target(torch.add, {"input": torch.zeros(3, requires_grad=True),
+    ...                                     "other": torch.ones(3)}).variables]
+    ["input 'input'"]
     """
 
-    def __init__(self, fn: Callable[..., Any], inputs: Tensor | Sequence[Tensor]) -> None:
+    def __init__(self, fn: Callable[..., Any], inputs: Inputs) -> None:
         if not callable(fn):
             raise UsageError(
                 f"the function under test must be callable, got {type(fn).__name__}: pass a "
@@ -97,11 +107,16 @@ class Target:
             )
         self.fn = fn
         self.name = function_name(fn)
-        self.inputs = _as_input_tuple(inputs)
+        #: the inputs' keyword names when they were given as a dict (passed as ``fn(**inputs)``)
+        self.keywords: tuple[str, ...] = _keywords(inputs) if isinstance(inputs, Mapping) else ()
+        self.input_names = tuple(f"input {k!r}" for k in self.keywords) if self.keywords else ()
+        self.inputs = _as_input_tuple(tuple(inputs.values()) if isinstance(inputs, Mapping) else inputs,
+                                      self.input_names)
+        self.input_names = self.input_names or tuple(f"input {i}" for i in range(len(self.inputs)))
         self.module = fn if isinstance(fn, torch.nn.Module) else None
         self.parameter_names: tuple[str, ...] = ()
         variables = [
-            Variable(f"input {i}", x) for i, x in enumerate(self.inputs) if is_differentiable(x)
+            Variable(name, x) for name, x in zip(self.input_names, self.inputs) if is_differentiable(x)
         ]
         self._diff_slots = tuple(i for i, x in enumerate(self.inputs) if is_differentiable(x))
         if self.module is not None:
@@ -116,6 +131,11 @@ class Target:
         self.variables = tuple(variables)
         self._output_mask: tuple[bool, ...] | None = None
 
+    def rebuilt(self, fn: Callable[..., Any] | None = None, inputs: Sequence[Tensor] | None = None) -> Target:
+        """This target with another function or other input values, passed the same way (keywords kept)."""
+        values = self.inputs if inputs is None else tuple(inputs)
+        return Target(self.fn if fn is None else fn, dict(zip(self.keywords, values)) if self.keywords else values)
+
     def call(self, variables: Sequence[Tensor]) -> tuple[Tensor, ...]:
         """Run the function with ``variables`` substituted; return every tensor it outputs.
 
@@ -127,14 +147,15 @@ class Target:
         args = list(self.inputs)
         for slot, value in zip(self._diff_slots, variables[:n_inputs]):
             args[slot] = value
+        positional, keywords = ((), dict(zip(self.keywords, args))) if self.keywords else (tuple(args), {})
         if self.module is None:
-            raw = call_user("forward", lambda: self.fn(*args))
+            raw = call_user("forward", lambda: self.fn(*positional, **keywords))
         else:
             params = dict(zip(self.parameter_names, variables[n_inputs:]))
             module = self.module
             raw = call_user(
                 "forward",
-                lambda: torch.func.functional_call(module, params, tuple(args), strict=False),
+                lambda: torch.func.functional_call(module, params, positional, keywords, strict=False),
             )
         if torch.is_grad_enabled() != grad_enabled:
             torch.set_grad_enabled(grad_enabled)
@@ -166,24 +187,36 @@ class Target:
         return tuple(o for o, keep in zip(everything, self._output_mask) if keep)
 
 
-def _as_input_tuple(inputs: Any) -> tuple[Tensor, ...]:
+def _keywords(inputs: Mapping[Any, Any]) -> tuple[str, ...]:
+    for key in inputs:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise UsageError(f"inputs given as a dict are passed as keyword arguments, fn(**inputs): every key "
+                             f"must be an argument name, got {key!r}")
+    if not inputs:
+        raise UsageError("no inputs were given: pass the tensors to differentiate, e.g. (x,) or {'x': x}")
+    return tuple(inputs)
+
+
+def _as_input_tuple(inputs: Any, names: Sequence[str] = ()) -> tuple[Tensor, ...]:
     if isinstance(inputs, Tensor):
         inputs = (inputs,)
     if not isinstance(inputs, (tuple, list)):
         raise UsageError(
-            f"inputs must be a tensor or a tuple of tensors, got {type(inputs).__name__}: wrap a "
-            "single tensor as (x,), and bind other arguments with functools.partial or a lambda"
+            f"inputs must be a tensor, a tuple of tensors or a dict of them (keyword arguments), got "
+            f"{type(inputs).__name__}: wrap a single tensor as (x,), and bind other arguments with "
+            "functools.partial or a lambda"
         )
     for i, x in enumerate(inputs):
+        name = names[i] if names else f"input {i}"
         if not isinstance(x, Tensor):
             raise UsageError(
-                f"input {i} is a {type(x).__name__}, not a tensor: every input must be a tensor; "
+                f"{name} is a {type(x).__name__}, not a tensor: every input must be a tensor; "
                 f"bind non-tensor arguments with functools.partial(fn, ...) or a lambda"
             )
-        _require_values(x, f"input {i}")
+        _require_values(x, name)
         if x.layout != torch.strided:
             raise UsageError(
-                f"input {i} is a {x.layout} tensor: gradprops checks dense (strided) tensors only; pass "
+                f"{name} is a {x.layout} tensor: gradprops checks dense (strided) tensors only; pass "
                 "x.to_dense() and convert inside the function if it needs the sparse layout"
             )
     return tuple(inputs)

@@ -299,6 +299,12 @@ def test_torch_stack_with_a_repeating_seed_shares_grads_between_inputs_and_purit
     assert "the .grad of input 0 and input 1 are one piece of memory" in str(f)
 
 
+def test_purity_with_default_seeds_finds_the_stack_aliasing_check_finds():
+    # The helper's default second seed repeats along dim 0 (stride 0), as check() draws among others.
+    f = failure(gradprops.assert_purity, lambda x, y: torch.stack((x, y)), (leaf(3), leaf(3, seed=1)))
+    assert "the .grad of input 0 and input 1 are one piece of memory" in str(f)
+
+
 def test_a_view_op_passes_purity_although_autograd_accumulates_into_its_seed():
     # backward of a view hands the seed straight through; AccumulateGrad keeps it as .grad and adds
     # the next backward into it in place: purity must give autograd copies, not its own seeds.

@@ -1,5 +1,7 @@
 """What the target sees: every tensor leaf of a pytree output, and clear errors for what it cannot check."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -74,7 +76,9 @@ def test_a_non_tensor_return_is_a_usage_error():
 
 
 META = torch.randn(3, device="meta", requires_grad=True)
-NESTED = torch.nested.nested_tensor([torch.randn(2), torch.randn(3)], dtype=torch.float64, requires_grad=True)
+with warnings.catch_warnings():  # torch warns that the strided nested layout is a prototype (-W error)
+    warnings.simplefilter("ignore", UserWarning)
+    NESTED = torch.nested.nested_tensor([torch.randn(2), torch.randn(3)], dtype=torch.float64, requires_grad=True)
 
 
 @pytest.mark.parametrize(
@@ -144,3 +148,49 @@ def test_grad_mode_restored_inside_the_function_is_fine():
         return t.sin()
 
     gradprops.check(scoped, gst.inputs("()"), max_examples=10, seed=0)
+
+
+class _ScaleWrongInScale(torch.autograd.Function):
+    """x * scale, with the grad of scale 10% off."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.save_for_backward(x, scale)
+        return x * scale
+
+    @staticmethod
+    def backward(ctx, g):
+        x, scale = ctx.saved_tensors
+        return g * scale, (g * x * 1.1).sum_to_size(scale.shape)
+
+
+def _keyword_only(*, x, scale):
+    return _ScaleWrongInScale.apply(x, scale)
+
+
+def test_a_dict_of_inputs_is_passed_as_keyword_arguments_and_named_by_them():
+    inputs = {"x": x64(3), "scale": torch.tensor([0.5], dtype=torch.float64, requires_grad=True)}
+    with pytest.raises(gradprops.PropertyFailure) as caught:
+        gradprops.check(_keyword_only, inputs, seed=0, max_examples=20)
+    text = str(caught.value)
+    assert "grad of input 'scale'" in text
+    assert "input 'x': shape (3,)" in text
+    repro = text.split("or run the helper on the shrunk case:\n")[1]
+    source = "\n".join(line[4:] for line in repro.splitlines())
+    with pytest.raises(gradprops.PropertyFailure):  # the repro writes the inputs as a dict, and fails again
+        exec(source.replace("fn = ...", "fn = _keyword_only  #"), {"_keyword_only": _keyword_only})
+
+
+def test_a_strategy_may_draw_keyword_inputs():
+    from gradprops import strategies as gst
+
+    keyword = gst.inputs("(n),(n)").map(lambda xs: {"input": xs[0], "other": xs[1]})
+    assert gradprops.check(torch.mul, keyword, seed=0, max_examples=10).ran("seed_linearity") == 10
+
+
+@pytest.mark.parametrize(("inputs", "message"), [({1: x64(2)}, "must be an argument name"),
+                                                  ({}, "no inputs were given"),
+                                                  ({"x": 3.0}, "input 'x' is a float, not a tensor")])
+def test_bad_keyword_inputs_are_usage_errors(inputs, message):
+    with pytest.raises(gradprops.UsageError, match=message):
+        gradprops.assert_ones_seed_matches_sum(torch.sin, inputs)

@@ -70,10 +70,10 @@ def make_case(
     return Case(
         function=target.name,
         variables=[(v.name, t) for v, t in zip(target.variables, variables)],
-        fixed_inputs=[(f"input {i}", x) for i, x in enumerate(target.inputs) if id(x) not in diff],
+        fixed_inputs=[(name, x) for name, x in zip(target.input_names, target.inputs) if id(x) not in diff],
         seeds=described_seeds,
         extras=extras,
-        inputs_source=list(enumerate(target.inputs)),
+        inputs_source=list(zip(target.keywords or range(len(target.inputs)), target.inputs)),
         helper_call=helper_call,
         seed_literals=literals,
     )

@@ -35,7 +35,7 @@ from gradprops.properties._common import (
     tolerance_for,
 )
 from gradprops.properties._finite import abs_inner, along_one, inner, per_variable_lines
-from gradprops.target import FunctionRaised, Target
+from gradprops.target import FunctionRaised, Inputs, Target
 
 NAME = "forward_reverse_adjoint"
 Seed = Tensor | Sequence[Tensor]
@@ -123,7 +123,7 @@ def check_forward_reverse_adjoint(
 
 def assert_forward_reverse_adjoint(
     fn: Callable[..., Any],
-    inputs: Tensor | Sequence[Tensor],
+    inputs: Inputs,
     seed: Seed | None = None,
     directions: Seed | None = None,
     *,

@@ -34,7 +34,7 @@ from gradprops.properties._common import (
     make_case,
     tolerance_for,
 )
-from gradprops.target import Target, call_user
+from gradprops.target import Inputs, Target, call_user
 
 NAME = "chain_rule"
 
@@ -210,7 +210,7 @@ def check_chain_rule(
 
 def assert_chain_rule(
     fn: Callable[..., Any],
-    inputs: Tensor | Sequence[Tensor],
+    inputs: Inputs,
     h: Callable[[Sequence[Tensor]], Tensor] | None = None,
     *,
     rtol: float | None = None,

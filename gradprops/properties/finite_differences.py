@@ -58,7 +58,7 @@ from gradprops.properties._finite import (
     per_variable_lines,
     scaled_directions,
 )
-from gradprops.target import FunctionRaised, Target
+from gradprops.target import FunctionRaised, Inputs, Target
 from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
 
 NAME = "finite_differences"
@@ -126,7 +126,7 @@ def check_finite_differences(
 
 def assert_finite_differences(
     fn: Callable[..., Any],
-    inputs: Tensor | Sequence[Tensor],
+    inputs: Inputs,
     seed: Seed | None = None,
     directions: Seed | None = None,
     *,

@@ -32,7 +32,7 @@ from gradprops.properties._common import (
 )
 from gradprops.properties._finite import smooth_at
 from gradprops.properties.finite_differences import directional_probe, float64_outputs, float64_version
-from gradprops.target import Target
+from gradprops.target import Inputs, Target
 from gradprops.tolerances import Tolerance
 
 NAME = "finite_grads"
@@ -102,7 +102,7 @@ def check_finite_grads(
     )
 
 
-def assert_finite_grads(fn: Callable[..., Any], inputs: Tensor | Sequence[Tensor], seed: Seed | None = None) -> None:
+def assert_finite_grads(fn: Callable[..., Any], inputs: Inputs, seed: Seed | None = None) -> None:
     """Assert that backward(seed) has no NaN or inf where the function is finite and smooth.
 
     Non-finite grads at a point where the function is not finite, not smooth (kink, cusp) or has an

@@ -27,7 +27,7 @@ from gradprops.properties._common import (
     overflow_note,
     tolerance_for,
 )
-from gradprops.target import Target
+from gradprops.target import Inputs, Target
 
 NAME = "vjp_matches_jacobian"
 
@@ -88,7 +88,7 @@ def check_vjp_matches_jacobian(
 
 def assert_vjp_matches_jacobian(
     fn: Callable[..., Any],
-    inputs: Tensor | Sequence[Tensor],
+    inputs: Inputs,
     seed: Tensor | Sequence[Tensor],
     *,
     rtol: float | None = None,

@@ -26,7 +26,7 @@ from gradprops.properties._common import (
     tolerance_for,
 )
 from gradprops.strategies.seeds import largest_seed
-from gradprops.target import Target
+from gradprops.target import Inputs, Target
 
 NAME = "seed_linearity"
 Seed = Tensor | Sequence[Tensor]
@@ -92,7 +92,7 @@ def check_seed_linearity(
 
 def assert_seed_linearity(
     fn: Callable[..., Any],
-    inputs: Tensor | Sequence[Tensor],
+    inputs: Inputs,
     seeds: tuple[Seed, Seed] | None = None,
     coefficients: tuple[float, float] = (1.5, -0.75),
     *,

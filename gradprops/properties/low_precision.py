@@ -54,7 +54,7 @@ from gradprops.properties._common import (
     make_case,
     seed_or_random,
 )
-from gradprops.target import FunctionRaised, Target, function_name
+from gradprops.target import FunctionRaised, Inputs, Target, function_name
 from gradprops.tolerances import Tolerance
 
 NAME = "low_precision"
@@ -91,7 +91,7 @@ def check_low_precision(
         grads = graph.vjp(v)
     if narrow is torch.float64:
         return _check_narrower_steps(target, [*outputs, *grads], v, names, gen, case)
-    wide = float64_target(Target(reference, target.inputs) if reference is not None else target)
+    wide = float64_target(target.rebuilt(fn=reference) if reference is not None else target)
     base = tuple(copy_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
     seed64 = tuple(s.to(wide_dtype(s.dtype)) for s in v)
     if reference is not None:
@@ -102,7 +102,7 @@ def check_low_precision(
         with SimulatedPrecision(narrow, gen):
             samples.append(_in_float64(wide, base, seed64, names, reference))
     if reference is not None:  # the reference's own run in the narrow dtype is a sample too
-        ref_narrow = Target(reference, target.inputs)
+        ref_narrow = target.rebuilt(fn=reference)
         with findings_as_failures(NAME, case):
             samples.append(outputs_and_vjp(ref_narrow, [x.value for x in target.variables], v, names))
     labels = [*(f"output {i}" for i in range(len(outputs))), *(f"grad of {n}" for n in names)]
@@ -129,7 +129,7 @@ def check_low_precision(
 
 def assert_low_precision(
     fn: Callable[..., Any],
-    inputs: Tensor | Sequence[Tensor],
+    inputs: Inputs,
     seed: Seed | None = None,
     *,
     reference: Callable[..., Any] | None = None,

@@ -23,7 +23,7 @@ from gradprops.properties._common import (
     make_case,
     tolerance_for,
 )
-from gradprops.target import Target
+from gradprops.target import Inputs, Target
 
 NAME = "ones_seed_matches_sum"
 
@@ -62,7 +62,7 @@ def check_ones_seed_matches_sum(
 
 def assert_ones_seed_matches_sum(
     fn: Callable[..., Any],
-    inputs: Tensor | Sequence[Tensor],
+    inputs: Inputs,
     *,
     rtol: float | None = None,
     atol: float | None = None,

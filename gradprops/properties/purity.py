@@ -46,7 +46,7 @@ from gradprops.properties._common import (
     seed_pair,
     tolerance_for,
 )
-from gradprops.target import FunctionRaised, Target
+from gradprops.target import FunctionRaised, Inputs, Target
 from gradprops.tolerances import Tolerance
 
 NAME = "purity"
@@ -85,6 +85,8 @@ def check_purity(
     with findings_as_failures(NAME, case):
         outputs = graph.outputs
         u, v = seed_pair(seeds, outputs)
+        if seeds is None:
+            v = tuple(_repeating_along_dim_0(t) for t in v)
         returned = graph.vjp(u)
         first = _kept(returned)
         g_v = _kept(graph.vjp(v))  # kept: a backward that reuses its buffer overwrites what it returned
@@ -179,7 +181,7 @@ def _diagnose(
 
 def assert_purity(
     fn: Callable[..., Any],
-    inputs: Tensor | Sequence[Tensor],
+    inputs: Inputs,
     seeds: tuple[Seed, Seed] | None = None,
     second_scale: float = 0.5,
     *,
@@ -188,8 +190,10 @@ def assert_purity(
 ) -> None:
     """Assert that forward and backward are pure, deterministic, share no state, and accumulate .grad.
 
-    ``seeds`` is a pair ``(u, v)`` shaped like the output(s) (random when omitted); the second graph
-    is built on ``second_scale · flip(x)``. See the module docstring for each check.
+    ``seeds`` is a pair ``(u, v)`` shaped like the output(s). When omitted, both are random and ``v``
+    repeats along dim 0 with stride 0, the layout that exposes ``.grad`` aliasing (as :func:`gradprops.check`
+    draws it among others). The second graph is built on ``second_scale · flip(x)``. See the module
+    docstring for each check.
 
     >>> import torch
     >>> x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
@@ -213,6 +217,14 @@ def _aliasing_hint(variables: Sequence[Tensor], names: Sequence[str]) -> str:
             "into all of them. AccumulateGrad kept views of one seed as .grad (it does where backward hands "
             "back views of its seed, as torch.stack's and torch.cat's do, and the seed repeats along the "
             "joined dim: pytorch/pytorch#34082).")
+
+
+def _repeating_along_dim_0(seed: Tensor) -> Tensor:
+    """``seed``'s first row expanded along dim 0 (stride 0): the seed layout under which
+    AccumulateGrad keeps views of one seed as several ``.grad`` (torch.stack's and torch.cat's backward)."""
+    if seed.dim() == 0 or seed.shape[0] < 2:
+        return seed
+    return seed[:1].expand(seed.shape)
 
 
 def _kept(grads: Sequence[Tensor]) -> tuple[Tensor, ...]:

@@ -58,7 +58,7 @@ from gradprops.properties._common import (
 )
 from gradprops.properties._finite import Estimate, abs_inner, estimate, inner, judge, scaled_directions, smooth_at
 from gradprops.properties.finite_differences import fd_tolerance, float64_version
-from gradprops.target import FunctionRaised, Target
+from gradprops.target import FunctionRaised, Inputs, Target
 from gradprops.tolerances import Tolerance
 
 NAME = "second_order"
@@ -206,7 +206,7 @@ def check_second_order(
 
 def assert_second_order(
     fn: Callable[..., Any],
-    inputs: Tensor | Sequence[Tensor],
+    inputs: Inputs,
     seed: Seed | None = None,
     second_seeds: tuple[Seed, Seed] | None = None,
     coefficients: tuple[float, float] = (1.5, -0.75),
