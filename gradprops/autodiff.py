@@ -28,6 +28,9 @@ from gradprops.precision import Narrowing
 from gradprops.target import FunctionRaised, Target, call_user, fresh_leaf, is_differentiable
 from gradprops.tolerances import Tolerance
 
+#: Memory the explicit Jacobian may take: fewer rows are sampled where the variables are so large that
+#: :data:`JACOBIAN_ROW_CAP` rows would not fit (256 rows of a million float64 elements are 4 GiB).
+JACOBIAN_BYTES = 256 << 20
 JACOBIAN_ROW_CAP = 256
 """Most output elements whose Jacobian rows are built explicitly; past it, a random sample."""
 
@@ -201,11 +204,17 @@ def jacobian_products(
     note = ""
     if total == 0:  # no rows; torch.autograd.functional.jacobian itself fails on empty outputs
         return tuple(seed), tuple(torch.zeros(v.shape, dtype=torch.float64) for v in variables), note
-    if total > row_cap:
-        chosen = _sample_rows(total, row_cap, generator)
+    # Each row holds one value per variable element (and a float64 copy of its block): keep them in budget.
+    row_bytes = sum(v.numel() * (v.element_size() + 8) for v in variables) or 1
+    affordable = max(1, JACOBIAN_BYTES // row_bytes)
+    if total > min(row_cap, affordable):
+        cap = min(row_cap, affordable)
+        chosen = _sample_rows(total, cap, generator)
         rows = _split_rows(chosen, sizes)
         seed = tuple(_restrict(s, r) for s, r in zip(seed, rows))
-        note = f"explicit Jacobian capped: {row_cap} of {total} rows, sampled at random"
+        note = f"explicit Jacobian capped: {cap} of {total} rows, sampled at random" + (
+            f" ({JACOBIAN_BYTES >> 20} MiB hold {affordable} rows of {row_bytes // 1024} KiB)"
+            if affordable < row_cap else "")
     else:
         rows = [torch.arange(n) for n in sizes]
     # Outputs with no row to build are left out: jacobian() fails on zero-element outputs, and

@@ -176,6 +176,13 @@ def test_what_a_helper_could_not_check_is_said_not_dropped():
         gradprops.assert_vjp_matches_jacobian(torch.sin, (big,), torch.randn(300, dtype=f64))
 
 
+def test_the_jacobian_of_a_huge_input_is_sampled_within_a_memory_budget():
+    # 256 rows of 2e6 float64 elements would be 8 GiB; the budget holds 8 rows (and says so).
+    big = torch.randn(2_000_000, dtype=f64, requires_grad=True)
+    with pytest.warns(gradprops.NotChecked, match=r"8 of 2000000 rows, sampled at random \(256 MiB hold 8 rows"):
+        gradprops.assert_vjp_matches_jacobian(torch.sin, (big,), torch.randn(2_000_000, dtype=f64))
+
+
 def test_the_jacobian_helper_samples_other_rows_with_another_generator():
     class WrongInLastElement(torch.autograd.Function):
         @staticmethod
