@@ -18,7 +18,7 @@ x64 = lambda *s: torch.randn(s, dtype=torch.float64).requires_grad_()  # noqa: E
          "input 1 is a float, not a tensor"),
         (lambda: gradprops.assert_ones_seed_matches_sum(torch.sin, [1.0, 2.0]),
          "input 0 is a float, not a tensor"),
-        (lambda: gradprops.assert_ones_seed_matches_sum(torch.sin, {"x": x64(2)}),
+        (lambda: gradprops.assert_ones_seed_matches_sum(torch.sin, {x64(2)}),
          "inputs must be a tensor, a tuple of tensors or a dict of them"),
         (lambda: gradprops.assert_ones_seed_matches_sum(torch.sin, (torch.randn(3),)),
          "Mark the ones to differentiate with x.requires_grad_()"),
