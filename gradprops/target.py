@@ -45,6 +45,8 @@ def call_user(stage: str, thunk: Callable[[], Any]) -> Any:
 #: What the helpers and :func:`gradprops.check` take as inputs: one tensor, a tuple of tensors
 #: (positional arguments) or a dict of them (keyword arguments).
 Inputs = Tensor | Sequence[Tensor] | Mapping[str, Tensor]
+#: A seed (or direction): one tensor per differentiable output (or variable), or the tensor alone.
+Seed = Tensor | Sequence[Tensor]
 
 
 @dataclass(frozen=True)

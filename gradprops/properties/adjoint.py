@@ -35,10 +35,9 @@ from gradprops.properties._common import (
     tolerance_for,
 )
 from gradprops.properties._finite import abs_inner, along_one, inner, per_variable_lines
-from gradprops.target import FunctionRaised, Inputs, Target
+from gradprops.target import FunctionRaised, Inputs, Seed, Target
 
 NAME = "forward_reverse_adjoint"
-Seed = Tensor | Sequence[Tensor]
 
 
 def check_forward_reverse_adjoint(

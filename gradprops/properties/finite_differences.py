@@ -58,11 +58,10 @@ from gradprops.properties._finite import (
     per_variable_lines,
     scaled_directions,
 )
-from gradprops.target import FunctionRaised, Inputs, Target
+from gradprops.target import FunctionRaised, Inputs, Seed, Target
 from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
 
 NAME = "finite_differences"
-Seed = Tensor | Sequence[Tensor]
 
 
 def check_finite_differences(

@@ -32,11 +32,10 @@ from gradprops.properties._common import (
 )
 from gradprops.properties._finite import smooth_at
 from gradprops.properties.finite_differences import directional_probe, float64_outputs, float64_version
-from gradprops.target import Inputs, Target
+from gradprops.target import Inputs, Seed, Target
 from gradprops.tolerances import Tolerance
 
 NAME = "finite_grads"
-Seed = Tensor | Sequence[Tensor]
 
 
 def check_finite_grads(

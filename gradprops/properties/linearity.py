@@ -26,10 +26,9 @@ from gradprops.properties._common import (
     tolerance_for,
 )
 from gradprops.strategies.seeds import largest_seed
-from gradprops.target import Inputs, Target
+from gradprops.target import Inputs, Seed, Target
 
 NAME = "seed_linearity"
-Seed = Tensor | Sequence[Tensor]
 
 
 def check_seed_linearity(

@@ -54,11 +54,10 @@ from gradprops.properties._common import (
     make_case,
     seed_or_random,
 )
-from gradprops.target import FunctionRaised, Inputs, Target, function_name
+from gradprops.target import FunctionRaised, Inputs, Seed, Target, function_name
 from gradprops.tolerances import Tolerance
 
 NAME = "low_precision"
-Seed = Tensor | Sequence[Tensor]
 
 #: The multiple of the simulated error a target's error may reach, by the target's dtype.
 ALLOWED_MULTIPLE = {torch.float16: 2.0, torch.bfloat16: 2.0, torch.float32: 8.0, torch.float64: 8.0}

@@ -46,11 +46,10 @@ from gradprops.properties._common import (
     seed_pair,
     tolerance_for,
 )
-from gradprops.target import FunctionRaised, Inputs, Target
+from gradprops.target import FunctionRaised, Inputs, Seed, Target
 from gradprops.tolerances import Tolerance
 
 NAME = "purity"
-Seed = Tensor | Sequence[Tensor]
 _IDENTICAL = Tolerance(0.0, 0.0, "must be identical")
 
 

@@ -58,11 +58,10 @@ from gradprops.properties._common import (
 )
 from gradprops.properties._finite import Estimate, abs_inner, estimate, inner, judge, scaled_directions, smooth_at
 from gradprops.properties.finite_differences import fd_tolerance, float64_version
-from gradprops.target import FunctionRaised, Inputs, Target
+from gradprops.target import FunctionRaised, Inputs, Seed, Target
 from gradprops.tolerances import Tolerance
 
 NAME = "second_order"
-Seed = Tensor | Sequence[Tensor]
 
 
 def check_second_order(
