@@ -56,8 +56,14 @@ class Tolerance:
     source: str
     kind: str = ""  # the table's column ("two_paths", "finite_differences"), "" when not from the table
 
-    def allowed(self, magnitude: float, expected_abs: float) -> float:
-        return self.atol * magnitude + self.rtol * expected_abs
+    def allowed(self, magnitude: float, expected_abs: float, floor: float = 0.0) -> float:
+        """The allowance for one scalar: ``atol·magnitude + rtol·|expected| + floor``, ``floor`` the
+        rounding a property measured or derived on top of the table (noise of cancelling terms).
+
+        >>> Tolerance(1e-4, 1e-5, "given").allowed(magnitude=10.0, expected_abs=2.0, floor=0.5)
+        0.5003
+        """
+        return self.atol * magnitude + self.rtol * expected_abs + floor
 
     def __str__(self) -> str:
         return f"rtol={self.rtol:g}, atol={self.atol:g} × magnitude ({self.source})"

@@ -163,9 +163,9 @@ class Verdict:
         return self.estimates[-1]
 
 
-def allowed(e: Estimate, tolerance: Tolerance) -> float:
+def allowed_for(e: Estimate, tolerance: Tolerance) -> float:
     """``rtol·|central| + atol·max(Σ|v||J·d|, Σ|VJP(v)||d|) + rounding``."""
-    return tolerance.rtol * abs(e.central) + tolerance.atol * max(e.scale, e.backward_scale) + e.rounding
+    return tolerance.allowed(max(e.scale, e.backward_scale), abs(e.central), e.rounding)
 
 
 def judge(probe: Callable[[float], Estimate], tolerance: Tolerance) -> Verdict:
@@ -173,13 +173,13 @@ def judge(probe: Callable[[float], Estimate], tolerance: Tolerance) -> Verdict:
     e1 = probe(STEP)
     if not e1.finite:
         return Verdict("not smooth", "the function is not finite at x ± h·d", (e1,), float("nan"))
-    a1 = allowed(e1, tolerance)
+    a1 = allowed_for(e1, tolerance)
     if abs(e1.central - e1.backward) <= a1:
         return Verdict("agree", "", (e1,), a1)
     e2 = probe(STEP / SHRINK)
     if not e2.finite:
         return Verdict("not smooth", "the function is not finite at x ± (h/4)·d", (e1, e2), float("nan"))
-    a2 = allowed(e2, tolerance)
+    a2 = allowed_for(e2, tolerance)
     g = e2.backward
     richardson = (SHRINK**2 * e2.central - e1.central) / (SHRINK**2 - 1)
     if abs(e2.central - g) <= a2 or abs(richardson - g) <= a2:

@@ -76,7 +76,7 @@ def check_forward_reverse_adjoint(
     magnitude = max(abs_inner(grads, d), abs_inner(v, tangents))
     tolerance = tolerance_for(variables, outputs, rtol, atol)
     floor = noise_floor(v, outputs, per="sum") * max((float(x.abs().max()) for x in d if x.numel()), default=0.0)
-    allowed = tolerance.rtol * abs(forward_mode) + max(tolerance.atol * magnitude, floor)
+    allowed = tolerance.allowed(magnitude, abs(forward_mode), floor)
     if abs(reverse - forward_mode) <= allowed:
         return []
     # Both sides may be rounding noise of terms that cancelled (kl_div of constant rows): measure it.
@@ -164,7 +164,7 @@ def _per_variable(
         f = inner(v, tangents)
         r = inner([grads[k]], [d[k]])
         magnitude = max(abs_inner([grads[k]], [d[k]]), abs_inner(v, tangents))
-        allowed = tolerance.rtol * abs(f) + max(tolerance.atol * magnitude, floor)
+        allowed = tolerance.allowed(magnitude, abs(f), floor)
         m = None
         if abs(r - f) > allowed:
             m = scalar_mismatch(f"⟨grad of {x.name}, d⟩", r, f, tolerance, allowed, "⟨backward(v), d⟩",

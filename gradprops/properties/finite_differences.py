@@ -52,6 +52,7 @@ from gradprops.properties._finite import (
     STEP,
     Estimate,
     Verdict,
+    allowed_for,
     along_one,
     estimate,
     judge,
@@ -273,7 +274,7 @@ def _per_variable(
         except NotApplicable:
             continue
         g_k = e.backward
-        allowed = tolerance.rtol * abs(e.central) + tolerance.atol * max(e.scale, e.backward_scale) + e.rounding
+        allowed = allowed_for(e, tolerance)
         m = None
         if abs(g_k - e.central) > allowed:
             m = scalar_mismatch(

@@ -255,7 +255,7 @@ def _check_seed_part(
             case(), [m], extra=_seed_part_lines(got, reference),
         )
     magnitude = max(abs_inner(reference_grads, t1), abs_inner(s, claimed))
-    allowed = tolerance.rtol * abs(reference) + tolerance.atol * magnitude
+    allowed = tolerance.allowed(magnitude, abs(reference))
     if abs(got - reference) <= allowed:
         return
 
