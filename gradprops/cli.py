@@ -118,7 +118,9 @@ def _add_shared(parser: argparse.ArgumentParser, default: Any) -> None:
                         help="examples per op / function (catalogue ops 25, fuzz 200, check 100)")
     parser.add_argument("--seed", type=int, default=default, help="Hypothesis seed (default 0: reproducible)")
     parser.add_argument("--properties", default=default, metavar="A,B",
-                        help="comma-separated property names (default: all; see 'gradprops list properties')")
+                        help="comma-separated property names, or all but some: "
+                             "--properties=-second_order,-low_precision (default: all; see 'gradprops list"
+                             " properties')")
     parser.add_argument("--dtype", choices=DTYPES, default=default, help="dtype of the drawn inputs (default float64)")
     parser.add_argument("--json", dest="json_file", default=default, metavar="FILE",
                         help="write machine-readable results to FILE ('-': stdout, the report then goes to stderr)")
@@ -249,7 +251,8 @@ def _prepare(args: argparse.Namespace) -> _Run:
 
     json_file = _json_sink(args.json_file)
     properties = (None if args.properties is None
-                  else _names(args.properties, [p.name for p in PROPERTIES], "--properties", "property"))
+                  else _names(args.properties, [*(p.name for p in PROPERTIES), *(f"-{p.name}" for p in PROPERTIES)],
+                              "--properties", "property"))
     dtype = args.dtype or "float64"
     settings: dict[str, Any] = {"seed": 0 if args.seed is None else args.seed, "max_examples": args.max_examples,
                                 "dtype": dtype, "properties": properties}

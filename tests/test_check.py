@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from hypothesis import settings as hsettings
@@ -127,6 +129,20 @@ def test_selecting_properties():
     report = gradprops.check(Sin.apply, gst.inputs("()"), max_examples=3, seed=0,
                              properties=["ones_seed_matches_sum"])
     assert list(report.properties) == ["ones_seed_matches_sum"]
+
+
+def test_all_but_some_properties():
+    report = gradprops.check(Sin.apply, gst.inputs("()"), max_examples=3, seed=0,
+                             properties="-second_order,-forward_reverse_adjoint")
+    assert "second_order" not in report.properties and "forward_reverse_adjoint" not in report.properties
+    assert "seed_linearity" in report.properties and "low_precision" in report.properties
+
+
+@pytest.mark.parametrize(("properties", "says"), [(["-second_order", "purity"], "mixes names with '-name'"),
+                                                  (["-nope"], "unknown properties ['nope']")])
+def test_exclusions_that_cannot_mean_anything_are_usage_errors(properties, says):
+    with pytest.raises(gradprops.UsageError, match=re.escape(says)):
+        gradprops.check(Sin.apply, gst.inputs("()"), max_examples=3, seed=0, properties=properties)
 
 
 def test_complex_outputs_skip_the_jacobian_with_the_reason():

@@ -35,6 +35,15 @@ def test_check_passes_a_correct_function(capsys: pytest.CaptureFixture[str], tmp
     assert "seed_linearity" in printed and "dtype float64" in printed
 
 
+def test_properties_may_name_the_ones_to_leave_out(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    code, _, _ = run(capsys, "check", "tests.cli_targets:correct", "--inputs", "(m,n),(n,p)", "--max-examples", "2",
+                     "--properties=-second_order,-low_precision", "--json", str(out))
+    assert code == cli.EXIT_PASSED
+    rows = json.loads(out.read_text())["results"][0]["rows"]
+    assert "second_order" not in rows and "low_precision" not in rows and "purity" in rows
+
+
 def test_check_fails_a_broken_function_with_structured_failure(capsys: pytest.CaptureFixture[str],
                                                                tmp_path: Path) -> None:
     out = tmp_path / "r.json"

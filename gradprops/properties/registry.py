@@ -194,16 +194,30 @@ PROPERTIES: tuple[Property, ...] = (
 
 
 def select(names: Sequence[str] | None) -> tuple[Property, ...]:
-    """The properties to run: the default set, or exactly those named (in registry order)."""
+    """The properties to run: the default set, exactly those named, or all but those named with a
+    leading ``-`` (``"-second_order,-forward_reverse_adjoint"``), in registry order.
+
+    >>> [p.name for p in select("-second_order")] == [p.name for p in PROPERTIES if p.name != "second_order"]
+    True
+    """
     if names is None:
         return tuple(p for p in PROPERTIES if p.default)
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     known = {p.name: p for p in PROPERTIES}
-    unknown = [n for n in names if n not in known]
+    dropped = [n[1:] for n in names if n.startswith("-")]
+    if dropped and len(dropped) != len(names):
+        raise UsageError(f"properties {list(names)} mixes names with '-name' exclusions: either name the "
+                         "properties to run, or only the ones to leave out (e.g. '-second_order')")
+    unknown = [n for n in (dropped or names) if n not in known]
     if unknown or not names:
         raise UsageError(
             f"unknown properties {unknown}: choose from {', '.join(known)}" if unknown
             else f"properties is empty: name at least one of {', '.join(known)}, or pass None for all"
         )
+    if dropped:
+        kept = tuple(p for p in PROPERTIES if p.default and p.name not in dropped)
+        if not kept:
+            raise UsageError(f"properties {list(names)} leaves out every property: keep at least one")
+        return kept
     return tuple(p for p in PROPERTIES if p.name in names)
