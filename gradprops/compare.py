@@ -82,6 +82,10 @@ class Mismatch:
                         f"({u:.2g}): the size of error a computation in {narrow} makes, so precision "
                         f"lost in a {narrow} step (a .float()/.half(), a {narrow} buffer or constant) is "
                         "as likely as a wrong formula")
+        if relative <= _ROUNDING_REACH * wide:
+            return (f"{relative:.2g} of the magnitude, {relative / wide:.3g}× the compared dtype's unit roundoff: "
+                    "more than the rounding measured for this computation, yet small: a small wrong term, or "
+                    "rounding the error model did not see (an accumulation in a narrower type)")
         return (f"{relative:.2g} of the magnitude, {relative / wide:.3g}× the compared dtype's unit roundoff: "
                 "far more than rounding explains, so a wrong formula (a factor, a term, an index)")
 

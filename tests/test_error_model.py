@@ -180,3 +180,10 @@ def test_the_kind_of_a_float64_mismatch_follows_from_its_size(relative, kind):
     actual[0] += relative
     m = compare(actual, expected, name="g", tolerance=resolve_tolerance(torch.float64, None, None))
     assert m is not None and kind in m.kind()
+
+
+def test_a_float16_mismatch_a_few_roundoffs_wide_is_not_called_a_wrong_formula():
+    expected = torch.tensor([1.0, 0.5], dtype=torch.float16)
+    m = compare(expected + torch.tensor([3e-3, 0.0], dtype=torch.float16), expected, name="g",
+                tolerance=resolve_tolerance(torch.float16, 1e-4, 1e-4))
+    assert m is not None and "yet small" in m.kind()
