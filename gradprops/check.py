@@ -366,7 +366,9 @@ def _nondeterministic(failure: PropertyFailure, what: str, mismatches: Sequence[
             "training mode) cannot be checked as is: call module.eval() or pass training=False, or draw "
             "the random tensor outside and pass it as an input without requires_grad (held fixed). State "
             "kept between calls (a counter, a cache) does the same; so does a backward built on "
-            "nondeterministic kernels (atomic adds on a GPU: torch.use_deterministic_algorithms(True))."
+            "nondeterministic kernels (atomic adds on a GPU: torch.use_deterministic_algorithms(True)), "
+            "and one that reads memory it never wrote (an output element no loop iteration covers: it "
+            "then holds whatever the allocator handed back, different from call to call)."
         ),
     )
 
