@@ -135,3 +135,15 @@ def test_simulated_error_is_the_size_rounding_predicts():
     u = unit_roundoff(torch.float16)
     assert float(relative.max()) <= u * 1.01
     assert 0.1 * u < float(relative.mean()) < 0.9 * u
+
+
+@pytest.mark.parametrize("case", [52, 82])
+def test_a_long_reduction_whose_rounding_adds_up_like_a_gaussian_is_not_a_false_alarm(case):
+    # The grad of atan2's 0-d y sums 3072 rounded terms: its error is Gaussian-like, and a correct
+    # float16 kernel lands beyond twice the worst of three simulated runs now and then (2 of 150 such
+    # cases; atan2 at float16 seed 2 of benchmarks/false_alarms.py). More runs are drawn before a verdict.
+    g = torch.Generator().manual_seed(case)
+    x = (torch.rand(3, 1, 1024, generator=g) * 8 - 4).to(torch.float16).requires_grad_()
+    y = torch.tensor(4.0, dtype=torch.float16, requires_grad=True)
+    v = (torch.rand(3, 1, 1024, generator=g) * 2 - 1).to(torch.float16)
+    gradprops.assert_low_precision(torch.atan2, (x, y), seed=v, generator=g)
