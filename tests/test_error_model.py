@@ -187,3 +187,13 @@ def test_a_float16_mismatch_a_few_roundoffs_wide_is_not_called_a_wrong_formula()
     m = compare(expected + torch.tensor([3e-3, 0.0], dtype=torch.float16), expected, name="g",
                 tolerance=resolve_tolerance(torch.float16, 1e-4, 1e-4))
     assert m is not None and "yet small" in m.kind()
+
+
+def test_topk_at_a_three_way_tie_is_a_point_finite_differences_cannot_judge():
+    # topk picks two of three tied zeros; along d the one-sided differences pick two others, and
+    # backward's choice lies outside them (bfloat16 seed 3 of benchmarks/false_alarms.py).
+    x = torch.tensor([-3.0, 0.0, 1.0, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
+    v = torch.tensor([0.2265625, -0.23828125, 0.2734375], dtype=torch.float64)
+    d = torch.tensor([1.524, -0.00153, -0.8813, 0.00094, -0.00292], dtype=torch.float64)
+    with pytest.warns(gradprops.NotChecked, match="x sits on a kink along d"):
+        gradprops.assert_finite_differences(lambda t: torch.topk(t, 3).values, (x,), seed=v, directions=d)

@@ -199,6 +199,18 @@ def judge(probe: Callable[[float], Estimate], tolerance: Tolerance) -> Verdict:
             f"{e2.gap:.3g}, enough to explain backward's difference of {abs(e2.central - g):.3g}",
             (e1, e2), a2,
         )
+    if e2.gap > 0.5 * e1.gap + e2.rounding and e2.gap > 4 * a2:
+        # The one-sided differences do not shrink with the step: x sits on a kink. A backward between
+        # them is a subgradient of a convex or concave piece (the rule above); where more than two
+        # pieces meet (ties among several selected elements, as topk's), a valid choice may lie outside.
+        return Verdict(
+            "not smooth",
+            f"x sits on a kink along d (one-sided differences differ by {e1.gap:.3g} at step h and {e2.gap:.3g} "
+            f"at h/4); backward's ⟨backward(v), d⟩ = {g:.6g} lies outside them, which is a valid choice where "
+            "several smooth pieces meet (a tie among several selected elements), so finite differences "
+            "cannot judge it",
+            (e1, e2), a2,
+        )
     if e2.gap > 0.1 * e2.scale + e2.rounding:
         return Verdict(
             "not smooth",
