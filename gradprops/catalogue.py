@@ -209,6 +209,21 @@ TORCH_BILINEAR_HALF_SUMS = (
     "-0.9414, 0.5996] give grad x = 0.05859 in float16 where the exact sum and a float32 accumulation "
     "rounded once both give 0.05811 (bfloat16: 0.0625 against 0.06445)"
 )
+TORCH_ERF_BF16_TINY = (
+    "torch finding: bfloat16 erf returns 0 at x = 5.4e-20, where erf(x) = 6.1e-20 is representable in "
+    "bfloat16 (float32 erf gives it): tiny inputs are flushed to zero"
+)
+TORCH_PROD_BF16 = (
+    "torch finding: bfloat16 prod accumulates its product in bfloat16: over 51 values in [0.5, 2] it is up "
+    "to 3.4% (8.8 units of roundoff) off, and equals a bfloat16 loop (2.609 where the exact product is "
+    "2.653 and a float32 accumulation rounded once gives 2.656)"
+)
+KL_DIV_BF16_UNEXPLAINED = (
+    "not analysed (torch or gradprops): bfloat16 kl_div(log_softmax(x), softmax(y), 'batchmean') lands "
+    "further from float64 than the op-by-op simulation predicts where its terms cancel (a constant-logit "
+    "row of 914: 0.0200 against 0.0276 exact; float32 gives 0.0276): a rounding step inside a fused "
+    "bfloat16 kernel that the simulation does not see, or an error model that misses it"
+)
 TORCH_LOGSIGMOID_DOUBLE_BACKWARD = (
     "torch finding: F.logsigmoid's double backward is exactly 0 for x >= 37 (float64), where the second "
     "derivative is -σ(x)σ(-x) = -8.5e-17 at x = 37; it loses relative accuracy from x = 20 on (σ(1 - σ) cancels)"
@@ -276,7 +291,7 @@ UNARY = [
     _unary("asinh", "torch.asinh(x)"),
     _unary("acosh", "torch.acosh(x)", low=1.1, high=1e3, known={"low_precision/float16": TORCH_ACOSH_HALF}),
     _unary("atanh", "torch.atanh(x)", low=-0.9, high=0.9),
-    _unary("erf", "torch.erf(x)", low=-5.0, high=5.0),
+    _unary("erf", "torch.erf(x)", low=-5.0, high=5.0, known={"low_precision/bfloat16": TORCH_ERF_BF16_TINY}),
     _unary("erfc", "torch.erfc(x)", low=-5.0, high=5.0),
     _unary("erfinv", "torch.erfinv(x)", low=-0.9, high=0.9),
     _unary("lgamma", "torch.lgamma(x)", low=0.1, high=10.0),
@@ -343,7 +358,7 @@ REDUCTION = [
     _e("mean_dim", "torch.mean(x, dim={d} % x.ndim, keepdim={k})", "(n)", "reduction", args=_DIM_KEEP,
        nonempty=True),
     _e("prod_dim", "torch.prod(x, dim={d} % x.ndim, keepdim={k})", "(n)", "reduction", args=_DIM_KEEP,
-       inputs_kw={"low": 0.5, "high": 2.0}),
+       inputs_kw={"low": 0.5, "high": 2.0}, known={"low_precision/bfloat16": TORCH_PROD_BF16}),
     _e("amax_dim", "torch.amax(x, dim={d} % x.ndim, keepdim={k})", "(n)", "reduction", args=_DIM_KEEP,
        nonempty=True, note="ties split the grad evenly; finite differences skip those points"),
     _e("amin_dim", "torch.amin(x, dim={d} % x.ndim, keepdim={k})", "(n)", "reduction", args=_DIM_KEEP,
@@ -508,7 +523,8 @@ NN = [
        "% x.shape[1])", "(b,c)", "nn", args={"t": INDEX_LIST}, inputs_kw=_NN2, nonempty=True),
     _e("kl_div", "F.kl_div(F.log_softmax(x, -1), F.softmax(y, -1), reduction='batchmean')", "(b,c),(b,c)",
        "nn", params="x, y", inputs_kw={"low": (None, -5.0), "high": (None, 5.0), "max_batch_dims": 0},
-       nonempty=True, note="|y| ≤ 5: a target probability that underflows to 0 has an inf·0 = NaN grad"),
+       nonempty=True, note="|y| ≤ 5: a target probability that underflows to 0 has an inf·0 = NaN grad",
+       known={"low_precision/bfloat16": KL_DIV_BF16_UNEXPLAINED}),
     _e("binary_cross_entropy", "F.binary_cross_entropy(x, torch.sigmoid(y))", "(n),(n)", "nn",
        params="x, y", inputs_kw={"low": (0.05, None), "high": (0.95, None), "max_batch_dims": 0},
        nonempty=True),
