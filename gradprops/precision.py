@@ -14,8 +14,12 @@ float64 path, replayed under :class:`SimulatedPrecision`:
   for float64): Monte Carlo arithmetic. A fused op rounds inside — layer_norm's mean and
   variance, softmax's sums — and where it cancels terms, as layer_norm does under its 1/√eps,
   this is how that rounding shows. A matrix product or sum of k terms that a float32/float64
-  kernel accumulates in that dtype moves its inputs by √k unit roundoffs (probabilistic error
-  analysis of accumulation); float16/bfloat16 kernels accumulate in float32.
+  kernel accumulates in that dtype moves each of its inputs by up to k unit roundoffs, independently:
+  its result then moves by about √k·u·Σ|terms|, the size probabilistic error analysis gives a
+  k-term accumulation (Higham & Mary 2019; moves of √k unit roundoffs average out to one rounding,
+  u·Σ|terms|, and called float32 ``mv`` of 708 terms wrong at 28 unit roundoffs). Convolutions,
+  softmax, cumulative ops and reductions (sum, norms, var) count their terms the same way.
+  float16/bfloat16 kernels accumulate in float32.
 
 Views pass through untouched.
 
@@ -77,7 +81,7 @@ class SimulatedPrecision(TorchDispatchMode):
                 return result
         if not func._schema.is_mutable:
             terms = _accumulated_terms(func, args) if self.dtype not in _COMPUTED_IN else 1
-            args, kwargs = tree_map(lambda t: self._jitter(t, math.sqrt(terms)), (args, kwargs))
+            args, kwargs = tree_map(lambda t: self._jitter(t, terms), (args, kwargs))
         result = func(*args, **kwargs)
         return result if self.dtype in (torch.float64, torch.complex128) else tree_map_only(Tensor, self._round, result)
 
@@ -149,9 +153,16 @@ def _tensors(result: Any) -> list[Tensor]:
 
 
 def _accumulated_terms(func: Any, args: Sequence[Any]) -> int:
-    """How many terms each result of a matrix product or sum adds up, for a kernel that accumulates
-    in the dtype itself (float32, float64): its rounding grows like √k·u relative to the terms
-    (probabilistic error analysis, Higham & Mary 2019), not like one rounding."""
+    """How many terms each result of an op adds up, for a kernel that accumulates in the dtype
+    itself (float32, float64): a matrix product's inner size, a convolution's taps per output, a
+    softmax's or cumulative op's dim, a reduction's reduced elements (sum, mean, norms, var,
+    logsumexp); 1 for everything else.
+
+    >>> x = torch.zeros(4, 5, dtype=torch.float64)
+    >>> aten = torch.ops.aten
+    >>> _accumulated_terms(aten.sum.dim_IntList, (x, [1])), _accumulated_terms(aten.sum.default, (x,))
+    (5, 20)
+    """
     packet = func.overloadpacket
     first = args[0] if args and isinstance(args[0], Tensor) else None
     if packet in (_aten.mm, _aten.bmm, _aten.mv) and first is not None and first.dim():
@@ -160,16 +171,34 @@ def _accumulated_terms(func: Any, args: Sequence[Any]) -> int:
         return int(args[1].shape[-1]) if args[1].dim() else 1
     if packet is _aten.dot and first is not None:
         return max(first.numel(), 1)
-    if packet in (_aten.sum, _aten.mean) and first is not None:
-        dims = args[1] if len(args) > 1 and args[1] is not None else None
-        if not dims:
+    if packet in _CONVOLUTIONS and len(args) > 1 and isinstance(args[1], Tensor) and args[1].dim() > 1:
+        weight = args[1]
+        return max(weight.numel() // max(weight.shape[0], 1), 1)
+    if packet in _ALONG_DIM and first is not None and first.dim():
+        dim = next((a for a in args[1:] if isinstance(a, int) and not isinstance(a, bool)), None)
+        return max(int(first.shape[dim]), 1) if dim is not None and -first.dim() <= dim < first.dim() else 1
+    if packet in _REDUCTIONS and first is not None:
+        where = 2 if packet in (_aten.linalg_vector_norm, _aten.norm) else 1
+        dims = args[where] if len(args) > where else None
+        if dims is None or (isinstance(dims, (list, tuple)) and not dims):
             return max(first.numel(), 1)
-        sizes = [first.shape[d] for d in ((dims,) if isinstance(dims, int) else dims)] if first.dim() else [1]
-        return max(math.prod(sizes), 1)
+        dims = [dims] if isinstance(dims, int) else list(dims)
+        if not first.dim() or not all(isinstance(d, int) for d in dims):
+            return 1
+        return max(math.prod(int(first.shape[d]) for d in dims), 1)
     return 1
 
 
 _aten = torch.ops.aten
+_CONVOLUTIONS = {_aten.convolution}
+#: Ops that accumulate along one dim, given as their first int argument.
+_ALONG_DIM = {_aten._softmax, _aten._log_softmax, _aten._softmax_backward_data, _aten._log_softmax_backward_data,
+              _aten.cumsum, _aten.cumprod, _aten.logcumsumexp}
+#: Reductions over ``dim`` (all dims when it is None or empty).
+#: (Fused ops are stepped through their decompositions, which reduce with ``prims.sum``: mv does.)
+_prims = torch.ops.prims
+_REDUCTIONS = {_aten.sum, _aten.mean, _aten.nansum, _aten.prod, _aten.linalg_vector_norm, _aten.norm, _aten.var,
+               _aten.std, _aten.var_mean, _aten.std_mean, _aten.logsumexp, _prims.sum, _prims.prod, _prims.var}
 #: Ops that move or compare values without arithmetic: nothing to round, and a copy must stay equal
 #: to what it copied (gradprops' own guards compare a seed with a copy of it).
 _EXACT = {
