@@ -25,7 +25,8 @@ from torch import Tensor
 from gradprops.compare import Mismatch, compare, same_values
 from gradprops.errors import UsageError
 from gradprops.precision import Narrowing
-from gradprops.target import FunctionRaised, Target, call_user, fresh_leaf, is_differentiable
+from gradprops.strided import fresh_leaf, repeats, wide_dtype
+from gradprops.target import FunctionRaised, Target, call_user, is_differentiable
 from gradprops.tolerances import Tolerance
 
 #: Memory the explicit Jacobian may take: fewer rows are sampled where the variables are so large that
@@ -264,7 +265,7 @@ def _restrict(seed: Tensor, rows: Tensor) -> Tensor:
     keep = torch.zeros(seed.numel(), dtype=torch.bool)
     keep[rows] = True
     keep = keep.reshape(seed.shape)
-    if any(s == 0 and n > 1 for n, s in zip(seed.shape, seed.stride())):
+    if repeats(seed):
         return torch.where(keep, seed, torch.zeros_like(seed))  # expanded: cannot keep stride 0
     out = fresh_leaf(seed).detach()
     out.masked_fill_(~keep, 0)
@@ -477,43 +478,14 @@ def jvp(target: Target, variables: Sequence[Tensor], directions: Sequence[Tensor
 
 def _primal(v: Tensor) -> Tensor:
     """``v``'s values in its layout, or contiguous where stride 0 cannot hold a tangent's distinct values."""
-    if _overlapping(v):
+    if repeats(v):
         return v.detach().contiguous()
-    return copy_leaf(v).detach()
+    return fresh_leaf(v).detach()
 
 
-def _overlapping(t: Tensor) -> bool:
-    return any(s == 0 and n > 1 for n, s in zip(t.shape, t.stride()))
 
 
 # --- float64 copies and shifted evaluations (finite differences) --------------------------------
-
-_WIDE = {
-    torch.float16: torch.float64,
-    torch.bfloat16: torch.float64,
-    torch.float32: torch.float64,
-    torch.complex32: torch.complex128,
-    torch.complex64: torch.complex128,
-}
-
-
-def wide_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float64 for real floating dtypes, complex128 for complex ones; other dtypes unchanged."""
-    return _WIDE.get(dtype, dtype)
-
-
-def copy_leaf(t: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-    """A fresh leaf with ``t``'s values and memory layout, optionally converted to ``dtype``."""
-    if dtype is None or dtype == t.dtype:
-        return fresh_leaf(t)
-    requires_grad = t.requires_grad
-    t = t.detach()
-    if t.numel() == 0:
-        return torch.empty_strided(t.shape, t.stride(), dtype=dtype).requires_grad_(requires_grad)
-    span = t.storage_offset() + 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
-    buffer = t.as_strided((span,), (1,), 0).to(dtype)
-    return buffer.as_strided(t.shape, t.stride(), t.storage_offset()).requires_grad_(requires_grad)
-
 
 def float64_target(target: Target) -> Target:
     """The target on float64 (complex128) copies of its floating-point inputs, layouts kept.
@@ -525,14 +497,14 @@ def float64_target(target: Target) -> Target:
         wide_dtype(v.value.dtype) == v.value.dtype for v in target.variables
     ):
         return target
-    return target.rebuilt(inputs=[copy_leaf(x, wide_dtype(x.dtype)) for x in target.inputs])
+    return target.rebuilt(inputs=[fresh_leaf(x, wide_dtype(x.dtype)) for x in target.inputs])
 
 
 def outputs_at(target: Target) -> Callable[[Sequence[Tensor]], tuple[Tensor, ...]]:
     """A pure map from variable values to detached outputs: each call runs forward on fresh leaves."""
 
     def run(values: Sequence[Tensor]) -> tuple[Tensor, ...]:
-        leaves = [copy_leaf(v).detach().requires_grad_() for v in values]
+        leaves = [fresh_leaf(v).detach().requires_grad_() for v in values]
         return tuple(o.detach() for o in forward(target, leaves))
 
     return run
@@ -544,7 +516,7 @@ def vjp_at(
     """A map from variable values to ``VJP(seed)`` there: one forward and one backward per call."""
 
     def run(values: Sequence[Tensor]) -> tuple[Tensor, ...]:
-        leaves = [copy_leaf(v).detach().requires_grad_() for v in values]
+        leaves = [fresh_leaf(v).detach().requires_grad_() for v in values]
         grads = vjp(forward(target, leaves), leaves, seed, names=names)
         return tuple(g.detach() for g in grads)
 
@@ -578,11 +550,11 @@ def realized_direction(base: Sequence[Tensor], directions: Sequence[Tensor], ste
 
 
 def _shifted(base: Tensor, direction: Tensor, step: float) -> Tensor:
-    out = copy_leaf(base).detach()
+    out = fresh_leaf(base).detach()
     if step == 0.0:
         return out
     value = base.detach() + step * direction.to(base.dtype)
-    if _overlapping(base):
+    if repeats(base):
         return value  # stride 0 cannot hold distinct values: a contiguous point instead
     return out.copy_(value)
 
@@ -595,11 +567,11 @@ __all__ = [
     "Unavailable",
     "accumulated_grads",
     "as_seed",
-    "copy_leaf",
     "double_vjp",
     "evaluate_along",
     "float64_target",
     "forward",
+    "fresh_leaf",
     "guarded_forward",
     "jacobian_products",
     "jvp",
@@ -620,7 +592,7 @@ def outputs_and_vjp(
 
     Runs inside whatever dispatch mode the caller set (:class:`gradprops.precision.SimulatedPrecision`).
     """
-    leaves = [copy_leaf(v).detach().requires_grad_() for v in values]
+    leaves = [fresh_leaf(v).detach().requires_grad_() for v in values]
     outputs = forward(target, leaves)
     grads = call_user(
         "backward",
@@ -639,7 +611,7 @@ def narrowing_steps(target: Target) -> dict[str, dict[str, int]]:
     if not target.variables or any(v.value.dtype not in (torch.float64, torch.complex128) for v in target.variables):
         return {}
     found: dict[str, dict[str, int]] = {}
-    leaves = [copy_leaf(v.value).detach().requires_grad_() for v in target.variables]
+    leaves = [fresh_leaf(v.value).detach().requires_grad_() for v in target.variables]
     try:
         with Narrowing() as watch:
             outputs = forward(target, leaves)

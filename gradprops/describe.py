@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
+from gradprops.strided import repeats, storage_span
+
 SMALL = 24  # tensors with at most this many elements are printed in full
 LITERAL = 64  # ... and written out as literals in a repro snippet up to this many
 
 
 def layout(t: Tensor) -> str:
     """``"contiguous"``, ``"non-contiguous"``, ``"expanded (stride 0)"``, plus any offset."""
-    if any(s == 0 and n > 1 for n, s in zip(t.shape, t.stride())):
+    if repeats(t):
         kind = "expanded (stride 0)"
     elif t.is_contiguous():
         kind = "contiguous"
@@ -86,7 +88,7 @@ def tensor_literal(t: Tensor, requires_grad: bool = False) -> str:
     if t.numel() == 0:
         return f"torch.empty({tuple(t.shape)}, dtype={dtype}){suffix}"
     dense = t.is_contiguous() and t.storage_offset() == 0
-    span = t.storage_offset() + 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
+    span = storage_span(t)
     size = tuple(t.shape) if dense else (span,)
     if elided(t):
         values = (f"torch.randn({size}, dtype={dtype})" if t.is_floating_point() or t.is_complex()

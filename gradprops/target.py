@@ -61,21 +61,6 @@ def is_differentiable(t: Tensor) -> bool:
     return (t.is_floating_point() or t.is_complex()) and t.requires_grad
 
 
-def fresh_leaf(t: Tensor) -> Tensor:
-    """A new leaf with ``t``'s values *and* memory layout (strides, offset into a larger buffer).
-
-    ``clone()`` would make strided slices contiguous, and the layout is part of what we test.
-    """
-    requires_grad = t.requires_grad
-    t = t.detach()
-    if t.numel() == 0:
-        span = t.storage_offset()
-    else:
-        span = t.storage_offset() + 1 + sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
-    buffer = t.as_strided((span,), (1,), 0).clone() if span else t.new_empty(0)
-    return buffer.as_strided(t.shape, t.stride(), t.storage_offset()).requires_grad_(requires_grad)
-
-
 def function_name(fn: Any) -> str:
     """A readable name: ``MySin.apply``, ``torch.sin``, ``Linear(in_features=3, ...)``."""
     if hasattr(fn, "__gradprops_source__"):

@@ -5,7 +5,7 @@ import torch
 
 from gradprops.compare import compare
 from gradprops.describe import describe_tensor, tensor_literal
-from gradprops.target import fresh_leaf
+from gradprops.strided import fresh_leaf
 from gradprops.tolerances import resolve_tolerance
 
 tol64 = resolve_tolerance(torch.float64, None, None)

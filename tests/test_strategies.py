@@ -13,7 +13,7 @@ from hypothesis.errors import InvalidArgument
 
 from gradprops import strategies as gst
 from gradprops.strategies.domains import default_margin
-from gradprops.target import fresh_leaf
+from gradprops.strided import fresh_leaf
 
 DETERMINISTIC = settings(database=None, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 

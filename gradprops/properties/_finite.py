@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import wide_dtype
 from gradprops.compare import abs_of_temporary, finite_max, widened
 from gradprops.noise import signed_noise
 from gradprops.properties._common import all_finite
+from gradprops.strided import wide_dtype
 from gradprops.tolerances import Tolerance
 
 STEP = float(torch.finfo(torch.float64).eps) ** (1 / 3)

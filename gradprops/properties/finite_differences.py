@@ -28,13 +28,11 @@ from torch import Tensor
 
 from gradprops.autodiff import (
     Graph,
-    copy_leaf,
     evaluate_along,
     float64_target,
     outputs_at,
     realized_direction,
     vjp_at,
-    wide_dtype,
 )
 from gradprops.compare import Mismatch
 from gradprops.errors import PropertyFailure
@@ -59,6 +57,7 @@ from gradprops.properties._finite import (
     per_variable_lines,
     scaled_directions,
 )
+from gradprops.strided import fresh_leaf, wide_dtype
 from gradprops.target import FunctionRaised, Inputs, Seed, Target
 from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
 
@@ -94,7 +93,7 @@ def check_finite_differences(
         if not all_finite(v) or not all_finite(grads):
             raise NotApplicable("backward returned NaN or inf here: finite_grads judges those")
         wide, note = float64_version(target)
-        base = tuple(copy_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
+        base = tuple(fresh_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
         d = as_per_variable(directions, base, "directions") if directions is not None else scaled_directions(base, gen)
         f = outputs_at(wide)
         # A float64 target's own outputs are f(x): no need to run forward again.

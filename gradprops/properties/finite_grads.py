@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Graph, copy_leaf, outputs_at, wide_dtype
+from gradprops.autodiff import Graph, outputs_at
 from gradprops.errors import PropertyFailure
 from gradprops.properties._common import (
     NotApplicable,
@@ -32,6 +32,7 @@ from gradprops.properties._common import (
 )
 from gradprops.properties._finite import smooth_at
 from gradprops.properties.finite_differences import directional_probe, float64_outputs, float64_version
+from gradprops.strided import fresh_leaf, wide_dtype
 from gradprops.target import Inputs, Seed, Target
 from gradprops.tolerances import Tolerance
 
@@ -65,7 +66,7 @@ def check_finite_grads(
     index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), grads[k].shape)) if grads[k].dim() else ()
     with findings_as_failures(NAME, case):
         wide, _ = float64_version(target)
-        base = tuple(copy_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
+        base = tuple(fresh_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
         f = outputs_at(wide)
         f0 = float64_outputs(f, base, wide is target)
         if not all_finite(f0):

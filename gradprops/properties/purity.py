@@ -32,7 +32,7 @@ from typing import Any
 
 from torch import Tensor
 
-from gradprops.autodiff import Graph, accumulated_grads, copy_leaf, guarded_forward
+from gradprops.autodiff import Graph, accumulated_grads, guarded_forward
 from gradprops.compare import compare, compare_all, max_abs
 from gradprops.errors import UsageError
 from gradprops.properties._common import (
@@ -46,6 +46,7 @@ from gradprops.properties._common import (
     seed_pair,
     tolerance_for,
 )
+from gradprops.strided import fresh_leaf, repeats
 from gradprops.target import FunctionRaised, Inputs, Seed, Target
 from gradprops.tolerances import Tolerance
 
@@ -93,7 +94,7 @@ def check_purity(
             "it reuses (a cache on the class, the module or a global), so grads the caller holds change",
             _identical(returned, first, names, "first grads, now", "first grads, when returned"), case)
     with findings_as_failures(NAME, case):
-        again = tuple(o.detach() for o in guarded_forward(target, [copy_leaf(x).detach().requires_grad_()
+        again = tuple(o.detach() for o in guarded_forward(target, [fresh_leaf(x).detach().requires_grad_()
                                                                      for x in graph.originals]))
     fail_on(NAME, "the function under test is not deterministic: a second forward on the same inputs gave other "
             "outputs (torch.rand or dropout inside, an nn.Module in training mode, state kept between calls); "
@@ -237,9 +238,9 @@ def _identical(actual: Sequence[Tensor], expected: Sequence[Tensor], names: Sequ
 
 
 def _second_point(x: Tensor, scale: float) -> Tensor:
-    leaf = copy_leaf(x).detach()
+    leaf = fresh_leaf(x).detach()
     flipped = scale * x.detach().flip(list(range(x.dim())))
-    if any(s == 0 and n > 1 for n, s in zip(x.shape, x.stride())):
+    if repeats(x):
         leaf = flipped.clone()
     else:
         leaf.copy_(flipped)

@@ -29,14 +29,12 @@ from torch import Tensor
 from gradprops.autodiff import (
     Unavailable,
     as_seed,
-    copy_leaf,
     double_vjp,
     evaluate_along,
     forward,
     realized_direction,
     vjp,
     vjp_at,
-    wide_dtype,
 )
 from gradprops.compare import compare_all, max_abs
 from gradprops.errors import PropertyFailure, UsageError
@@ -58,6 +56,7 @@ from gradprops.properties._common import (
 )
 from gradprops.properties._finite import Estimate, abs_inner, estimate, inner, judge, scaled_directions, smooth_at
 from gradprops.properties.finite_differences import fd_tolerance, float64_version
+from gradprops.strided import fresh_leaf, wide_dtype
 from gradprops.target import FunctionRaised, Inputs, Seed, Target
 from gradprops.tolerances import Tolerance
 
@@ -355,7 +354,7 @@ def _double_backward_at(
 
 
 def _leaf(value: Tensor, wide: bool) -> Tensor:
-    return copy_leaf(value, wide_dtype(value.dtype) if wide else None).detach().requires_grad_()
+    return fresh_leaf(value, wide_dtype(value.dtype) if wide else None).detach().requires_grad_()
 
 
 def _seed_for(seed: Seed, outputs: Sequence[Tensor]) -> tuple[Tensor, ...]:

@@ -20,6 +20,7 @@ from hypothesis.errors import InvalidArgument
 from torch import Tensor
 
 from gradprops.strategies._validation import COMPLEX, FLOATING, INTEGER, check_bool, check_real
+from gradprops.strided import real_dtype
 
 #: Largest magnitude drawn on purpose where the domain does not bound it (specials, ``wide`` fills).
 #: Large enough to overflow a naive ``exp`` or softmax, small enough that ``x * x`` stays finite.
@@ -30,10 +31,6 @@ MARGIN_EPS = 8
 
 BOX = 4.0  # values drawn uniformly lie in [-BOX, BOX] where the domain has no bound
 INT_BOX = 8  # ... and integers in [-INT_BOX, INT_BOX]
-
-
-def real_dtype(dtype: torch.dtype) -> torch.dtype:
-    return {torch.complex128: torch.float64, torch.complex64: torch.float32}.get(dtype, dtype)
 
 
 def default_margin(dtype: torch.dtype, point: float) -> float:

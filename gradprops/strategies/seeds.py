@@ -19,6 +19,7 @@ from gradprops.strategies._validation import check_names
 from gradprops.strategies.domains import LARGE
 from gradprops.strategies.layouts import LAYOUTS, draw_layout
 from gradprops.strategies.values import SEEDS
+from gradprops.strided import real_dtype
 
 #: What a seed holds, in shrinking order.
 KINDS = ("random", "ones", "zeros", "basis")
@@ -39,7 +40,7 @@ def largest_seed(dtype: torch.dtype) -> float:
     >>> largest_seed(torch.float16)
     6.5504
     """
-    real = {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)
+    real = real_dtype(dtype)
     return float(torch.finfo(real).max) / LARGE.get(real, 1e3) ** 2
 
 
