@@ -196,8 +196,10 @@ TORCH_BF16_CONV_UNINITIALISED = (
     "bfloat16 seeds 0 and 1 of benchmarks/false_alarms.py)"
 )
 TORCH_MATRIX_EXP_HALF = (
-    "torch finding: float16/bfloat16 matrix_exp's backward is hundreds of times off the float64 grad of the "
-    "same values (bfloat16, x = [[-0.6377]], seed -0.0073: -1.64 against -0.0039)"
+    "torch finding: matrix_exp's backward exponentiates a block matrix that holds the seed, so how it "
+    "rounds depends on the seed's size: in float16/bfloat16 it is hundreds of times off the float64 grad "
+    "(bfloat16, x = [[-0.6377]], seed -0.0073: -1.64 against -0.0039) and not linear in its seed, and in "
+    "float32 backward(v) differs from vᵀJ built from one-hot seeds beyond rounding"
 )
 TORCH_ACOSH_HALF = (
     "torch finding: float16 acosh's backward is 0 from x = 256 on, where x² overflows 65504 inside it; "
@@ -473,7 +475,8 @@ LINALG = [
        inputs_kw={"low": (-0.9, None), "high": (0.9, None), "max_side": 4}),
     _e("matrix_exp", "torch.linalg.matrix_exp(x)", "(n,n)", "linalg",
        inputs_kw={**_MATRIX, "max_batch_dims": 1},
-       known={"low_precision/float16": TORCH_MATRIX_EXP_HALF, "low_precision/bfloat16": TORCH_MATRIX_EXP_HALF},
+       known={**{f"{p}/{d}": TORCH_MATRIX_EXP_HALF for p in _ALL_PROPERTIES for d in ("float16", "bfloat16")},
+              **{f"{p}/float32": TORCH_MATRIX_EXP_HALF for p in ("vjp_matches_jacobian", "seed_linearity")}},
        note="one batch dim: two that a view cannot flatten raise, see matrix_exp_batch_permuted"),
     _e("matrix_exp_batch_permuted", "torch.linalg.matrix_exp(x.transpose(0, 1))", "(a,b,n,n)", "linalg",
        inputs_kw={**_MATRIX, "max_batch_dims": 0, "layouts": ("contiguous",)}, nonempty=True,
