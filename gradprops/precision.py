@@ -174,6 +174,11 @@ def _accumulated_terms(func: Any, args: Sequence[Any]) -> int:
     if packet in _CONVOLUTIONS and len(args) > 1 and isinstance(args[1], Tensor) and args[1].dim() > 1:
         weight = args[1]
         return max(weight.numel() // max(weight.shape[0], 1), 1)
+    if packet is _aten.convolution_backward and len(args) > 2 and isinstance(args[2], Tensor) and first is not None:
+        # grad_weight sums over the batch and positions, grad_input over output channels and taps
+        per_weight = first.numel() // max(int(first.shape[1]), 1) if first.dim() > 1 else 1
+        per_input = args[2].numel() // max(int(args[2].shape[1]), 1) if args[2].dim() > 1 else 1
+        return max(per_weight, per_input, 1)
     if packet in _ALONG_DIM and first is not None and first.dim():
         dim = next((a for a in args[1:] if isinstance(a, int) and not isinstance(a, bool)), None)
         return max(int(first.shape[dim]), 1) if dim is not None and -first.dim() <= dim < first.dim() else 1

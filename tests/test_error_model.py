@@ -197,3 +197,10 @@ def test_topk_at_a_three_way_tie_is_a_point_finite_differences_cannot_judge():
     d = torch.tensor([1.524, -0.00153, -0.8813, 0.00094, -0.00292], dtype=torch.float64)
     with pytest.warns(gradprops.NotChecked, match="x sits on a kink along d"):
         gradprops.assert_finite_differences(lambda t: torch.topk(t, 3).values, (x,), seed=v, directions=d)
+
+
+def test_grads_of_outputs_that_overflowed_their_dtype_need_not_be_finite():
+    # float32 prod of 200 twos is inf (2^200 > 3.4e38), its grads too; the float64 path is finite.
+    x = torch.full((200,), 2.0, requires_grad=True)
+    with pytest.warns(gradprops.NotChecked, match="outputs are NaN or inf in their dtype"):
+        gradprops.assert_finite_grads(lambda t: t.prod(), (x,))
