@@ -200,6 +200,11 @@ def _check_narrower_steps(
 #: errors of a long reduction add up like a Gaussian, so a correct one lands beyond 2× the worst of
 #: 3 runs 7% of the time, of 16 runs 0.1%, of 64 runs 0.0015% (for one value; many values help).
 SAMPLE_ROUNDS = (3, 16, 64)
+#: ... drawn only while the worst difference is within this many allowances: a Gaussian lands past
+#: 8 allowances (16× the worst of 3 runs) 0.02% of the time, past 4 allowances of 16 runs (8× their
+#: worst) less often than past 3× their worst, 0.004%; a wrong formula is usually hundreds of
+#: allowances off, and shrinking it must not pay 64 runs a step.
+ESCALATE_WITHIN = (8.0, 4.0)
 
 
 def _judge(
@@ -224,6 +229,10 @@ def _judge(
         mismatches = _beyond_rounding(labels, got_in, want_in, simulated, dtype, got_label, want_label)
         if not mismatches:
             return [], notes
+        step = SAMPLE_ROUNDS.index(total)
+        worst = max(m.max_abs_diff / max(m.allowed_at_worst, 1e-300) for m in mismatches)
+        if step >= len(ESCALATE_WITHIN) or worst > ESCALATE_WITHIN[step]:
+            break
     return mismatches, notes
 
 
