@@ -424,7 +424,7 @@ SHAPE = [
     _e("index_select", "torch.index_select(x, {d} % x.ndim, torch.tensor({i}) % x.shape[{d} % x.ndim])",
        "(n)", "shape", args={"d": DIMS, "i": INDEX_LIST}, nonempty=True,
        note="repeated indices accumulate grads"),
-    _e("take_along_dim", "torch.take_along_dim(x, torch.argsort(x.detach(), dim=-1), dim=-1)", "(n)",
+    _e("take_along_dim", "torch.take_along_dim(x, torch.argsort(x.detach(), dim=-1, stable=True), dim=-1)", "(n)",
        "shape", note="indices from argsort of the detached input: a fixed permutation per example"),
     _e("masked_fill", "x.masked_fill(torch.rand(x.shape, generator=torch.Generator().manual_seed({s})) > 0.5, "
        "{v})", kind="shape", args={"s": SEED, "v": st.sampled_from([0.0, 1.5])}),
@@ -476,7 +476,8 @@ LINALG = [
     _e("matrix_exp", "torch.linalg.matrix_exp(x)", "(n,n)", "linalg",
        inputs_kw={**_MATRIX, "max_batch_dims": 1},
        known={**{f"{p}/{d}": TORCH_MATRIX_EXP_HALF for p in _ALL_PROPERTIES for d in ("float16", "bfloat16")},
-              **{f"{p}/float32": TORCH_MATRIX_EXP_HALF for p in ("vjp_matches_jacobian", "seed_linearity")}},
+              **{f"{p}/float32": TORCH_MATRIX_EXP_HALF
+                 for p in ("vjp_matches_jacobian", "seed_linearity", "low_precision")}},
        note="one batch dim: two that a view cannot flatten raise, see matrix_exp_batch_permuted"),
     _e("matrix_exp_batch_permuted", "torch.linalg.matrix_exp(x.transpose(0, 1))", "(a,b,n,n)", "linalg",
        inputs_kw={**_MATRIX, "max_batch_dims": 0, "layouts": ("contiguous",)}, nonempty=True,
