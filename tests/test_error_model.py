@@ -204,3 +204,12 @@ def test_grads_of_outputs_that_overflowed_their_dtype_need_not_be_finite():
     x = torch.full((200,), 2.0, requires_grad=True)
     with pytest.warns(gradprops.NotChecked, match="outputs are NaN or inf in their dtype"):
         gradprops.assert_finite_grads(lambda t: t.prod(), (x,))
+
+
+def test_topk_at_a_three_way_tie_with_a_small_kink_is_not_judged_either():
+    # The same tie with one-sided differences only 2x the allowance apart (float64 seed 8).
+    x = torch.tensor([-3.0, 0.0, 1.0, 0.0, 0.0, 3.0], dtype=torch.float64, requires_grad=True)
+    v = torch.tensor([0.940106, 0.41564, -0.0812341, 0.841495], dtype=torch.float64)
+    d = torch.tensor([0.0808475, -0.00130315, 0.507428, -0.000947552, 0.0027072, -1.67982], dtype=torch.float64)
+    with pytest.warns(gradprops.NotChecked, match="x sits on a kink along d"):
+        gradprops.assert_finite_differences(lambda t: torch.topk(t, 4).values, (x,), seed=v, directions=d)

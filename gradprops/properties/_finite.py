@@ -199,7 +199,7 @@ def judge(probe: Callable[[float], Estimate], tolerance: Tolerance) -> Verdict:
             f"{e2.gap:.3g}, enough to explain backward's difference of {abs(e2.central - g):.3g}",
             (e1, e2), a2,
         )
-    if e2.gap > 0.5 * e1.gap + e2.rounding and e2.gap > 4 * a2:
+    if e2.gap > 0.5 * e1.gap + e2.rounding and e2.gap > 4 * e2.rounding:
         # The one-sided differences do not shrink with the step: x sits on a kink. A backward between
         # them is a subgradient of a convex or concave piece (the rule above); where more than two
         # pieces meet (ties among several selected elements, as topk's), a valid choice may lie outside.
