@@ -43,7 +43,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map, tree_map_only
 from torch.utils.weak import WeakIdKeyDictionary
 
-__all__ = ["Narrowing", "SimulatedPrecision", "unit_roundoff"]
+__all__ = ["LargestIntermediate", "Narrowing", "SimulatedPrecision", "unit_roundoff"]
 
 
 def unit_roundoff(dtype: torch.dtype) -> float:
@@ -145,6 +145,34 @@ class Narrowing(TorchDispatchMode):
     def _record(self, func: Any, dtype: torch.dtype) -> None:
         step = f"aten.{func.overloadpacket.__name__}: torch.float64 -> {dtype}"
         self.steps[step] = self.steps.get(step, 0) + 1
+
+
+class LargestIntermediate(TorchDispatchMode):
+    """Record the largest finite magnitude any floating op result reaches while active.
+
+    A value computed through an intermediate of size M can be off by u·M however small it is
+    itself (absorption: 661 + 1e-280 rounds to 661), so that, not the value, bounds its rounding.
+
+    >>> x = torch.tensor([661.0, 17.0], dtype=torch.float64)
+    >>> with LargestIntermediate() as watch:
+    ...     y = torch.log_softmax(x, 0)
+    >>> watch.largest
+    644.0
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest = 0.0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        result = func(*args, **(kwargs or {}))
+        for t in _tensors(result):
+            if (t.is_floating_point() or t.is_complex()) and t.numel() and not t.is_meta:
+                m = t.detach().abs()
+                m = m[m.isfinite()] if not bool(m.isfinite().all()) else m
+                if m.numel():
+                    self.largest = max(self.largest, float(m.max()))
+        return result
 
 
 def _tensors(result: Any) -> list[Tensor]:

@@ -213,3 +213,17 @@ def test_topk_at_a_three_way_tie_with_a_small_kink_is_not_judged_either():
     d = torch.tensor([0.0808475, -0.00130315, 0.507428, -0.000947552, 0.0027072, -1.67982], dtype=torch.float64)
     with pytest.warns(gradprops.NotChecked, match="x sits on a kink along d"):
         gradprops.assert_finite_differences(lambda t: torch.topk(t, 4).values, (x,), seed=v, directions=d)
+
+
+def test_a_value_computed_through_a_large_intermediate_carries_its_rounding():
+    # cross-entropy at logits [661.18, 17.66]: its 6e-278 loss is computed through log-sum-exp ≈ 661,
+    # where 661 + 1e-280 rounds to 661, so its central differences are off by ~1e-278 (float64 seed 6
+    # of benchmarks/false_alarms.py, the main job at --seed 6).
+    logits = [[661.177415985158, 17.657092265999587]]
+    x = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
+    v = torch.tensor(-0.8778934505607527, dtype=torch.float64)
+    d = (torch.tensor([[260.34240956720583, 15.706049070926497]], dtype=torch.float64),
+         torch.tensor([[107.09876805160076, 5.604632686871185]], dtype=torch.float64))
+    fn = lambda a, b: torch.nn.functional.cross_entropy(a, torch.softmax(b, dim=-1))  # noqa: E731
+    gradprops.assert_finite_differences(fn, (x, y), seed=v, directions=d)
