@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from gradprops.describe import format_values
+from gradprops.precision import unit_roundoff
 from gradprops.tolerances import Tolerance, resolve_tolerance  # noqa: F401 (doctest)
 
 
@@ -74,9 +75,9 @@ class Mismatch:
             return ("NaN or inf on one side only: an overflow (an intermediate past the dtype's range) or "
                     "a NaN (0·inf, 0/0) in one computation, or a wrong formula that divides by zero")
         relative = self.max_abs_diff / self.magnitude if self.magnitude else float("inf")
-        wide = max(_unit_roundoff(self.actual.dtype), _unit_roundoff(self.expected.dtype))
+        wide = max(unit_roundoff(self.actual.dtype), unit_roundoff(self.expected.dtype))
         for narrow in (torch.float32, torch.float16):
-            u = _unit_roundoff(narrow)
+            u = unit_roundoff(narrow)
             if u > wide and relative <= _ROUNDING_REACH * u:
                 return (f"{relative:.2g} of the magnitude, {relative / u:.3g}× {narrow}'s unit roundoff "
                         f"({u:.2g}): the size of error a computation in {narrow} makes, so precision "
@@ -94,10 +95,6 @@ class Mismatch:
 _ROUNDING_REACH = 256
 
 
-def _unit_roundoff(dtype: torch.dtype) -> float:
-    if dtype.is_complex:
-        dtype = torch.float64 if dtype is torch.complex128 else torch.float32
-    return float(torch.finfo(dtype).eps) / 2 if dtype.is_floating_point else 0.0
 
 
 def compare(

@@ -102,9 +102,9 @@ def check_low_precision(
     exact = _in_float64(wide, base, seed64, names, reference)
     initial = []
     if reference is not None:  # the reference's own run in the narrow dtype is a sample too
-        ref_narrow = target.rebuilt(fn=reference)
         with findings_as_failures(NAME, case):
-            initial.append([*outputs_and_vjp(ref_narrow, [x.value for x in target.variables], v, names)])
+            outs, gs = outputs_and_vjp(target.rebuilt(fn=reference), [x.value for x in target.variables], v, names)
+        initial.append([*outs, *gs])
 
     def simulate() -> list[Tensor]:
         with SimulatedPrecision(narrow, gen):
@@ -112,8 +112,8 @@ def check_low_precision(
         return [*outs, *gs]
 
     labels = [*(f"output {i}" for i in range(len(outputs))), *(f"grad of {n}" for n in names)]
-    mismatches, notes = _judge(labels, [*outputs, *grads], [*exact[0], *exact[1]], simulate,
-                               [[*outs, *gs] for outs, gs in initial], narrow, f"in {narrow}", "in float64")
+    mismatches, notes = _judge(labels, [*outputs, *grads], [*exact[0], *exact[1]], simulate, initial, narrow,
+                               f"in {narrow}", "in float64")
     u = unit_roundoff(narrow)
     if mismatches:
         raise PropertyFailure(
@@ -215,7 +215,7 @@ def _judge(
     mismatches left after the last round that was needed, and notes on what was not compared."""
     simulated = list(initial)
     mismatches: list[Mismatch] = []
-    for total in SAMPLE_ROUNDS:
+    for round_, total in enumerate(SAMPLE_ROUNDS):
         while len(simulated) < total:
             simulated.append(simulate())
         notes, got_in, want_in = [], [], []
@@ -229,9 +229,8 @@ def _judge(
         mismatches = _beyond_rounding(labels, got_in, want_in, simulated, dtype, got_label, want_label)
         if not mismatches:
             return [], notes
-        step = SAMPLE_ROUNDS.index(total)
         worst = max(m.max_abs_diff / max(m.allowed_at_worst, 1e-300) for m in mismatches)
-        if step >= len(ESCALATE_WITHIN) or worst > ESCALATE_WITHIN[step]:
+        if round_ >= len(ESCALATE_WITHIN) or worst > ESCALATE_WITHIN[round_]:
             break
     return mismatches, notes
 
