@@ -16,6 +16,7 @@ from gradprops.properties.jacobian import check_vjp_matches_jacobian
 from gradprops.strategies.seeds import largest_seed
 from gradprops.target import Target
 from gradprops.tolerances import resolve_tolerance
+from tests.functions import Sin
 
 
 def test_linearity_never_overflows_the_seed_it_builds_itself():
@@ -134,13 +135,8 @@ def test_catalogue_ops_that_failed_in_bfloat16_pass(op):
     gradprops.check(fn, inputs, seed=0, max_examples=25)
 
 
-class _Float32Backward(torch.autograd.Function):
+class _Float32Backward(Sin):
     """sin, right formula, but its backward computes in float32 whatever the inputs' dtype."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.sin()
 
     @staticmethod
     def backward(ctx, g):
