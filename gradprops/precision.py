@@ -13,13 +13,20 @@ float64 path, replayed under :class:`SimulatedPrecision`:
   roundoff of the type the kernel computes in (float32 for float16/bfloat16/float32, float64
   for float64): Monte Carlo arithmetic. A fused op rounds inside — layer_norm's mean and
   variance, softmax's sums — and where it cancels terms, as layer_norm does under its 1/√eps,
-  this is how that rounding shows. A matrix product or sum of k terms that a float32/float64
-  kernel accumulates in that dtype moves each of its inputs by up to k unit roundoffs, independently:
-  its result then moves by about √k·u·Σ|terms|, the size probabilistic error analysis gives a
-  k-term accumulation (Higham & Mary 2019; moves of √k unit roundoffs average out to one rounding,
-  u·Σ|terms|, and called float32 ``mv`` of 708 terms wrong at 28 unit roundoffs). Convolutions,
-  softmax, cumulative ops and reductions (sum, norms, var) count their terms the same way.
-  float16/bfloat16 kernels accumulate in float32.
+  this is how that rounding shows;
+* a k-term accumulation (matrix product, convolution, softmax, cumulative op, sum, norm, var) also
+  moves each of its terms by up to k unit roundoffs, independently, and its result by one common
+  relative error of up to k·u/4 (log₂k·u for ``sum`` and ``mean``, which torch adds up in blocks):
+  rounding errors that do not average out. Measured by ``benchmarks/accumulation_error.py``:
+  torch's float32 ``vector_norm`` and matrix products add k identical terms (a stride-0 input)
+  with an error of up to 0.21·k·u·Σ|terms|, its blocked ``sum`` within 8·u·Σ|terms|; Higham's bound
+  for any order is (k-1)·u·Σ|terms|. float16/bfloat16 kernels accumulate in float32, so their
+  common error is float32's;
+* a product reduction whose terms could pass the dtype's range in some partial product is NaN
+  there: a correct kernel may overflow on the way although the product fits.
+
+Narrow tensors (a float32 comparison's own operands) are simulated in place: each op computes on
+float64 copies and hands its results back in the dtype it would have returned.
 
 Views pass through untouched.
 
@@ -40,8 +47,10 @@ import torch
 from torch import Tensor
 from torch._decomp import decomposition_table
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_map, tree_map_only
+from torch.utils._pytree import tree_flatten, tree_map, tree_map_only
 from torch.utils.weak import WeakIdKeyDictionary
+
+from gradprops.strided import real_dtype, wide_dtype
 
 __all__ = ["LargestIntermediate", "Narrowing", "SimulatedPrecision", "unit_roundoff"]
 
@@ -68,6 +77,7 @@ class SimulatedPrecision(TorchDispatchMode):
         self.stored_roundoff = unit_roundoff(dtype)
         self.generator = generator
         self._stored: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self._inside_fused = 0  # depth of decompositions being stepped through
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -75,15 +85,63 @@ class SimulatedPrecision(TorchDispatchMode):
             return func(*args, **kwargs)
         decomposed = _DECOMPOSITIONS.get(func)
         if decomposed is not None:
-            with self:  # each step of a fused op rounds, as it does inside the real kernel
-                result = decomposed(*args, **kwargs)
+            self._inside_fused += 1
+            try:
+                with self:  # each step of a fused op rounds, as it does inside the real kernel
+                    result = decomposed(*args, **kwargs)
+            finally:
+                self._inside_fused -= 1
             if result is not NotImplemented:
                 return result
-        if not func._schema.is_mutable:
-            terms = _accumulated_terms(func, args) if self.dtype not in _COMPUTED_IN else 1
-            args, kwargs = tree_map(lambda t: self._jitter(t, terms), (args, kwargs))
+        if func._schema.is_mutable:
+            return func(*args, **kwargs)
+        back = _narrow_result_dtype(args, kwargs)
+        if back is not None:  # narrow tensors: computed in float64 here, handed back in their own dtype
+            args, kwargs = tree_map(self._widen, (args, kwargs))
+            if isinstance(kwargs.get("dtype"), torch.dtype):
+                kwargs = {**kwargs, "dtype": wide_dtype(kwargs["dtype"])}
+        terms = _accumulated_terms(func, args)
+        independent = terms if self.dtype not in _COMPUTED_IN else 1  # float16/bfloat16: summed in float32
+        args, kwargs = tree_map(lambda t: self._jitter(t, independent), (args, kwargs))
         result = func(*args, **kwargs)
-        return result if self.dtype in (torch.float64, torch.complex128) else tree_map_only(Tensor, self._round, result)
+        if terms > 1:
+            result = self._systematic(func, result, terms)
+        if self.dtype not in (torch.float64, torch.complex128):
+            if func.overloadpacket in (_aten.prod, _prims.prod):
+                result = _overflowing_products(args, result, self.dtype)
+            result = tree_map_only(Tensor, self._round, result)
+        return result if back is None else tree_map_only(Tensor, lambda t: self._narrowed(t, back), result)
+
+    def _systematic(self, func: Any, result: Any, terms: int) -> Any:
+        """``result`` of a ``terms``-term accumulation moved by one common relative error of up to
+        ``terms·u/4`` (``log₂(terms)·u`` for torch's blocked sums): the part of its rounding that
+        does not average out (see the module)."""
+        blocked = func.overloadpacket in _BLOCKED_SUMS and not self._inside_fused  # a fused kernel's own loop
+        reach = math.log2(terms) if blocked else terms / 4
+        shift = (2 * float(torch.rand((), generator=self.generator, dtype=torch.float64)) - 1) * reach * self.roundoff
+        in_logs = func.overloadpacket in _LOG_DOMAIN  # an error ε of the sum is an error ε of its log
+
+        def moved(t: Tensor) -> Tensor:
+            if not _wide(t) or not t.numel():
+                return t
+            return t + shift if in_logs else t * (1 + shift)
+
+        return tree_map_only(Tensor, moved, result)
+
+    def _widen(self, t: Any) -> Any:
+        if not isinstance(t, Tensor) or _wide(t) or not (t.is_floating_point() or t.is_complex()):
+            return t
+        wide = t.to(wide_dtype(t.dtype))
+        if t in self._stored:
+            self._stored[wide] = True
+        return wide
+
+    def _narrowed(self, t: Tensor, dtype: torch.dtype) -> Tensor:
+        if not _wide(t):
+            return t
+        narrow = t.to(_COMPLEX.get(dtype, dtype) if t.is_complex() else dtype)
+        self._stored[narrow] = True
+        return narrow
 
     def _jitter(self, t: Any, scale: float = 1.0) -> Any:
         if not isinstance(t, Tensor) or not t.numel() or not _wide(t):
@@ -227,6 +285,10 @@ _CONVOLUTIONS = {_aten.convolution}
 #: Ops that accumulate along one dim, given as their first int argument.
 _ALONG_DIM = {_aten._softmax, _aten._log_softmax, _aten._softmax_backward_data, _aten._log_softmax_backward_data,
               _aten.cumsum, _aten.cumprod, _aten.logcumsumexp}
+#: Reductions torch sums in blocks (cascade summation), whose error grows like log₂ of their terms.
+_BLOCKED_SUMS = {_aten.sum, _aten.mean, _aten.nansum}
+#: Accumulations whose result is the log of the sum they accumulate.
+_LOG_DOMAIN = {_aten._log_softmax, _aten.logcumsumexp, _aten.logsumexp}
 #: Reductions over ``dim`` (all dims when it is None or empty).
 #: (Fused ops are stepped through their decompositions, which reduce with ``prims.sum``: mv does.)
 _prims = torch.ops.prims
@@ -244,11 +306,47 @@ _EXACT = {
 }
 
 #: Fused ops whose steps the simulation rounds one by one (layer_norm's x - mean, gelu's 1 + erf).
-_DECOMPOSITIONS = {op: fn for op, fn in decomposition_table.items() if op.name().startswith("aten::")}
+_DECOMPOSITIONS = {op: fn for op, fn in decomposition_table.items()
+                   if op.name().startswith("aten::") and op.overloadpacket not in _BLOCKED_SUMS}
 
 #: The type CPU kernels compute a dtype in (PyTorch's "opmath" type).
 _COMPUTED_IN = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
 _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+
+def _overflowing_products(args: Sequence[Any], result: Any, dtype: torch.dtype) -> Any:
+    """``result`` of a product reduction, NaN where some order of multiplying its terms passes
+    ``dtype``'s range on the way: a correct kernel may overflow in a partial product (then inf, or
+    NaN once a zero follows) although the product itself fits, and which order it takes is its own.
+
+    >>> x = torch.tensor([[1e30, 1e30, 1e-30], [2.0, 3.0, 4.0]], dtype=torch.float64)
+    >>> _overflowing_products((x, 1), x.prod(1), torch.float32).tolist()
+    [nan, 24.0]
+    """
+    x = args[0] if args else None
+    if not isinstance(x, Tensor) or not isinstance(result, Tensor) or not x.is_floating_point() or not x.numel():
+        return result
+    dims = args[1] if len(args) > 1 else None
+    dims = [dims] if isinstance(dims, int) else list(dims) if isinstance(dims, (list, tuple)) and dims else None
+    largest = x.detach().abs().clamp_min(1).log()  # the largest partial product any order can reach
+    largest = largest.sum() if dims is None else largest.sum(dim=dims, keepdim=result.dim() == x.dim())
+    could = largest > math.log(float(torch.finfo(dtype).max))
+    if not bool(could.any()):
+        return result
+    return torch.where(could.reshape(result.shape), torch.full((), math.nan, dtype=result.dtype), result)
+
+
+def _narrow_result_dtype(args: Any, kwargs: dict[str, Any]) -> torch.dtype | None:
+    """The real dtype an op's floating results have natively when its floating tensor inputs are
+    all narrower than float64 (the widest of them, or an explicit ``dtype=``); ``None`` otherwise."""
+    floating = [t for t in tree_flatten((args, kwargs))[0]
+                if isinstance(t, Tensor) and (t.is_floating_point() or t.is_complex())]
+    if not floating or any(_wide(t) for t in floating):
+        return None
+    explicit = kwargs.get("dtype")
+    if isinstance(explicit, torch.dtype) and (explicit.is_floating_point or explicit.is_complex):
+        return None if explicit in (torch.float64, torch.complex128) else real_dtype(explicit)
+    return max((real_dtype(t.dtype) for t in floating), key=lambda d: torch.finfo(d).bits)
 
 
 def _wide(t: Tensor) -> bool:

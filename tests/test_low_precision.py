@@ -147,3 +147,36 @@ def test_a_long_reduction_whose_rounding_adds_up_like_a_gaussian_is_not_a_false_
     y = torch.tensor(4.0, dtype=torch.float16, requires_grad=True)
     v = (torch.rand(3, 1, 1024, generator=g) * 2 - 1).to(torch.float16)
     gradprops.assert_low_precision(torch.atan2, (x, y), seed=v, generator=g)
+
+
+def test_simulation_runs_on_narrow_tensors_in_place_and_hands_back_their_dtype():
+    # rounding noise of a float32 comparison is simulated on the float32 tensors themselves
+    x = torch.linspace(0.1, 10, 1000, dtype=torch.float32)
+    with SimulatedPrecision(torch.float32, torch.Generator().manual_seed(0)):
+        y = (x / 3).sum()
+    assert y.dtype == torch.float32
+    assert float(y) != float((x.double() / 3).sum().float())  # moved by the simulated rounding, not computed as is
+    assert abs(float(y) - float((x.double() / 3).sum())) < 1000 * unit_roundoff(torch.float32) * float(y)
+
+
+@pytest.mark.parametrize("layout", ["expanded", "transposed"])
+def test_simulated_error_covers_torchs_own_long_accumulation_of_identical_terms(layout):
+    # torch's float32 vector_norm and matmul loops add identical terms with an error of ~0.2·k unit
+    # roundoffs (benchmarks/accumulation_error.py); a √k model called them wrong.
+    k = 16384
+    row = torch.tensor([[3.1], [1.7]], dtype=torch.float32)
+    x = row.expand(2, k) if layout == "expanded" else row.expand(2, k).contiguous().t().contiguous().t()
+    x.requires_grad_()
+    gradprops.assert_low_precision(lambda t: torch.linalg.vector_norm(t, dim=-1), (x,), seed=torch.ones(2))
+    gradprops.assert_low_precision(lambda t: t @ torch.ones(k, 1, dtype=t.dtype), (x,), seed=torch.ones(2, 1))
+
+
+def test_a_product_whose_partial_product_overflows_float32_is_not_compared_there():
+    x = torch.tensor([[1e30, 1e30, 1e-30, 1e-30], [2.0, 3.0, 4.0, 5.0]], dtype=torch.float32, requires_grad=True)
+    assert torch.isinf(x.prod(1)[0])  # torch's float32 kernel overflows in a partial product; the product is 1
+    with pytest.warns(gradprops.NotChecked, match="overflows there too"):
+        gradprops.assert_low_precision(lambda t: t.prod(1), (x,), seed=torch.ones(2))
+    wrong = torch.tensor([[1e30, 1e30, 1e-30, 1e-30], [2.0, 3.0, 4.0, 5.0]], dtype=torch.float32, requires_grad=True)
+    with pytest.raises(gradprops.PropertyFailure, match="output 0"):  # the row that fits is still compared
+        gradprops.assert_low_precision(lambda t: t.prod(1) * (1 + 0.01 * (t.dtype == torch.float32)), (wrong,),
+                                       seed=torch.ones(2))

@@ -219,11 +219,15 @@ def _judge(
         while len(simulated) < total:
             simulated.append(simulate())
         notes, got_in, want_in = [], [], []
+        forward_overflowed = False
         for k, (label, g, w) in enumerate(zip(labels, got, want)):
-            g, w, skipped = _outside_range(g.detach().to(w.dtype), w, [s[k] for s in simulated])
+            # Once a correct forward overflows, backward's infs there follow from it (grad·result/x).
+            also = ~g.detach().isfinite() if forward_overflowed and not label.startswith("output") else None
+            g, w, skipped = _outside_range(g.detach().to(w.dtype), w, [s[k] for s in simulated], also)
             if skipped:
                 notes.append(f"{label}: {skipped} element(s) not compared: a correct computation in {dtype} "
-                             "overflows there too")
+                             "overflows there too" + (" (in its forward)" if also is not None else ""))
+                forward_overflowed |= label.startswith("output")
             got_in.append(g)
             want_in.append(w)
         mismatches = _beyond_rounding(labels, got_in, want_in, simulated, dtype, got_label, want_label)
@@ -297,10 +301,13 @@ def _error(sample: Tensor, exact: Tensor) -> float:
     return max_abs([(sample.detach().to(exact.dtype) - exact)])
 
 
-def _outside_range(got: Tensor, want: Tensor, simulated: Sequence[Tensor]) -> tuple[Tensor, Tensor, int]:
-    """``got`` and ``want`` with the elements where a simulated correct run is not finite set to 0
-    (the dtype's range cannot hold them: no verdict there), and how many those are."""
-    out_of_range = torch.zeros(want.shape, dtype=torch.bool)
+def _outside_range(
+    got: Tensor, want: Tensor, simulated: Sequence[Tensor], also: Tensor | None = None
+) -> tuple[Tensor, Tensor, int]:
+    """``got`` and ``want`` with the elements where a simulated correct run is not finite (or
+    ``also`` is true) set to 0 (the dtype's range cannot hold them: no verdict there), and how many
+    those are."""
+    out_of_range = torch.zeros(want.shape, dtype=torch.bool) if also is None else also.clone()
     for s in simulated:
         out_of_range |= ~s.detach().isfinite()
     count = int(out_of_range.sum())
