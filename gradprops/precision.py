@@ -307,7 +307,7 @@ _EXACT = {
 
 #: Fused ops whose steps the simulation rounds one by one (layer_norm's x - mean, gelu's 1 + erf).
 _DECOMPOSITIONS = {op: fn for op, fn in decomposition_table.items()
-                   if op.name().startswith("aten::") and op.overloadpacket not in _BLOCKED_SUMS}
+                   if op.name().startswith("aten::") and getattr(op, "overloadpacket", None) not in _BLOCKED_SUMS}
 
 #: The type CPU kernels compute a dtype in (PyTorch's "opmath" type).
 _COMPUTED_IN = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
