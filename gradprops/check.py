@@ -21,7 +21,7 @@ from torch import Tensor
 from gradprops.autodiff import Graph
 from gradprops.compare import compare
 from gradprops.errors import PropertyFailure, UsageError
-from gradprops.properties._common import NotApplicable, findings_as_failures, make_case, tolerance_for
+from gradprops.properties._common import NotApplicable, Unsupported, findings_as_failures, make_case, tolerance_for
 from gradprops.properties.registry import Example, Property, select
 from gradprops.report import PropertyReport, Report
 from gradprops.target import FunctionRaised, Inputs, Target, function_name
@@ -195,6 +195,9 @@ class _Search:
                  atol: float | None) -> None:
         self.fn, self.strategy, self.settings, self.seed = fn, strategy, settings, seed
         self.nondeterminism: PropertyFailure | None = None  # the first such finding of this search
+        # property -> why the function cannot have it (no forward AD, no double backward): found on
+        # one example, it holds for every example of a fixed function, so it is not tried again.
+        self.unsupported: dict[str, str] = {}
         self.database_key, self.rtol, self.atol = database_key, rtol, atol
 
     def run(self, selected: tuple[Property, ...], report: Report) -> None:
@@ -221,7 +224,14 @@ class _Search:
             for prop in selected:
                 t0 = time.perf_counter()
                 try:
+                    if prop.name in self.unsupported:
+                        example.shared_generator()  # what the property would draw, so that replays draw alike
+                        raise Unsupported(self.unsupported[prop.name])
                     notes, skip = prop.run(example), None
+                except Unsupported as exc:
+                    notes, skip = [], str(exc)
+                    if not isinstance(fn, st.SearchStrategy):  # a drawn function may well support it
+                        self.unsupported[prop.name] = skip
                 except NotApplicable as exc:
                     notes, skip = [], str(exc)
                 except PropertyFailure as failure:

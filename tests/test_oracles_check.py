@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import Phase, settings
+from hypothesis import strategies as st
 
 import gradprops
 from gradprops import strategies as gst
@@ -55,6 +56,33 @@ def test_not_applicable_properties_are_skipped_with_their_reason():
     assert any("forward-mode AD is not available" in r for r in adjoint.skipped)
     assert report.ran("finite_differences") == 10
     assert "skipped 10×: double backward is not supported" in str(report)
+
+
+def test_a_capability_the_function_lacks_is_found_out_once_per_check(monkeypatch):
+    import gradprops.properties.adjoint as adjoint
+    import gradprops.properties.second_order as second_order
+
+    calls = {"jvp": 0, "double_vjp": 0}
+
+    def counting(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, name, wrapper)
+
+    counting(adjoint, "jvp")
+    counting(second_order, "double_vjp")
+    report = gradprops.check(bs.OnceDifferentiableSin.apply, gst.inputs("(n)"), seed=0, max_examples=20)
+    assert calls == {"jvp": 1, "double_vjp": 1}  # tried on the first example, not on the 19 after
+    assert report.properties["forward_reverse_adjoint"].skipped.total() == 20
+    assert report.properties["second_order"].skipped.total() == 20
+    # a drawn function may support what another draw did not: tried on every example
+    calls.update(jvp=0)
+    gradprops.check(st.just(bs.OnceDifferentiableSin.apply), gst.inputs("(n)"), seed=0, max_examples=5,
+                    properties=["forward_reverse_adjoint"])
+    assert calls["jvp"] == 5
 
 
 def test_float32_functions_are_differenced_in_float64_and_the_report_says_so():

@@ -29,6 +29,12 @@ class NotApplicable(Exception):
     """
 
 
+class Unsupported(NotApplicable):
+    """The function itself lacks a capability the property needs (forward-mode AD, double backward):
+    not this example's doing, so :func:`gradprops.check` finds it out once and skips the property on
+    the examples after without running it."""
+
+
 def as_helper(property: str, run: Callable[[], list[str]]) -> None:
     """Run a property for an ``assert_*`` helper: what it could not check is said as a
     :class:`~gradprops.errors.NotChecked` warning, never dropped."""

@@ -23,6 +23,7 @@ from gradprops.errors import PropertyFailure
 from gradprops.noise import signed_noise
 from gradprops.properties._common import (
     NotApplicable,
+    Unsupported,
     all_finite,
     as_helper,
     as_per_variable,
@@ -146,7 +147,7 @@ def _jvp(target: Target, variables: Sequence[Tensor], d: Sequence[Tensor]) -> tu
     try:
         return jvp(target, variables, d)
     except Unavailable as exc:
-        raise NotApplicable(str(exc)) from exc
+        raise Unsupported(str(exc)) from exc
 
 
 def _per_variable(

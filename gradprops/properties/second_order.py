@@ -41,6 +41,7 @@ from gradprops.errors import PropertyFailure, UsageError
 from gradprops.noise import signed_noise
 from gradprops.properties._common import (
     NotApplicable,
+    Unsupported,
     all_finite,
     as_helper,
     as_per_variable,
@@ -114,7 +115,7 @@ def check_second_order(
         try:
             both1, both2, bothw = (double_vjp(grads, variables, t, names=names, first_seed=v_leaf) for t in (t1, t2, w))
         except Unavailable as exc:
-            raise NotApplicable(str(exc)) from exc
+            raise Unsupported(str(exc)) from exc
     db1, db2, dbw = both1.variables, both2.variables, bothw.variables
     # Where double backward cancels to zero (x ↦ x·y in x, softmax under a ones seed) it returns
     # rounding noise of terms of size |t|·|v|·|y|, or |t|·|backward(v)|/|x|: the scale to compare at.
