@@ -21,7 +21,16 @@ from torch import Tensor
 from gradprops.autodiff import Graph
 from gradprops.compare import compare
 from gradprops.errors import PropertyFailure, UsageError
-from gradprops.properties._common import NotApplicable, Unsupported, findings_as_failures, make_case, tolerance_for
+from gradprops.properties._common import (
+    CASES_WATCH_NARROWING,
+    PRECISION_LOST,
+    NotApplicable,
+    Unsupported,
+    findings_as_failures,
+    make_case,
+    narrowing_said,
+    tolerance_for,
+)
 from gradprops.properties.registry import Example, Property, select
 from gradprops.report import PropertyReport, Report
 from gradprops.target import FunctionRaised, Inputs, Target, function_name
@@ -126,7 +135,8 @@ def check(
     try:
         search.run(selected, report)
     except PropertyFailure as failure:
-        raise _focused(search, selected, failure, replay) from failure.__cause__
+        focused = _focused(search, selected, failure, replay)
+        raise _with_narrowing(focused, search.failed_target) from failure.__cause__
     report.seconds = time.perf_counter() - started
     return report
 
@@ -166,6 +176,22 @@ def _check_arguments(max_examples: Any, seed: Any, settings: Any, rtol: Any, ato
     resolve_tolerance(torch.float64, rtol, atol)  # raises a UsageError for a bad rtol or atol
 
 
+def _with_narrowing(failure: PropertyFailure, target: Target | None) -> PropertyFailure:
+    """``failure`` with its case naming the float64 function's narrower steps, if it has any.
+
+    Looked for once, on the example the search ended with, rather than on every failing example
+    Hypothesis tried while shrinking (one more forward and backward each). low_precision's own
+    finding about those steps names them already.
+    """
+    if target is None or PRECISION_LOST in failure.case.extras or "narrower steps" in failure.detail:
+        return failure
+    said = narrowing_said(target)
+    if said:
+        failure.case.extras[PRECISION_LOST] = said
+        failure.with_replay(failure.replay)  # renders the message again
+    return failure
+
+
 def _focused(search: _Search, selected: tuple[Property, ...], failure: PropertyFailure,
              replay: _Replay) -> PropertyFailure:
     """Search again with only the failing property, and report that failure when it shows one.
@@ -198,6 +224,7 @@ class _Search:
         # property -> why the function cannot have it (no forward AD, no double backward): found on
         # one example, it holds for every example of a fixed function, so it is not tried again.
         self.unsupported: dict[str, str] = {}
+        self.failed_target: Target | None = None  # the last example a property failed on
         self.database_key, self.rtol, self.atol = database_key, rtol, atol
 
     def run(self, selected: tuple[Property, ...], report: Report) -> None:
@@ -235,6 +262,7 @@ class _Search:
                 except NotApplicable as exc:
                     notes, skip = [], str(exc)
                 except PropertyFailure as failure:
+                    self.failed_target = target
                     differs = _forward_differs(target, graph, failure)
                     found = failure if differs is None else differs
                     if found.detail.startswith(NONDETERMINISTIC):
@@ -264,6 +292,7 @@ class _Search:
             test._hypothesis_internal_use_seed = self.seed  # type: ignore[attr-defined]
         elif self.seed is not None:
             test = hypothesis.seed(self.seed)(test)
+        watching = CASES_WATCH_NARROWING.set(False)  # check() adds that line to the final report
         try:
             with _without_local_constants():
                 test()
@@ -275,6 +304,8 @@ class _Search:
             if explained is flaky:
                 raise
             raise explained from flaky
+        finally:
+            CASES_WATCH_NARROWING.reset(watching)
 
 
 def _forward_differs(target: Target, graph: Graph, failure: PropertyFailure) -> PropertyFailure | None:

@@ -168,12 +168,32 @@ class _Float32Backward(Sin):
         return (g.float() * x.float().cos()).to(g.dtype)
 
 
-def test_a_float64_function_whose_backward_runs_in_float32_is_reported_as_precision_lost():
+def test_a_float64_function_whose_backward_runs_in_float32_is_reported_as_precision_lost(monkeypatch):
     with pytest.raises(gradprops.PropertyFailure) as caught:
         gradprops.check(_Float32Backward.apply, gst.inputs("(n)", dtype=torch.float64), seed=0)
     text = str(caught.value)
+    assert caught.value.property == "low_precision"
+    assert "the float64 path loses precision in narrower steps (aten._to_copy: torch.float64 -> torch.float32" in text
+    assert text.count("aten._to_copy") == 1  # said once, in the headline: not again in the case
+    # Any other property's failure on such a function names the steps in its case, looked for once per
+    # check (on the final example), not on every failing example of the shrink.
+    import gradprops.properties._common as common
+
+    looked = []
+    real = common.narrowing_steps
+    monkeypatch.setattr(common, "narrowing_steps", lambda target: looked.append(1) or real(target))
+    class Wrong(_Float32Backward):  # and a wrong formula, which finite differences find
+        @staticmethod
+        def backward(ctx, g):
+            return _Float32Backward.backward(ctx, g) * 1.1
+
+    with pytest.raises(gradprops.PropertyFailure) as caught:
+        gradprops.check(Wrong.apply, gst.inputs("(n)", dtype=torch.float64), seed=0,
+                        properties=["finite_differences"])
+    assert caught.value.property == "finite_differences"
     assert "precision lost: the float64 path computes in a narrower dtype (backward: aten._to_copy: " \
-           "torch.float64 -> torch.float32" in text
+           "torch.float64 -> torch.float32" in str(caught.value)
+    assert len(looked) == 1
 
 
 def test_a_float64_function_computed_in_float64_has_no_precision_note():

@@ -6,6 +6,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -55,11 +56,14 @@ def make_case(
     extras: dict[str, object] | None = None,
     helper_call: str = "",
     per_variable: dict[str, Sequence[Tensor]] | None = None,
+    watch_narrowing: bool = True,
 ) -> Case:
     """Describe the example the property is about to run, for its failure message.
 
     ``per_variable`` holds tensors shaped like the variables (directions, second-order seeds): each
     is listed as ``"<label> (<variable name>)"`` and written out under ``label`` in the repro.
+    With ``watch_narrowing`` (and :data:`CASES_WATCH_NARROWING`), a float64 function that computes
+    a step in a narrower dtype gets a :data:`PRECISION_LOST` line (:func:`narrowing_said`).
     """
     seeds = seeds or {}
     described_seeds = [row for label, s in seeds.items() for row in describe_seed(label, s)]
@@ -70,9 +74,10 @@ def make_case(
             literals[label] = seed_source(tensors)
     diff = {id(v.value) for v in target.variables}
     extras = dict(extras or {})
-    narrowing = narrowing_steps(target)
-    if narrowing:
-        extras["precision lost"] = _narrowing_said(narrowing)
+    if watch_narrowing and CASES_WATCH_NARROWING.get():
+        said = narrowing_said(target)
+        if said:
+            extras[PRECISION_LOST] = said
     return Case(
         function=target.name,
         variables=[(v.name, t) for v, t in zip(target.variables, variables)],
@@ -85,7 +90,20 @@ def make_case(
     )
 
 
-def _narrowing_said(narrowing: dict[str, dict[str, int]]) -> str:
+#: The Case line that names a float64 function's narrower steps.
+PRECISION_LOST = "precision lost"
+
+#: Whether :func:`make_case` looks for narrower steps (one more forward and backward, under a
+#: dispatch mode). ``check()`` turns it off while Hypothesis shrinks, where every failing step
+#: builds a case, and adds the line to the final report only.
+CASES_WATCH_NARROWING: ContextVar[bool] = ContextVar("gradprops_cases_watch_narrowing", default=True)
+
+
+def narrowing_said(target: Target) -> str:
+    """What a float64 ``target``'s narrower steps (``.float()``, ``.half()``) cost it, or ``""``."""
+    narrowing = narrowing_steps(target)
+    if not narrowing:
+        return ""
     steps = "; ".join(f"{stage}: " + ", ".join(f"{step} ({n}×)" for step, n in found.items())
                       for stage, found in narrowing.items())
     return (f"the float64 path computes in a narrower dtype ({steps}). From that step on it carries "

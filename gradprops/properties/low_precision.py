@@ -83,7 +83,7 @@ def check_low_precision(
     narrow = _narrow_dtype(target, variables, reference)
     v: Sequence[Tensor] = ()
     case = lambda: make_case(  # noqa: E731
-        target, variables, seeds={"v": v},
+        target, variables, seeds={"v": v}, watch_narrowing=narrow is not torch.float64,  # then its own headline
         extras={"reference": function_name(reference)} if reference is not None else None,
         helper_call="gradprops.assert_low_precision(fn, inputs, seed=v"
                     + (", reference=reference)" if reference is not None else ")"),
