@@ -108,6 +108,8 @@ def elided(t: Tensor) -> bool:
 def _exact(values: object) -> str:
     if isinstance(values, list):
         return "[" + ", ".join(_exact(v) for v in values) + "]"
+    if isinstance(values, tuple):
+        return _tuple([_exact(v) for v in values]) if values else "()"
     if isinstance(values, float) and not math.isfinite(values):
         return f"float('{values}')"
     if isinstance(values, complex):
@@ -127,11 +129,14 @@ class Case:
     inputs_source: Sequence[tuple[int | str, Tensor]] = ()  # every input in call order (keyword), for the repro
     helper_call: str = ""  # e.g. "gradprops.assert_seed_linearity(fn, inputs, seeds=(u, v))"
     seed_literals: dict[str, str] = field(default_factory=dict)
+    arguments: dict[str, object] = field(default_factory=dict)  # non-tensor keyword arguments
 
     def render(self) -> str:
         lines = ["Case:", "  function: " + _indent_rest(self.function, "    ")]
         lines += [f"  {name}: {describe_tensor(t)}" for name, t in self.variables]
         lines += [f"  {name} (held fixed): {describe_tensor(t)}" for name, t in self.fixed_inputs]
+        if self.arguments:
+            lines.append("  keyword arguments: " + ", ".join(f"{k}={_exact(v)}" for k, v in self.arguments.items()))
         lines += [f"  {name}: {describe_tensor(t)}" for name, t in self.seeds]
         lines += [f"  {k}: {v}" for k, v in self.extras.items()]
         return "\n".join(lines)
@@ -153,8 +158,9 @@ class Case:
                          "shape: replay the drawn case for their own")
         inputs = [tensor_literal(t, requires_grad=t.requires_grad) for _, t in self.inputs_source]
         if self.inputs_source and isinstance(self.inputs_source[0][0], str):  # keyword arguments
-            lines.append("inputs = {" + ", ".join(f"{k!r}: {src}" for (k, _), src in zip(self.inputs_source, inputs))
-                         + "}")
+            entries = [f"{k!r}: {src}" for (k, _), src in zip(self.inputs_source, inputs)]
+            entries += [f"{k!r}: {_exact(v)}" for k, v in self.arguments.items()]
+            lines.append("inputs = {" + ", ".join(entries) + "}")
         else:
             lines.append(f"inputs = {_tuple(inputs)}")
         lines += [f"{name} = {src}" for name, src in self.seed_literals.items()]

@@ -5,13 +5,15 @@ A *target* is a plain function of torch ops, a custom ``torch.autograd.Function`
 tuple of tensors — the differentiable inputs, then the module's trainable parameters — and returns
 the outputs that carry a grad. Inputs that are not differentiated (integer tensors, tensors without
 ``requires_grad``) are held fixed. Inputs are a tensor, a tuple of tensors (passed positionally),
-or a dict of tensors (passed as keyword arguments, ``fn(**inputs)``). Outputs are a pytree: every
+or a dict of tensors (passed as keyword arguments, ``fn(**inputs)``; it may also hold plain
+non-tensor arguments such as ``dim=1``, passed along as they are). Outputs are a pytree: every
 tensor leaf of what the function returns (nested tuples, lists, dicts, named tuples) is an output,
 in ``torch.utils._pytree``'s order.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +45,9 @@ def call_user(stage: str, thunk: Callable[[], Any]) -> Any:
 
 
 #: What the helpers and :func:`gradprops.check` take as inputs: one tensor, a tuple of tensors
-#: (positional arguments) or a dict of them (keyword arguments).
-Inputs = Tensor | Sequence[Tensor] | Mapping[str, Tensor]
+#: (positional arguments) or a dict of them (keyword arguments), which may also hold plain
+#: non-tensor arguments (``{"x": x, "dim": 1}``).
+Inputs = Tensor | Sequence[Tensor] | Mapping[str, Any]
 #: A seed (or direction): one tensor per differentiable output (or variable), or the tensor alone.
 Seed = Tensor | Sequence[Tensor]
 
@@ -62,16 +65,24 @@ def is_differentiable(t: Tensor) -> bool:
 
 
 def function_name(fn: Any) -> str:
-    """A readable name: ``MySin.apply``, ``torch.sin``, ``Linear(in_features=3, ...)``."""
+    """A readable name: ``MySin.apply``, ``torch.sin``, ``Linear(in_features=3, ...)``.
+
+    >>> function_name(functools.partial(torch.sum, dim=1))
+    'functools.partial(torch.sum, dim=1)'
+    """
     if hasattr(fn, "__gradprops_source__"):
         return repr(fn)  # a generated program: its lines are its source (the Case section indents them)
     if isinstance(fn, torch.nn.Module):
         return repr(fn).replace("\n", " ")  # modules describe themselves
+    if isinstance(fn, functools.partial):
+        bound = [repr(a) for a in fn.args] + [f"{k}={v!r}" for k, v in fn.keywords.items()]
+        return f"functools.partial({', '.join([function_name(fn.func), *bound])})"
     owner = getattr(fn, "__self__", None)
     if isinstance(owner, type):
         return f"{owner.__qualname__}.{fn.__name__}"
     module = getattr(fn, "__module__", None) or ""
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    qualname = qualname.removeprefix("_VariableFunctionsClass.")  # torch.sum and the other torch.* builtins
     return f"{module}.{qualname}" if module and module != "builtins" else qualname
 
 
@@ -94,8 +105,18 @@ class Target:
             )
         self.fn = fn
         self.name = function_name(fn)
+        #: the non-tensor keyword arguments of a dict of inputs (``dim=1``, ``reduction="sum"``):
+        #: passed on every call as they are, shown in reports and repros
+        self.arguments: dict[str, Any] = {}
+        if isinstance(inputs, Mapping):
+            _keywords(inputs)
+            self.arguments = {k: _plain_argument(k, v) for k, v in inputs.items() if not isinstance(v, Tensor)}
+            inputs = {k: v for k, v in inputs.items() if isinstance(v, Tensor)}
+            if not inputs:
+                raise UsageError(f"inputs {sorted(self.arguments)} hold no tensor: pass the tensors to "
+                                 "differentiate too, e.g. {'x': x, 'dim': 1}")
         #: the inputs' keyword names when they were given as a dict (passed as ``fn(**inputs)``)
-        self.keywords: tuple[str, ...] = _keywords(inputs) if isinstance(inputs, Mapping) else ()
+        self.keywords: tuple[str, ...] = tuple(inputs) if isinstance(inputs, Mapping) else ()
         self.input_names = tuple(f"input {k!r}" for k in self.keywords) if self.keywords else ()
         self.inputs = _as_input_tuple(tuple(inputs.values()) if isinstance(inputs, Mapping) else inputs,
                                       self.input_names)
@@ -121,7 +142,8 @@ class Target:
     def rebuilt(self, fn: Callable[..., Any] | None = None, inputs: Sequence[Tensor] | None = None) -> Target:
         """This target with another function or other input values, passed the same way (keywords kept)."""
         values = self.inputs if inputs is None else tuple(inputs)
-        return Target(self.fn if fn is None else fn, dict(zip(self.keywords, values)) if self.keywords else values)
+        return Target(self.fn if fn is None else fn,
+                      {**dict(zip(self.keywords, values)), **self.arguments} if self.keywords else values)
 
     def call(self, variables: Sequence[Tensor]) -> tuple[Tensor, ...]:
         """Run the function with ``variables`` substituted; return every tensor it outputs.
@@ -134,7 +156,8 @@ class Target:
         args = list(self.inputs)
         for slot, value in zip(self._diff_slots, variables[:n_inputs]):
             args[slot] = value
-        positional, keywords = ((), dict(zip(self.keywords, args))) if self.keywords else (tuple(args), {})
+        positional, keywords = ((), {**dict(zip(self.keywords, args)), **self.arguments}) if self.keywords \
+            else (tuple(args), {})
         if self.module is None:
             raw = call_user("forward", lambda: self.fn(*positional, **keywords))
         else:
@@ -182,6 +205,21 @@ def _keywords(inputs: Mapping[Any, Any]) -> tuple[str, ...]:
     if not inputs:
         raise UsageError("no inputs were given: pass the tensors to differentiate, e.g. (x,) or {'x': x}")
     return tuple(inputs)
+
+
+_PLAIN = (bool, int, float, complex, str, type(None), torch.dtype)
+
+
+def _plain_argument(name: str, value: Any) -> Any:
+    """A non-tensor keyword argument, if it is a value a repro can write out (a number, a string, a
+    dtype, None, or a tuple or list of those)."""
+    if isinstance(value, _PLAIN) or (isinstance(value, (tuple, list)) and all(isinstance(v, _PLAIN) for v in value)):
+        return value
+    raise UsageError(
+        f"input {name!r} is a {type(value).__name__}: a dict of inputs may hold tensors and plain keyword "
+        "arguments (numbers, strings, dtypes, None, tuples of them), which reports and repros write out; "
+        "bind anything else with functools.partial(fn, ...) or a lambda"
+    )
 
 
 def _as_input_tuple(inputs: Any, names: Sequence[str] = ()) -> tuple[Tensor, ...]:

@@ -188,9 +188,61 @@ def test_a_strategy_may_draw_keyword_inputs():
     assert gradprops.check(torch.mul, keyword, seed=0, max_examples=10).ran("seed_linearity") == 10
 
 
+class _SumWrongAlongDim1(torch.autograd.Function):
+    """x.sum(dim), whose backward is 1% off when dim is 1 (or -1 of a 2-d x): a bug only some draws reach."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim, ctx.shape = dim, x.shape
+        return x.sum(dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        grad = g.unsqueeze(ctx.dim).expand(ctx.shape)
+        return grad * 1.01 if ctx.dim % len(ctx.shape) == 1 else grad, None
+
+
+def _summed(input, dim, scale=1.0):
+    return _SumWrongAlongDim1.apply(input, dim) * scale
+
+
+def test_drawn_keyword_arguments_shrink_with_the_case_and_are_written_out():
+    from hypothesis import strategies as st
+
+    from gradprops import strategies as gst
+
+    cases = gst.inputs("(m,n)", names=["input"], arguments={
+        "dim": lambda xs: st.integers(-xs[0].dim(), xs[0].dim() - 1), "scale": st.sampled_from([1.0, 2.5])})
+    with pytest.raises(gradprops.PropertyFailure) as caught:
+        gradprops.check(_summed, cases, seed=0, max_examples=50)
+    failure = caught.value
+    dim = failure.case.arguments["dim"]
+    assert dim in (1, -1) and failure.case.arguments["scale"] == 1.0  # shrunk to the plain value
+    text = str(failure)
+    assert f"keyword arguments: dim={dim}, scale=1.0" in text
+    repro = text.split("or run the helper on the shrunk case:\n")[1]
+    source = "\n".join(line[4:] for line in repro.splitlines())
+    assert f"'dim': {dim}, 'scale': 1.0}}" in source
+    with pytest.raises(gradprops.PropertyFailure):  # the repro passes them again, and fails again
+        exec(source.replace("fn = ...", "fn = _summed  #"), {"_summed": _summed})
+    # correct along every dim: passes with the same drawn arguments
+    assert gradprops.check(lambda input, dim, scale: input.sum(dim) * scale, cases, seed=0,
+                           max_examples=20).ran("seed_linearity") == 20
+
+
+def test_a_partial_is_named_by_what_it_binds():
+    from functools import partial
+
+    with pytest.raises(gradprops.PropertyFailure, match=r"function: functools.partial\(tests.test_target._summed, "
+                                                        r"dim=1\)"):
+        gradprops.assert_finite_differences(partial(_summed, dim=1), (x64(2, 3),))
+
+
 @pytest.mark.parametrize(("inputs", "message"), [({1: x64(2)}, "must be an argument name"),
                                                   ({}, "no inputs were given"),
-                                                  ({"x": 3.0}, "input 'x' is a float, not a tensor")])
+                                                  ({"x": 3.0}, r"inputs \['x'\] hold no tensor"),
+                                                  ({"x": x64(2), "f": abs}, "input 'f' is a builtin_function_or_method"),
+                                                  ])
 def test_bad_keyword_inputs_are_usage_errors(inputs, message):
     with pytest.raises(gradprops.UsageError, match=message):
         gradprops.assert_ones_seed_matches_sum(torch.sin, inputs)

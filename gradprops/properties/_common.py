@@ -85,6 +85,7 @@ def make_case(
         seeds=described_seeds,
         extras=extras,
         inputs_source=list(zip(target.keywords or range(len(target.inputs)), target.inputs)),
+        arguments=dict(target.arguments),
         helper_call=helper_call,
         seed_literals=literals,
     )

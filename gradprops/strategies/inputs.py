@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -44,7 +44,9 @@ def inputs(
     max_elements: int = MAX_ELEMENTS,
     large: bool = True,
     requires_grad: bool = True,
-) -> st.SearchStrategy[tuple[Tensor, ...]]:
+    names: Sequence[str] | None = None,
+    arguments: Mapping[str, Any] | None = None,
+) -> st.SearchStrategy[Any]:
     """Tuples of leaf tensors, one per input of a gufunc-style ``signature``.
 
     Signatures follow NumPy's generalized ufuncs: one parenthesised core per input, named dims shared
@@ -89,10 +91,21 @@ def inputs(
     all four, expanded included). Floating and complex inputs have ``requires_grad=requires_grad``;
     integer and bool inputs are held fixed.
 
+    *Keyword arguments*: with ``names`` (one per input) the tensors come as a dict, passed to the
+    function as keyword arguments; ``arguments`` adds non-tensor ones to it, each a plain value, a
+    strategy, or a function of the drawn tensors (a tuple) returning a strategy — a ``dim`` that
+    depends on the drawn rank. They shrink with the rest of the case, and reports and repros write
+    them out (``keyword arguments: dim=-1``).
+
     >>> from hypothesis import find
     >>> a, b = find(inputs("(m,n),(n,p)"), lambda ab: ab[0].dim() == 3 and ab[1].dim() == 2)
     >>> (a @ b).shape
     torch.Size([1, 1, 1])
+    >>> case = find(inputs("(n)", names=["input"], arguments={
+    ...     "dim": lambda xs: st.integers(-xs[0].dim(), xs[0].dim() - 1), "keepdim": st.booleans()}),
+    ...     lambda c: c["keepdim"])
+    >>> sorted(case), case["dim"], case["keepdim"]
+    (['dim', 'input', 'keepdim'], 0, True)
     """
     parsed = parse_signature(signature)
     count = len(parsed.cores)
@@ -129,8 +142,38 @@ def inputs(
                   requires_grad=requires_grad, where=f"[{i}]" if count > 1 else "")
         for i in range(count)
     )
-    return _inputs(signature=parsed, specs=specs, min_side=min_side, max_side=max_side,
-                   max_batch_dims=max_batch_dims, max_elements=max_elements, large=large)
+    tensors = _inputs(signature=parsed, specs=specs, min_side=min_side, max_side=max_side,
+                      max_batch_dims=max_batch_dims, max_elements=max_elements, large=large)
+    if names is None and arguments is None:
+        return tensors
+    return _keyword_inputs(tensors, _names(names, count, arguments), dict(arguments or {}))
+
+
+def _names(names: Sequence[str] | None, count: int, arguments: Mapping[str, Any] | None) -> tuple[str, ...]:
+    if names is None or isinstance(names, str) or len(names) != count:
+        raise InvalidArgument(
+            f"names must list one argument name per input of the signature ({count}), got {names!r}: the "
+            "tensors are then passed as keyword arguments, with arguments= beside them, e.g. names=['input']")
+    clash = set(names) & set(arguments or {})
+    if clash or len(set(names)) != count or not all(isinstance(n, str) and n.isidentifier() for n in names):
+        raise InvalidArgument(f"names {list(names)} must be distinct argument names, none of them also in "
+                              f"arguments ({sorted(clash)} are)")
+    return tuple(names)
+
+
+@st.composite
+def _keyword_inputs(draw: Callable[[st.SearchStrategy[Any]], Any], tensors: st.SearchStrategy[tuple[Tensor, ...]],
+                    names: tuple[str, ...], arguments: dict[str, Any]) -> dict[str, Any]:
+    drawn = draw(tensors)
+    case: dict[str, Any] = dict(zip(names, drawn))
+    for name, value in arguments.items():
+        if callable(value) and not isinstance(value, st.SearchStrategy):
+            value = value(drawn)
+            if not isinstance(value, st.SearchStrategy):
+                raise InvalidArgument(f"arguments[{name!r}] is a function of the drawn tensors and must return "
+                                      f"a strategy, returned {value!r}: e.g. lambda xs: st.integers(0, xs[0].dim())")
+        case[name] = draw(value) if isinstance(value, st.SearchStrategy) else value
+    return case
 
 
 def _is_per_input_exclude(value: Any) -> bool:
