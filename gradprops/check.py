@@ -33,7 +33,7 @@ from gradprops.properties._common import (
 )
 from gradprops.properties.registry import Example, Property, select
 from gradprops.report import PropertyReport, Report
-from gradprops.target import FunctionRaised, Inputs, Target, function_name
+from gradprops.target import FunctionRaised, Inputs, NoOutputToCheck, Target, function_name
 from gradprops.tolerances import resolve_tolerance
 
 # Hypothesis internals, typed Any: _NoLocalConstants.patchable() checks at run time what is there, and
@@ -135,6 +135,9 @@ def check(
     try:
         search.run(selected, report)
     except PropertyFailure as failure:
+        if isinstance(failure.__cause__, NoOutputToCheck) and not search.checkable:
+            raise UsageError(f"{failure.__cause__} (on every example tried; the smallest: "
+                             f"{failure.case.render()})") from None
         focused = _focused(search, selected, failure, replay)
         raise _with_narrowing(focused, search.failed_target) from failure.__cause__
     report.seconds = time.perf_counter() - started
@@ -225,6 +228,7 @@ class _Search:
         # one example, it holds for every example of a fixed function, so it is not tried again.
         self.unsupported: dict[str, str] = {}
         self.failed_target: Target | None = None  # the last example a property failed on
+        self.checkable = 0  # examples whose outputs could be checked (a function may return None on some)
         self.database_key, self.rtol, self.atol = database_key, rtol, atol
 
     def run(self, selected: tuple[Property, ...], report: Report) -> None:
@@ -237,6 +241,7 @@ class _Search:
             report.generation_seconds += time.perf_counter() - started
             target = Target(under_test, drawn)
             graph = _probe(target, selected[0].name)
+            self.checkable += 1
 
             def timed_draw(s: st.SearchStrategy[Any]) -> Any:
                 t0 = time.perf_counter()
@@ -463,7 +468,10 @@ def _probe(target: Target, first_property: str) -> Graph:
         target, graph.variables, helper_call="gradprops.assert_purity(fn, inputs)  # runs forward too"
     )
     with findings_as_failures(first_property, case):
-        graph.outputs  # noqa: B018 (runs forward)
+        try:
+            graph.outputs  # noqa: B018 (runs forward)
+        except NoOutputToCheck as exc:  # on these inputs, perhaps only on these: shown with them, and shrunk
+            raise PropertyFailure(first_property, f"on this case, {exc}", case()) from exc
     return graph
 
 

@@ -34,6 +34,14 @@ class FunctionRaised(Exception):
         self.original = original
 
 
+class NoOutputToCheck(UsageError):
+    """The function returned nothing gradprops can check (None, a number, outputs without grad).
+
+    From a helper, the caller's to fix; inside :func:`gradprops.check`, a finding about the drawn
+    case, shown with it (a function may return None for some inputs only).
+    """
+
+
 def call_user(stage: str, thunk: Callable[[], Any]) -> Any:
     """Run user code, turning any exception it raises into :class:`FunctionRaised`."""
     try:
@@ -182,7 +190,7 @@ class Target:
         if self._output_mask is None and torch.is_grad_enabled():
             mask = tuple(o.requires_grad for o in everything)
             if not any(mask):
-                raise UsageError(_no_grad_output_message(everything))
+                raise NoOutputToCheck(_no_grad_output_message(everything))
             self._output_mask = mask
         if self._output_mask is None:
             raise RuntimeError("Target.outputs first called under no_grad")  # our bug, not theirs
@@ -268,8 +276,9 @@ def _as_output_tuple(raw: Any) -> tuple[Tensor, ...]:
     leaves = pytree.tree_leaves(raw)
     tensors = tuple(o for o in leaves if isinstance(o, Tensor))
     if not tensors and len(leaves) == 1 and leaves[0] is raw:  # neither a tensor nor a container
-        raise UsageError(
-            f"the function under test returned a {type(raw).__name__}; gradprops checks functions "
+        raise NoOutputToCheck(
+            f"the function under test returned {'None' if raw is None else 'a ' + type(raw).__name__}; "
+            "gradprops checks functions "
             "that return tensors (one, or a tuple, list or dict of them): wrap it in a lambda that "
             "returns the tensors"
         )

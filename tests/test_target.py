@@ -241,8 +241,24 @@ def test_a_partial_is_named_by_what_it_binds():
 @pytest.mark.parametrize(("inputs", "message"), [({1: x64(2)}, "must be an argument name"),
                                                   ({}, "no inputs were given"),
                                                   ({"x": 3.0}, r"inputs \['x'\] hold no tensor"),
-                                                  ({"x": x64(2), "f": abs}, "input 'f' is a builtin_function_or_method"),
-                                                  ])
+                                                  ({"x": x64(2), "f": abs}, "input 'f' is a builtin_function")])
 def test_bad_keyword_inputs_are_usage_errors(inputs, message):
     with pytest.raises(gradprops.UsageError, match=message):
         gradprops.assert_ones_seed_matches_sum(torch.sin, inputs)
+
+
+def test_a_function_that_returns_none_on_some_inputs_is_a_finding_shown_with_the_shrunk_case():
+    from gradprops import strategies as gst
+
+    def none_past_three(x):
+        return None if x.numel() > 3 else x.sin()
+
+    with pytest.raises(gradprops.PropertyFailure) as caught:
+        gradprops.check(none_past_three, gst.inputs("(n)", max_side=6), seed=0, max_examples=50)
+    failure = caught.value
+    assert "on this case, the function under test returned None" in failure.detail
+    (_, x), = failure.case.variables
+    assert x.numel() == 4  # shrunk to the smallest input it happens on
+    # returning None on every input is the caller's mistake: a UsageError, with the smallest case
+    with pytest.raises(gradprops.UsageError, match=r"returned None.*on every example tried"):
+        gradprops.check(lambda x: None, gst.inputs("(n)"), seed=0, max_examples=10)
