@@ -6,7 +6,8 @@
 Modules, one job each: :mod:`~gradprops.strategies.shapes` (shapes), ``domains`` (which values are
 allowed), ``values`` (filling a tensor fast from a seeded generator), ``layouts`` (memory layouts),
 ``tensors`` (one leaf tensor), ``signatures`` (shapes from a gufunc signature), ``inputs`` (the
-tuple a function is called with) and ``seeds`` (the vectors given to backward).
+tuple a function is called with), ``structured`` (inputs made into SPD matrices, probability rows,
+class indices) and ``seeds`` (the vectors given to backward).
 """
 
 from gradprops.strategies.functions import functions
@@ -14,6 +15,7 @@ from gradprops.strategies.inputs import inputs
 from gradprops.strategies.layouts import LAYOUTS
 from gradprops.strategies.seeds import seeds
 from gradprops.strategies.shapes import shapes
+from gradprops.strategies.structured import class_indices, simplex, spd
 from gradprops.strategies.tensors import tensors
 
-__all__ = ["LAYOUTS", "functions", "inputs", "seeds", "shapes", "tensors"]
+__all__ = ["LAYOUTS", "class_indices", "functions", "inputs", "seeds", "shapes", "simplex", "spd", "tensors"]

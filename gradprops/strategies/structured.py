@@ -1,0 +1,178 @@
+"""Structured domains: inputs that must satisfy more than a bound, made from what :func:`inputs` drew.
+
+Each strategy takes a strategy of input tuples (usually ``gst.inputs(signature)``) and rewrites one
+tensor of every tuple into the domain, so the case keeps the shapes, dtypes, layouts and shrinking
+of ``inputs``: the values are a function of the drawn values, and a drawn case shrinks to a simple
+member of the domain (``spd`` to a multiple of the identity, ``simplex`` to uniform rows,
+``class_indices`` to class 0).
+
+``spd``            symmetric positive definite matrices with a bounded condition number
+``simplex``        rows on the probability simplex (positive, summing to 1 along ``dim``)
+``class_indices``  appends an int64 tensor of class indices in ``[0, C)``, ``C`` the drawn size of
+                   a dim of the tensor (logits and their targets)
+
+Layouts. A matrix that repeats along its own dims (the ``expanded`` layout with stride 0 in the
+last two dims) has rank 1, so it cannot be positive definite: ``spd`` writes such a draw
+contiguously, a documented departure from the drawn layout. Repeats along batch dims are kept (the
+same matrix repeated), and so are stride 0 along the simplex dim (uniform rows are on the simplex).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from hypothesis import assume
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from torch import Tensor
+
+from gradprops.strided import fresh_leaf
+
+Draw = Callable[[st.SearchStrategy[Any]], Any]
+Cases = tuple[Tensor, ...]
+
+
+def spd(cases: st.SearchStrategy[Any], index: int = 0, *, condition: float = 100.0) -> st.SearchStrategy[Cases]:
+    """``cases`` with tensor ``index`` (shape ``(..., n, n)``) made symmetric positive definite, its
+    eigenvalues between 1 and ``condition``.
+
+    The eigenvectors are the Q of a QR decomposition of the drawn matrix, the eigenvalues
+    ``condition ** sigmoid(diagonal)``: a drawn matrix of zeros (what a case shrinks to) gives
+    ``sqrt(condition)`` times the identity.
+
+    gradprops differentiates along every direction, symmetric or not. A function that reads one
+    triangle (``torch.linalg.cholesky``, ``eigh``) has a backward defined for symmetric matrices
+    only: check ``lambda a: f((a + a.mT) / 2)``, as torch's own gradchecks do.
+
+    >>> from hypothesis import find
+    >>> from gradprops import strategies as gst
+    >>> a, = find(spd(gst.inputs("(n,n)"), condition=10.0), lambda xs: xs[0].shape[-1] == 3)
+    >>> bool(torch.linalg.eigvalsh(a.detach()).min() >= 0.99), bool(torch.equal(a, a.mT))
+    (True, True)
+    """
+    if isinstance(condition, bool) or not isinstance(condition, (int, float)) or not 1 <= condition < math.inf:
+        raise InvalidArgument(f"condition must be a finite number >= 1 (largest over smallest eigenvalue), "
+                              f"got {condition!r}")
+    return _rewritten(cases, index, "spd", lambda x: _spd_values(x, float(condition)))
+
+
+def simplex(cases: st.SearchStrategy[Any], index: int = 0, *, dim: int = -1,
+            smallest: float = 1e-3) -> st.SearchStrategy[Cases]:
+    """``cases`` with tensor ``index`` made into probability rows along ``dim``: every entry at least
+    ``smallest`` times the uniform value, each row summing to 1 (up to the dtype's rounding).
+
+    >>> from hypothesis import find
+    >>> from gradprops import strategies as gst
+    >>> p, = find(simplex(gst.inputs("(n)", min_side=1)), lambda xs: xs[0].shape == (2, 4))
+    >>> torch.allclose(p.sum(-1), torch.ones(2, dtype=torch.float64)), bool((p > 0).all())
+    (True, True)
+    """
+    if isinstance(smallest, bool) or not isinstance(smallest, (int, float)) or not 0 < smallest <= 1:
+        raise InvalidArgument(f"smallest must be in (0, 1] (a fraction of the uniform value), got {smallest!r}")
+    return _rewritten(cases, index, "simplex", lambda x: _simplex_values(x, dim, float(smallest)))
+
+
+def class_indices(cases: st.SearchStrategy[Any], index: int = 0, *, dim: int = -1) -> st.SearchStrategy[Cases]:
+    """``cases`` with an int64 tensor of class indices appended: shaped like tensor ``index`` without
+    ``dim``, each in ``[0, C)`` where ``C`` is that tensor's size along ``dim`` (logits and targets for
+    ``F.cross_entropy(logits, target)``: ``dim=1``, or ``-1`` for ``(N, C)`` logits). A draw whose
+    ``C`` is 0 while targets are needed is rejected: pass ``min_side=1`` to ``inputs``.
+
+    >>> from hypothesis import find
+    >>> from gradprops import strategies as gst
+    >>> logits, target = find(class_indices(gst.inputs("(n,c)", min_side=1)), lambda xs: xs[0].shape[-1] > 2)
+    >>> target.dtype, bool(((target >= 0) & (target < logits.shape[-1])).all())
+    (torch.int64, True)
+    """
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise InvalidArgument(f"dim must be an int, got {dim!r}")
+
+    @st.composite
+    def appended(draw: Draw) -> tuple[Tensor, ...]:
+        drawn = _as_tuple(draw(cases), index, "class_indices")
+        logits = drawn[index]
+        d = _dim(logits, dim, "class_indices")
+        classes = logits.shape[d]
+        shape = logits.shape[:d] + logits.shape[d + 1:]
+        assume(classes > 0 or math.prod(shape) == 0)
+        seed = draw(st.integers(0, 2**32 - 1))
+        if seed == 0 or classes == 0:
+            target = torch.zeros(shape, dtype=torch.int64)
+        else:
+            target = torch.randint(classes, shape, generator=torch.Generator().manual_seed(seed))
+        return (*drawn, target.to(logits.device))
+
+    return appended()
+
+
+def _rewritten(cases: st.SearchStrategy[Any], index: int, name: str,
+               values: Callable[[Tensor], Tensor]) -> st.SearchStrategy[Cases]:
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise InvalidArgument(f"index must be the int position of the tensor to rewrite, got {index!r}")
+    if not isinstance(cases, st.SearchStrategy):
+        raise InvalidArgument(f"{name} takes a strategy of input tuples, e.g. gst.inputs('(n,n)'), got {cases!r}")
+
+    def rewrite(drawn: Any) -> tuple[Tensor, ...]:
+        drawn = _as_tuple(drawn, index, name)
+        x = drawn[index]
+        new = _in_layout_of(x, values(x.detach().to(torch.float64)).to(x.dtype))
+        return (*drawn[:index], new, *drawn[index + 1:])
+
+    return cases.map(rewrite)
+
+
+def _as_tuple(drawn: Any, index: int, name: str) -> tuple[Tensor, ...]:
+    drawn = (drawn,) if isinstance(drawn, Tensor) else drawn
+    if not isinstance(drawn, tuple) or not -len(drawn) <= index < len(drawn) or not isinstance(drawn[index], Tensor):
+        raise InvalidArgument(f"{name}: the strategy must draw tuples of tensors with one at index {index}, "
+                              f"drew {type(drawn).__name__}")
+    if not drawn[index].is_floating_point():
+        raise InvalidArgument(f"{name}: input {index} is {drawn[index].dtype}; it must be a floating-point tensor")
+    return drawn
+
+
+def _dim(x: Tensor, dim: int, name: str) -> int:
+    if not -x.dim() <= dim < max(x.dim(), 1) or x.dim() == 0:
+        raise InvalidArgument(f"{name}: dim={dim} is out of range for input of shape {tuple(x.shape)}: draw "
+                              "inputs with that dim (a signature such as '(n,c)')")
+    return dim % x.dim()
+
+
+def _in_layout_of(x: Tensor, values: Tensor) -> Tensor:
+    """``values`` as a fresh leaf in ``x``'s layout (its strides, stride 0 included), or contiguous
+    where ``x`` repeats along a dim and ``values`` do not."""
+    repeated = [d for d in range(x.dim()) if x.stride(d) == 0 and x.shape[d] > 1]
+    if any(not torch.equal(values.narrow(d, 0, 1).expand(values.shape), values) for d in repeated):
+        leaf = values.contiguous().clone()
+    else:
+        leaf = fresh_leaf(x).detach()
+        target, source = leaf, values
+        for d in repeated:  # one write per repeated element: stride-0 memory holds it once
+            target, source = target.narrow(d, 0, 1), source.narrow(d, 0, 1)
+        with torch.no_grad():
+            target.copy_(source)
+    return leaf.requires_grad_(x.requires_grad)
+
+
+def _spd_values(a: Tensor, condition: float) -> Tensor:
+    if a.shape[-1] != a.shape[-2]:
+        raise InvalidArgument(f"spd: input has shape {tuple(a.shape)}; it must end in a square (n, n) matrix")
+    if not a.numel():
+        return a
+    q, _ = torch.linalg.qr(torch.nan_to_num(a, nan=0.0, posinf=1.0, neginf=-1.0))
+    exponent = torch.sigmoid(torch.nan_to_num(a.diagonal(dim1=-2, dim2=-1), nan=0.0))
+    eigenvalues = condition ** exponent
+    m = (q * eigenvalues.unsqueeze(-2)) @ q.mT
+    return (m + m.mT) / 2
+
+
+def _simplex_values(x: Tensor, dim: int, smallest: float) -> Tensor:
+    d = _dim(x, dim, "simplex")
+    if not x.numel():
+        return x
+    n = x.shape[d]
+    weights = torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0).abs().clamp(max=1e6) + smallest
+    return weights / weights.sum(d, keepdim=True) if n else weights
