@@ -74,6 +74,7 @@ def check(
     rtol: float | None = None,
     atol: float | None = None,
     database_key: bytes | None = None,
+    examples: Sequence[Inputs] = (),
 ) -> Report:
     """Check ``fn``'s backward on generated cases; raise PropertyFailure for the shrunk failure.
 
@@ -93,6 +94,10 @@ def check(
 
     A function whose outputs differ between calls on the same inputs (``torch.rand``, dropout in
     training mode) fails with a PropertyFailure whose detail begins with :data:`NONDETERMINISTIC`.
+
+    ``examples`` pins cases that are always checked first, before anything is drawn (a known
+    regression, a case from a bug report): each is concrete inputs, as a helper takes them, and is
+    run for :data:`PINNED_EXAMPLES` examples, with seeds and directions drawn afresh each time.
 
     A seeded check, like ``@hypothesis.seed``, leaves the example database alone. With
     ``database_key`` (bytes; the pytest plugin passes each item's node id) it keys the settings'
@@ -129,19 +134,43 @@ def check(
         max_examples=run_settings.max_examples,
         properties={p.name: PropertyReport(p.name, p.summary, p.needs) for p in selected},
     )
-    search = _Search(fn, strategy, run_settings, seed, database_key, rtol, atol)
-    replay = _Replay(seed, run_settings.max_examples, rtol, atol, settings_given=settings is not None)
+    given = settings is not None
+    pinned_settings = hypothesis.settings(run_settings, max_examples=PINNED_EXAMPLES)
+    searches = [(_Search(fn, st.just(case), pinned_settings, seed, None, rtol, atol),
+                 _Replay(seed, PINNED_EXAMPLES, rtol, atol, settings_given=given, inputs=f"examples[{k}]"))
+                for k, case in enumerate(pinned(examples))]
+    searches.append((_Search(fn, strategy, run_settings, seed, database_key, rtol, atol),
+                     _Replay(seed, run_settings.max_examples, rtol, atol, settings_given=given)))
     started = time.perf_counter()
-    try:
-        search.run(selected, report)
-    except PropertyFailure as failure:
-        if isinstance(failure.__cause__, NoOutputToCheck) and not search.checkable:
-            raise UsageError(f"{failure.__cause__} (on every example tried; the smallest: "
-                             f"{failure.case.render()})") from None
-        focused = _focused(search, selected, failure, replay)
-        raise _with_narrowing(focused, search.failed_target) from failure.__cause__
+    for search, replay in searches:
+        try:
+            search.run(selected, report)
+        except PropertyFailure as failure:
+            if isinstance(failure.__cause__, NoOutputToCheck) and not search.checkable:
+                raise UsageError(f"{failure.__cause__} (on every example tried; the smallest: "
+                                 f"{failure.case.render()})") from None
+            focused = _focused(search, selected, failure, replay)
+            raise _with_narrowing(focused, search.failed_target) from failure.__cause__
     report.seconds = time.perf_counter() - started
     return report
+
+
+#: Examples each pinned case (``check(examples=...)``) runs for: the case stays, seeds and
+#: directions are drawn afresh on each.
+PINNED_EXAMPLES = 10
+
+
+def pinned(examples: Any) -> list[Any]:
+    """``examples`` validated as a list of concrete inputs (a UsageError otherwise)."""
+    if not isinstance(examples, (list, tuple)) or any(isinstance(e, st.SearchStrategy) for e in examples):
+        raise UsageError(
+            f"examples must be a list of concrete inputs (each a tensor, a tuple or a dict of them, as the "
+            f"helpers take), got {examples!r}: e.g. examples=[(torch.tensor([0.0, 1e-8], dtype=torch.float64, "
+            "requires_grad=True),)]"
+        )
+    for case in examples:
+        _as_strategy(case)  # a UsageError for anything that is not inputs
+    return list(examples)
 
 
 def _selected(properties: Any) -> tuple[Property, ...]:
@@ -423,13 +452,13 @@ class _Replay:
     """How a failure's search is replayed: the line that re-runs exactly that search."""
 
     def __init__(self, seed: int | None, max_examples: int, rtol: float | None, atol: float | None, *,
-                 settings_given: bool) -> None:
+                 settings_given: bool, inputs: str = "inputs") -> None:
         self.seed, self.max_examples, self.rtol, self.atol = seed, max_examples, rtol, atol
-        self.settings_given = settings_given
+        self.settings_given, self.inputs = settings_given, inputs
 
     def render(self, failure: PropertyFailure, names: list[str]) -> str:
         """``names``: the properties of the search that found ``failure`` (the draws depend on them)."""
-        args = ["fn", "inputs"] + ([f"seed={self.seed}"] if self.seed is not None else [])
+        args = ["fn", self.inputs] + ([f"seed={self.seed}"] if self.seed is not None else [])
         if names != [p.name for p in select(None)]:
             args.append(f"properties={names!r}")
         args.append(f"max_examples={self.max_examples}")

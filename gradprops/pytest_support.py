@@ -21,7 +21,7 @@ import hypothesis.errors
 import torch
 from hypothesis import strategies as st
 
-from gradprops.check import check
+from gradprops.check import check, pinned
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.properties import registry
 from gradprops.report import Report
@@ -95,6 +95,7 @@ class AutogradTest:
     rtol: float | None = None
     atol: float | None = None
     marks: tuple[Any, ...] = ()
+    examples: tuple[Any, ...] = ()  # pinned cases every item checks first
     location: tuple[str, int] = field(default=("<unknown>", 0))
 
     def strategy(self, dtype: str | None, device: str | None) -> Any:
@@ -131,7 +132,7 @@ class AutogradTest:
             reports.append(check(
                 self.fn, self.strategy(spec.dtype, spec.device), properties=[spec.property],
                 max_examples=max_examples or self.max_examples, seed=seed, settings=self.settings,
-                rtol=self.rtol, atol=self.atol,
+                rtol=self.rtol, atol=self.atol, examples=self.examples,
             ))
         return reports
 
@@ -148,6 +149,7 @@ def autograd_test(
     rtol: float | None = None,
     atol: float | None = None,
     marks: Sequence[Any] = (),
+    examples: Sequence[Any] = (),
 ) -> Any:
     """A pytest test of ``fn``'s backward, collected as one item per property (and dtype, device).
 
@@ -172,6 +174,8 @@ def autograd_test(
     default property in the registry. ``max_examples``, ``settings`` (a ``hypothesis.settings``),
     ``rtol`` and ``atol`` go to :func:`gradprops.check`; ``--gradprops-max-examples`` wins over
     the profile but not over ``max_examples`` here. ``marks`` are pytest marks for every item.
+    ``examples`` pins concrete cases (a known regression) that every item checks first, whatever
+    its dtype (see :func:`gradprops.check`'s ``examples``).
 
     Without ``fn`` it is a decorator, and the decorated function is the function under test::
 
@@ -191,7 +195,8 @@ def autograd_test(
     caller = sys._getframe(1)
     location = (caller.f_code.co_filename, caller.f_lineno - 1)  # 0-based, as pytest reports it
     arguments: dict[str, Any] = dict(properties=properties, dtypes=dtypes, devices=devices,
-                                     max_examples=max_examples, settings=settings, rtol=rtol, atol=atol, marks=marks)
+                                     max_examples=max_examples, settings=settings, rtol=rtol, atol=atol, marks=marks,
+                                     examples=examples)
     if fn is None:
         def decorate(function: Callable[..., Any]) -> AutogradTest:
             __tracebackhide__ = True
@@ -212,6 +217,7 @@ def _build(
     rtol: float | None,
     atol: float | None,
     marks: Sequence[Any],
+    examples: Sequence[Any],
     location: tuple[str, int],
 ) -> AutogradTest:
     __tracebackhide__ = True
@@ -239,7 +245,7 @@ def _build(
         dtypes=None if dtypes is None else _dtype_names(dtypes, "dtypes"),
         devices=None if devices is None else _device_names(devices),
         max_examples=max_examples, settings=settings, rtol=rtol, atol=atol, marks=tuple(marks),
-        location=location,
+        examples=tuple(pinned(examples)), location=location,
     )
     return test
 
@@ -374,7 +380,7 @@ def run_item(
             test.fn, test.strategy(spec.dtype, spec.device), properties=[spec.property],
             max_examples=test.max_examples or options.max_examples,
             seed=item_seed(options, seed, test.settings), settings=test.settings,
-            rtol=test.rtol, atol=test.atol, database_key=f"gradprops:{nodeid}".encode(),
+            rtol=test.rtol, atol=test.atol, database_key=f"gradprops:{nodeid}".encode(), examples=test.examples,
         )
     except PropertyFailure as failure:
         raise add_replay(failure, replay) from failure.__cause__

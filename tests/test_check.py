@@ -7,6 +7,7 @@ import re
 import pytest
 import torch
 from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from torch.autograd import Function
 
 import gradprops
@@ -251,3 +252,48 @@ def test_a_forward_that_alternates_between_calls_is_purity_finding():
     with pytest.raises(gradprops.PropertyFailure, match="not deterministic: a second forward on the same") as info:
         gradprops.assert_purity(alternating, (x,))
     assert "second forward" in str(info.value)
+
+
+class _WrongAtExactlyOneHalf(torch.autograd.Function):
+    """sin whose backward is wrong only where x is exactly 0.123456789: a regression random draws never hit."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.sin()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * torch.where(x == 0.123456789, x.cos() * 2, x.cos())
+
+
+def test_pinned_examples_are_checked_first_and_replay_on_their_own():
+
+    fn = _WrongAtExactlyOneHalf.apply
+    report = gradprops.check(fn, gst.inputs("(n)"), seed=0, max_examples=20)  # random draws miss it
+    assert report.examples == 20
+    pinned = (torch.tensor([0.123456789, 1.0], dtype=torch.float64, requires_grad=True),)
+    with pytest.raises(gradprops.PropertyFailure) as caught:
+        gradprops.check(fn, gst.inputs("(n)"), seed=0, max_examples=20, examples=[pinned])
+    text = str(caught.value)
+    assert "gradprops.check(fn, examples[0], seed=0" in text and "max_examples=10" in text
+    with pytest.raises(gradprops.PropertyFailure):  # that replay, with examples[0] written in
+        gradprops.check(fn, pinned, seed=0, max_examples=10, properties=[caught.value.property])
+    both = gradprops.check(torch.sin, gst.inputs("(n)"), seed=0, max_examples=20, examples=[pinned, pinned[0]])
+    assert both.examples == 20 + 2 * 10
+
+
+def test_pinned_examples_reach_autograd_test_items():
+    from gradprops import autograd_test
+    pinned = (torch.tensor([0.123456789], dtype=torch.float64, requires_grad=True),)
+    test = autograd_test(_WrongAtExactlyOneHalf.apply, inputs=gst.inputs("(n)"),
+                         properties=["finite_differences"], examples=[pinned])
+    with pytest.raises(gradprops.PropertyFailure, match="finite_differences"):
+        test(seed=0, max_examples=5)
+
+
+@pytest.mark.parametrize("examples", [torch.zeros(2), [st.just(torch.zeros(2))], [3.0]])
+def test_pinned_examples_must_be_concrete_inputs(examples):
+    with pytest.raises(gradprops.UsageError, match=r"examples must be a list of concrete inputs|inputs must be"):
+        gradprops.check(torch.sin, gst.inputs("(n)"), seed=0, max_examples=2, examples=examples)
