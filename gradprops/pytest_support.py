@@ -233,7 +233,8 @@ def _build(
     if devices is not None and not takes_device:
         raise UsageError(
             "autograd_test: devices= needs inputs that take a device: a callable accepting device= "
-            "(e.g. lambda dtype, device: gst.inputs('(n)', dtype=dtype, device=device))"
+            "(gst.inputs draws on the CPU: e.g. lambda dtype, device: gst.inputs('(n)', dtype=dtype).map("
+            "lambda xs: tuple(x.detach().to(device).requires_grad_() for x in xs)))"
         )
     if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 1):
         raise UsageError(f"autograd_test: max_examples must be a positive integer, got {max_examples!r}")
