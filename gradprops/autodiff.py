@@ -22,11 +22,12 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 
-from gradprops.compare import Mismatch, compare, same_values
+from gradprops.compare import compare, same_values
 from gradprops.errors import UsageError
 from gradprops.precision import Narrowing
+from gradprops.signals import FunctionRaised, Mutated, Unavailable, call_user
 from gradprops.strided import fresh_leaf, repeats, wide_dtype
-from gradprops.target import FunctionRaised, Target, call_user, is_differentiable
+from gradprops.target import Target, is_differentiable
 from gradprops.tolerances import Tolerance
 
 #: Memory the explicit Jacobian may take: fewer rows are sampled where the variables are so large that
@@ -36,24 +37,6 @@ JACOBIAN_ROW_CAP = 256
 """Most output elements whose Jacobian rows are built explicitly; past it, a random sample."""
 
 _EXACT = Tolerance(0.0, 0.0, "must be untouched")
-
-
-class Unavailable(Exception):
-    """The function does not support an autograd capability a property needs.
-
-    Forward-mode AD (a custom Function without ``jvp``), double backward (``@once_differentiable``),
-    float64 (the function raises on, or casts away from, float64 inputs). Properties turn it into
-    a skip with this reason; it is never a finding about backward.
-    """
-
-
-class Mutated(Exception):
-    """Backward (or forward) wrote into a tensor it must only read."""
-
-    def __init__(self, detail: str, mismatch: Mismatch) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.mismatch = mismatch
 
 
 def forward(target: Target, variables: Sequence[Tensor]) -> tuple[Tensor, ...]:
@@ -561,10 +544,7 @@ def _shifted(base: Tensor, direction: Tensor, step: float) -> Tensor:
 
 __all__ = [
     "JACOBIAN_ROW_CAP",
-    "FunctionRaised",
     "Graph",
-    "Mutated",
-    "Unavailable",
     "accumulated_grads",
     "as_seed",
     "double_vjp",

@@ -24,8 +24,6 @@ from gradprops.errors import PropertyFailure, UsageError
 from gradprops.properties._common import (
     CASES_WATCH_NARROWING,
     PRECISION_LOST,
-    NotApplicable,
-    Unsupported,
     findings_as_failures,
     make_case,
     narrowing_said,
@@ -33,7 +31,8 @@ from gradprops.properties._common import (
 )
 from gradprops.properties.registry import Example, Property, select
 from gradprops.report import PropertyReport, Report
-from gradprops.target import FunctionRaised, Inputs, NoOutputToCheck, Target, function_name
+from gradprops.signals import FunctionRaised, NoOutputToCheck, NotApplicable, Unsupported
+from gradprops.target import Inputs, Target, function_name
 from gradprops.tolerances import resolve_tolerance
 
 # Hypothesis internals, typed Any: _NoLocalConstants.patchable() checks at run time what is there, and

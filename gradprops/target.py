@@ -23,34 +23,7 @@ from torch import Tensor
 from torch.utils import _pytree as pytree
 
 from gradprops.errors import UsageError
-
-
-class FunctionRaised(Exception):
-    """The function under test (or its backward) raised; carried up to become a PropertyFailure."""
-
-    def __init__(self, stage: str, original: BaseException) -> None:
-        super().__init__(f"{stage}: {type(original).__name__}: {original}")
-        self.stage = stage
-        self.original = original
-
-
-class NoOutputToCheck(UsageError):
-    """The function returned nothing gradprops can check (None, a number, outputs without grad).
-
-    From a helper, the caller's to fix; inside :func:`gradprops.check`, a finding about the drawn
-    case, shown with it (a function may return None for some inputs only).
-    """
-
-
-def call_user(stage: str, thunk: Callable[[], Any]) -> Any:
-    """Run user code, turning any exception it raises into :class:`FunctionRaised`."""
-    try:
-        return thunk()
-    except (UsageError, FunctionRaised):
-        raise
-    except Exception as exc:
-        raise FunctionRaised(stage, exc) from exc
-
+from gradprops.signals import FunctionRaised, NoOutputToCheck, call_user
 
 #: What the helpers and :func:`gradprops.check` take as inputs: one tensor, a tuple of tensors
 #: (positional arguments) or a dict of them (keyword arguments), which may also hold plain

@@ -11,8 +11,8 @@ import gradprops
 from gradprops import strategies as gst
 from gradprops.catalogue import ENTRIES
 from gradprops.compare import compare, max_abs
-from gradprops.properties._common import NotApplicable
 from gradprops.properties.jacobian import check_vjp_matches_jacobian
+from gradprops.signals import NotApplicable
 from gradprops.strategies.seeds import largest_seed
 from gradprops.target import Target
 from gradprops.tolerances import resolve_tolerance

@@ -12,28 +12,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Mutated, as_seed, narrowing_steps, vjp
+from gradprops.autodiff import as_seed, narrowing_steps, vjp
 from gradprops.compare import Mismatch, compare, max_abs, overflowed
 from gradprops.describe import Case, describe_seed, seed_source
 from gradprops.errors import NotChecked, PropertyFailure, UsageError
 from gradprops.noise import signed_noise
 from gradprops.precision import SimulatedPrecision
-from gradprops.target import FunctionRaised, Target
+from gradprops.signals import FunctionRaised, Mutated, NotApplicable
+from gradprops.target import Target
 from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
-
-
-class NotApplicable(Exception):
-    """The property cannot be checked on this function here (a kink at x, no forward-mode AD).
-
-    A skip, with this reason, in a check; a :class:`~gradprops.errors.NotChecked` warning from an
-    assertion helper (:func:`as_helper`). Not a :class:`UsageError`: the caller did nothing wrong.
-    """
-
-
-class Unsupported(NotApplicable):
-    """The function itself lacks a capability the property needs (forward-mode AD, double backward):
-    not this example's doing, so :func:`gradprops.check` finds it out once and skips the property on
-    the examples after without running it."""
 
 
 def as_helper(property: str, run: Callable[[], list[str]]) -> None:

@@ -18,12 +18,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Graph, Mutated, Unavailable, jvp
+from gradprops.autodiff import Graph, jvp
 from gradprops.errors import PropertyFailure
 from gradprops.noise import signed_noise
 from gradprops.properties._common import (
-    NotApplicable,
-    Unsupported,
     all_finite,
     as_helper,
     as_per_variable,
@@ -36,7 +34,8 @@ from gradprops.properties._common import (
     tolerance_for,
 )
 from gradprops.properties._finite import abs_inner, along_one, inner, per_variable_lines
-from gradprops.target import FunctionRaised, Inputs, Seed, Target
+from gradprops.signals import FunctionRaised, Mutated, NotApplicable, Unavailable, Unsupported
+from gradprops.target import Inputs, Seed, Target
 
 NAME = "forward_reverse_adjoint"
 

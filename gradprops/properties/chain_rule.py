@@ -34,7 +34,8 @@ from gradprops.properties._common import (
     make_case,
     tolerance_for,
 )
-from gradprops.target import Inputs, Target, call_user
+from gradprops.signals import call_user
+from gradprops.target import Inputs, Target
 
 NAME = "chain_rule"
 

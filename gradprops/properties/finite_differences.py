@@ -38,7 +38,6 @@ from gradprops.compare import Mismatch
 from gradprops.errors import PropertyFailure
 from gradprops.precision import LargestIntermediate, unit_roundoff
 from gradprops.properties._common import (
-    NotApplicable,
     all_finite,
     as_helper,
     as_per_variable,
@@ -58,8 +57,9 @@ from gradprops.properties._finite import (
     per_variable_lines,
     scaled_directions,
 )
+from gradprops.signals import FunctionRaised, NotApplicable
 from gradprops.strided import fresh_leaf, wide_dtype
-from gradprops.target import FunctionRaised, Inputs, Seed, Target
+from gradprops.target import Inputs, Seed, Target
 from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
 
 NAME = "finite_differences"

@@ -22,7 +22,6 @@ from torch import Tensor
 from gradprops.autodiff import Graph, outputs_at
 from gradprops.errors import PropertyFailure
 from gradprops.properties._common import (
-    NotApplicable,
     all_finite,
     as_helper,
     findings_as_failures,
@@ -32,6 +31,7 @@ from gradprops.properties._common import (
 )
 from gradprops.properties._finite import smooth_at
 from gradprops.properties.finite_differences import directional_probe, float64_outputs, float64_version
+from gradprops.signals import NotApplicable
 from gradprops.strided import fresh_leaf, wide_dtype
 from gradprops.target import Inputs, Seed, Target
 from gradprops.tolerances import Tolerance

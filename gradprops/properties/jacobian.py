@@ -18,7 +18,6 @@ from gradprops.autodiff import JACOBIAN_ROW_CAP, Graph, as_seed, jacobian_produc
 from gradprops.compare import compare_all, max_abs
 from gradprops.errors import UsageError
 from gradprops.properties._common import (
-    NotApplicable,
     as_helper,
     beyond_noise,
     fail_on,
@@ -27,6 +26,7 @@ from gradprops.properties._common import (
     overflow_note,
     tolerance_for,
 )
+from gradprops.signals import NotApplicable
 from gradprops.target import Inputs, Target
 
 NAME = "vjp_matches_jacobian"

@@ -49,16 +49,10 @@ from gradprops.autodiff import Graph, float64_target, outputs_and_vjp, outputs_a
 from gradprops.compare import Mismatch, compare, max_abs
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.precision import Narrowing, SimulatedPrecision, unit_roundoff
-from gradprops.properties._common import (
-    NotApplicable,
-    as_helper,
-    findings_as_failures,
-    least_precise_dtype,
-    make_case,
-    seed_or_random,
-)
+from gradprops.properties._common import as_helper, findings_as_failures, least_precise_dtype, make_case, seed_or_random
+from gradprops.signals import FunctionRaised, NotApplicable
 from gradprops.strided import fresh_leaf, wide_dtype
-from gradprops.target import FunctionRaised, Inputs, Seed, Target, function_name
+from gradprops.target import Inputs, Seed, Target, function_name
 from gradprops.tolerances import Tolerance
 
 NAME = "low_precision"

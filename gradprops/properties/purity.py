@@ -36,7 +36,6 @@ from gradprops.autodiff import Graph, accumulated_grads, guarded_forward
 from gradprops.compare import compare, compare_all, max_abs
 from gradprops.errors import UsageError
 from gradprops.properties._common import (
-    NotApplicable,
     as_helper,
     beyond_noise,
     fail_on,
@@ -46,8 +45,9 @@ from gradprops.properties._common import (
     seed_pair,
     tolerance_for,
 )
+from gradprops.signals import FunctionRaised, NotApplicable
 from gradprops.strided import fresh_leaf, repeats
-from gradprops.target import FunctionRaised, Inputs, Seed, Target
+from gradprops.target import Inputs, Seed, Target
 from gradprops.tolerances import Tolerance
 
 NAME = "purity"

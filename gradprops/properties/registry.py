@@ -4,7 +4,7 @@ A property's ``run`` receives one :class:`Example` — the target bound to drawn
 and dtypes of its differentiable outputs, and ``draw`` to pull further values (seeds, coefficients,
 directions) from Hypothesis so that they shrink with the rest of the case. It returns notes for the
 report, raises :class:`~gradprops.errors.PropertyFailure` on a finding, and raises
-:class:`~gradprops.properties._common.NotApplicable` to skip the example with a reason.
+:class:`~gradprops.signals.NotApplicable` to skip the example with a reason.
 """
 
 from __future__ import annotations

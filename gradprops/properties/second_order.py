@@ -26,22 +26,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import (
-    Unavailable,
-    as_seed,
-    double_vjp,
-    evaluate_along,
-    forward,
-    realized_direction,
-    vjp,
-    vjp_at,
-)
+from gradprops.autodiff import as_seed, double_vjp, evaluate_along, forward, realized_direction, vjp, vjp_at
 from gradprops.compare import compare_all, max_abs
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.noise import signed_noise
 from gradprops.properties._common import (
-    NotApplicable,
-    Unsupported,
     all_finite,
     as_helper,
     as_per_variable,
@@ -57,8 +46,9 @@ from gradprops.properties._common import (
 )
 from gradprops.properties._finite import Estimate, abs_inner, estimate, inner, judge, scaled_directions, smooth_at
 from gradprops.properties.finite_differences import fd_tolerance, float64_version
+from gradprops.signals import FunctionRaised, NotApplicable, Unavailable, Unsupported
 from gradprops.strided import fresh_leaf, wide_dtype
-from gradprops.target import FunctionRaised, Inputs, Seed, Target
+from gradprops.target import Inputs, Seed, Target
 from gradprops.tolerances import Tolerance
 
 NAME = "second_order"
