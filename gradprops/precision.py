@@ -265,6 +265,8 @@ def _accumulated_terms(func: Any, args: Sequence[Any]) -> int:
         per_weight = first.numel() // max(int(first.shape[1]), 1) if first.dim() > 1 else 1
         per_input = args[2].numel() // max(int(args[2].shape[1]), 1) if args[2].dim() > 1 else 1
         return max(per_weight, per_input, 1)
+    if packet is _aten._trilinear and len(args) > 6:  # F.bilinear: three operands expanded, summed over sumdim
+        return _trilinear_terms(args)
     if packet in _ALONG_DIM and first is not None and first.dim():
         dim = next((a for a in args[1:] if isinstance(a, int) and not isinstance(a, bool)), None)
         return max(int(first.shape[dim]), 1) if dim is not None and -first.dim() <= dim < first.dim() else 1
@@ -278,6 +280,25 @@ def _accumulated_terms(func: Any, args: Sequence[Any]) -> int:
             return 1
         return max(math.prod(int(first.shape[d]) for d in dims), 1)
     return 1
+
+
+def _trilinear_terms(args: Sequence[Any]) -> int:
+    """Terms per result of ``aten._trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim, ...)``:
+    the product of the broadcast sizes of the summed dims, each operand unsqueezed at its expand dims."""
+    operands, expands, summed = args[:3], args[3:6], args[6]
+    if not all(isinstance(t, Tensor) for t in operands):
+        return 1
+    shapes = []
+    for t, expand in zip(operands, expands):
+        shape = list(t.shape)
+        for d in sorted(expand):
+            shape.insert(d, 1)
+        shapes.append(shape)
+    try:
+        full = torch.broadcast_shapes(*shapes)
+    except RuntimeError:
+        return 1
+    return max(math.prod(int(full[d]) for d in summed if -len(full) <= d < len(full)), 1)
 
 
 _aten = torch.ops.aten
