@@ -242,7 +242,8 @@ def _accumulated_terms(func: Any, args: Sequence[Any]) -> int:
     """How many terms each result of an op adds up, for a kernel that accumulates in the dtype
     itself (float32, float64): a matrix product's inner size, a convolution's taps per output, a
     softmax's or cumulative op's dim, a reduction's reduced elements (sum, mean, norms, var,
-    logsumexp); 1 for everything else.
+    logsumexp), ``F.bilinear``'s summed dims, a factorization's or triangular solve's matrix size;
+    1 for everything else.
 
     >>> x = torch.zeros(4, 5, dtype=torch.float64)
     >>> aten = torch.ops.aten
@@ -265,6 +266,8 @@ def _accumulated_terms(func: Any, args: Sequence[Any]) -> int:
         per_weight = first.numel() // max(int(first.shape[1]), 1) if first.dim() > 1 else 1
         per_input = args[2].numel() // max(int(args[2].shape[1]), 1) if args[2].dim() > 1 else 1
         return max(per_weight, per_input, 1)
+    if packet in _MATRIX_ALGORITHMS and first is not None and first.dim() >= 2:
+        return max(int(first.shape[-1]), 1)
     if packet is _aten._trilinear and len(args) > 6:  # F.bilinear: three operands expanded, summed over sumdim
         return _trilinear_terms(args)
     if packet in _ALONG_DIM and first is not None and first.dim():
@@ -308,6 +311,11 @@ _ALONG_DIM = {_aten._softmax, _aten._log_softmax, _aten._softmax_backward_data, 
               _aten.cumsum, _aten.cumprod, _aten.logcumsumexp}
 #: Reductions torch sums in blocks (cascade summation), whose error grows like log₂ of their terms.
 _BLOCKED_SUMS = {_aten.sum, _aten.mean, _aten.nansum}
+#: Factorizations and substitutions (LAPACK): their inner products run over the matrix size n.
+_MATRIX_ALGORITHMS = {getattr(_aten, name) for name in (
+    "linalg_solve_triangular", "triangular_solve", "linalg_lu_factor_ex", "linalg_lu_solve", "linalg_cholesky_ex",
+    "cholesky_solve", "cholesky_inverse", "linalg_inv_ex", "_linalg_solve_ex", "_linalg_det", "_linalg_slogdet",
+    "_linalg_eigh", "linalg_qr", "_linalg_svd", "linalg_householder_product") if hasattr(_aten, name)}
 #: Accumulations whose result is the log of the sum they accumulate.
 _LOG_DOMAIN = {_aten._log_softmax, _aten.logcumsumexp, _aten.logsumexp}
 #: Reductions over ``dim`` (all dims when it is None or empty).

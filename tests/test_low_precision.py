@@ -180,3 +180,25 @@ def test_a_product_whose_partial_product_overflows_float32_is_not_compared_there
     with pytest.raises(gradprops.PropertyFailure, match="output 0"):  # the row that fits is still compared
         gradprops.assert_low_precision(lambda t: t.prod(1) * (1 + 0.01 * (t.dtype == torch.float32)), (wrong,),
                                        seed=torch.ones(2))
+
+
+def test_fused_accumulations_without_a_decomposition_count_their_terms():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from gradprops.precision import _accumulated_terms
+
+    seen: dict[str, int] = {}
+
+    class Terms(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen[func.overloadpacket.__name__] = max(seen.get(func.overloadpacket.__name__, 1),
+                                                     _accumulated_terms(func, args))
+            return func(*args, **(kwargs or {}))
+
+    x, y = torch.randn(300, 2, dtype=torch.float64), torch.randn(300, 3, dtype=torch.float64)
+    w = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    a = torch.randn(7, 7, dtype=torch.float64).triu() + 7 * torch.eye(7, dtype=torch.float64)
+    with Terms():
+        torch.autograd.grad(F.bilinear(x, y, w).sum(), w)  # grad w sums the 300 batch terms
+        torch.linalg.solve_triangular(a, torch.randn(7, 2, dtype=torch.float64), upper=True)
+    assert seen["_trilinear"] == 300 and seen["linalg_solve_triangular"] == 7
