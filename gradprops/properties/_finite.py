@@ -1,6 +1,7 @@
 """Central differences as an oracle: the estimate along a direction, and when it can be trusted.
 
-Shared by ``finite_differences``, ``finite_grads`` and ``second_order``. The quantity estimated is
+Shared by ``finite_differences``, ``finite_grads`` and ``second_order``, with what they need around
+it: the float64 version of a target and its outputs, a probe along a direction, the tolerance. The quantity estimated is
 always the scalar ``⟨v, J·d⟩`` — the seed ``v`` against the change of the outputs along a direction
 ``d`` — so one estimate costs two evaluations, whatever the sizes.
 
@@ -25,11 +26,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gradprops.autodiff import evaluate_along, float64_target, realized_direction
 from gradprops.compare import abs_of_temporary, finite_max, widened
 from gradprops.noise import signed_noise
 from gradprops.properties._common import all_finite
+from gradprops.signals import FunctionRaised, NotApplicable
 from gradprops.strided import wide_dtype
-from gradprops.tolerances import Tolerance
+from gradprops.target import Target
+from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
 
 STEP = float(torch.finfo(torch.float64).eps) ** (1 / 3)
 """≈ 6.06e-6: the central-difference step (× the direction) that balances truncation and rounding."""
@@ -243,3 +247,102 @@ def smooth_at(probe: Callable[[float], Estimate]) -> tuple[bool, str, tuple[Esti
     if abs(e1.central - e2.central) > tol:
         return False, "central differences do not converge at x: the derivative may be unbounded", (e1, e2)
     return True, "", (e1, e2)
+
+
+# --- float64 evaluation and probes, for every property that differences the function ---------------
+
+
+def float64_version(target: Target) -> tuple[Target, str]:
+    """The target to difference, and a note when it is a float64 copy of a lower-precision one."""
+    wide = float64_target(target)
+    if wide is target:
+        return target, ""
+    dtypes = sorted({str(x.value.dtype) for x in target.variables if wide_dtype(x.value.dtype) != x.value.dtype})
+    return wide, f"{'/'.join(dtypes)} target: finite differences on float64 copies of its inputs and parameters"
+
+
+def float64_outputs(
+    f: Callable[[Sequence[Tensor]], tuple[Tensor, ...]], base: Sequence[Tensor], native: bool,
+    known: tuple[Tensor, ...] | None = None,
+) -> tuple[Tensor, ...]:
+    """``f(x)`` in float64 (``known`` when already computed), or :class:`NotApplicable` saying why
+    finite differences cannot be run."""
+    try:
+        f0 = f(base) if known is None else known
+    except FunctionRaised as exc:
+        where = "at x" if native else "on float64 copies of its inputs and parameters"
+        raise NotApplicable(
+            f"finite differences need float64, and the function raised {where}: "
+            f"{type(exc.original).__name__}: {exc.original}"
+        ) from exc
+    narrow = sorted({str(o.dtype) for o in f0 if wide_dtype(o.dtype) != o.dtype})
+    if narrow:
+        raise NotApplicable(
+            f"finite differences need float64 outputs, and the function returns {', '.join(narrow)} "
+            "on float64 inputs (it casts internally): they would be too imprecise to judge backward"
+        )
+    return f0
+
+
+def directional_probe(
+    f: Callable[[Sequence[Tensor]], tuple[Tensor, ...]],
+    f0: tuple[Tensor, ...],
+    base: Sequence[Tensor],
+    d: Sequence[Tensor],
+    v: Sequence[Tensor],
+    grads: Sequence[Tensor] = (),
+    noise: float = 0.0,
+) -> Callable[[float], Estimate]:
+    """Central differences of ``⟨v, f⟩`` along ``d`` at a step, against ``⟨grads, d⟩`` as realised;
+    ``noise``: each value of ``f``'s absolute rounding beyond its own (see :func:`estimate`)."""
+
+    def probe(h: float) -> Estimate:
+        try:
+            plus, minus = evaluate_along(f, base, d, (h, -h))
+        except FunctionRaised as exc:
+            raise NotApplicable(
+                f"the function raised at a point x ± h·d near x (h = {h:.3g}): "
+                f"{type(exc.original).__name__}: {exc.original}"
+            ) from exc
+        return estimate(v, (f0, plus, minus), h, grads, realized_direction(base, d, h), noise=noise)
+
+    return probe
+
+
+def fd_tolerance(
+    variables: Sequence[Tensor], outputs: Sequence[Tensor], rtol: float | None, atol: float | None
+) -> Tolerance:
+    """The finite-difference tolerance, loosened to the backward's own dtype when that is looser."""
+    fd = resolve_tolerance(torch.float64, rtol, atol, "finite_differences")
+    native = loosest_dtype([t.dtype for t in (*variables, *outputs)])
+    own = resolve_tolerance(native, rtol, atol)
+    if own.rtol <= fd.rtol and own.atol <= fd.atol:
+        return fd
+    source = fd.source if fd.source == "given" else f"finite differences, loosened for a {native} backward"
+    return Tolerance(max(fd.rtol, own.rtol), max(fd.atol, own.atol), source)
+
+
+def first_nonfinite(tensors: Sequence[Tensor]) -> tuple[int, tuple[int, ...], int]:
+    """Which tensor holds the first NaN/inf, its index there, and how many that tensor holds.
+
+    >>> first_nonfinite([torch.ones(2), torch.tensor([[1.0, float("nan")], [float("inf"), 0.0]])])
+    (1, (0, 1), 2)
+    """
+    k = next(i for i, g in enumerate(tensors) if not bool(g.isfinite().all()))
+    bad = ~tensors[k].isfinite()
+    flat = int(bad.reshape(-1).nonzero()[0])
+    shape = tensors[k].shape
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), shape)) if len(shape) else ()
+    return k, index, int(bad.sum())
+
+
+def element_direction(base: Sequence[Tensor], k: int, index: tuple[int, ...]) -> tuple[list[Tensor], float]:
+    """A direction along element ``index`` of variable ``k`` alone, and its length: ``|x_j|``, or a
+    thousandth of the variable's largest value (at least 1e-3) when ``x_j`` is smaller."""
+    x = base[k]
+    x_j = abs(x[index].item()) if x.dim() else abs(x.item())
+    scale = max(x_j, 1e-3 * max(1.0, float(x.abs().max()) if x.numel() else 0.0))
+    direction = [torch.zeros_like(b) for b in base]
+    direction[k][index] = scale
+    return direction, scale
+

@@ -28,10 +28,7 @@ from torch import Tensor
 
 from gradprops.autodiff import (
     Graph,
-    evaluate_along,
-    float64_target,
     outputs_at,
-    realized_direction,
     vjp_at,
 )
 from gradprops.compare import Mismatch
@@ -48,11 +45,13 @@ from gradprops.properties._common import (
 )
 from gradprops.properties._finite import (
     STEP,
-    Estimate,
     Verdict,
     allowed_for,
     along_one,
-    estimate,
+    directional_probe,
+    fd_tolerance,
+    float64_outputs,
+    float64_version,
     judge,
     per_variable_lines,
     scaled_directions,
@@ -60,7 +59,7 @@ from gradprops.properties._finite import (
 from gradprops.signals import FunctionRaised, NotApplicable
 from gradprops.strided import fresh_leaf, wide_dtype
 from gradprops.target import Inputs, Seed, Target
-from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
+from gradprops.tolerances import Tolerance, resolve_tolerance
 
 NAME = "finite_differences"
 
@@ -177,15 +176,6 @@ def block_edges(d: Sequence[Tensor]) -> tuple[Tensor, ...]:
     return tuple(kept)
 
 
-def float64_version(target: Target) -> tuple[Target, str]:
-    """The target to difference, and a note when it is a float64 copy of a lower-precision one."""
-    wide = float64_target(target)
-    if wide is target:
-        return target, ""
-    dtypes = sorted({str(x.value.dtype) for x in target.variables if wide_dtype(x.value.dtype) != x.value.dtype})
-    return wide, f"{'/'.join(dtypes)} target: finite differences on float64 copies of its inputs and parameters"
-
-
 def _float64_grads(
     wide: Target, base: Sequence[Tensor], v: Sequence[Tensor], names: Sequence[str]
 ) -> tuple[Tensor, ...]:
@@ -202,73 +192,12 @@ def _float64_grads(
     return grads
 
 
-def float64_outputs(
-    f: Callable[[Sequence[Tensor]], tuple[Tensor, ...]], base: Sequence[Tensor], native: bool,
-    known: tuple[Tensor, ...] | None = None,
-) -> tuple[Tensor, ...]:
-    """``f(x)`` in float64 (``known`` when already computed), or :class:`NotApplicable` saying why
-    finite differences cannot be run."""
-    try:
-        f0 = f(base) if known is None else known
-    except FunctionRaised as exc:
-        where = "at x" if native else "on float64 copies of its inputs and parameters"
-        raise NotApplicable(
-            f"finite differences need float64, and the function raised {where}: "
-            f"{type(exc.original).__name__}: {exc.original}"
-        ) from exc
-    narrow = sorted({str(o.dtype) for o in f0 if wide_dtype(o.dtype) != o.dtype})
-    if narrow:
-        raise NotApplicable(
-            f"finite differences need float64 outputs, and the function returns {', '.join(narrow)} "
-            "on float64 inputs (it casts internally): they would be too imprecise to judge backward"
-        )
-    return f0
-
-
-def directional_probe(
-    f: Callable[[Sequence[Tensor]], tuple[Tensor, ...]],
-    f0: tuple[Tensor, ...],
-    base: Sequence[Tensor],
-    d: Sequence[Tensor],
-    v: Sequence[Tensor],
-    grads: Sequence[Tensor] = (),
-    noise: float = 0.0,
-) -> Callable[[float], Estimate]:
-    """Central differences of ``⟨v, f⟩`` along ``d`` at a step, against ``⟨grads, d⟩`` as realised;
-    ``noise``: each value of ``f``'s absolute rounding beyond its own (see :func:`estimate`)."""
-
-    def probe(h: float) -> Estimate:
-        try:
-            plus, minus = evaluate_along(f, base, d, (h, -h))
-        except FunctionRaised as exc:
-            raise NotApplicable(
-                f"the function raised at a point x ± h·d near x (h = {h:.3g}): "
-                f"{type(exc.original).__name__}: {exc.original}"
-            ) from exc
-        return estimate(v, (f0, plus, minus), h, grads, realized_direction(base, d, h), noise=noise)
-
-    return probe
-
-
 def _absorption(f: Callable[[Sequence[Tensor]], Sequence[Tensor]], base: Sequence[Tensor]) -> float:
     """The absolute rounding each value of ``f`` may carry: float64's unit roundoff times the largest
     intermediate its forward computes (:class:`~gradprops.precision.LargestIntermediate`)."""
     with LargestIntermediate() as watch:
         f(base)
     return unit_roundoff(torch.float64) * watch.largest
-
-
-def fd_tolerance(
-    variables: Sequence[Tensor], outputs: Sequence[Tensor], rtol: float | None, atol: float | None
-) -> Tolerance:
-    """The finite-difference tolerance, loosened to the backward's own dtype when that is looser."""
-    fd = resolve_tolerance(torch.float64, rtol, atol, "finite_differences")
-    native = loosest_dtype([t.dtype for t in (*variables, *outputs)])
-    own = resolve_tolerance(native, rtol, atol)
-    if own.rtol <= fd.rtol and own.atol <= fd.atol:
-        return fd
-    source = fd.source if fd.source == "given" else f"finite differences, loosened for a {native} backward"
-    return Tolerance(max(fd.rtol, own.rtol), max(fd.atol, own.atol), source)
 
 
 def _per_variable(

@@ -29,8 +29,14 @@ from gradprops.properties._common import (
     scalar_mismatch,
     seed_or_random,
 )
-from gradprops.properties._finite import smooth_at
-from gradprops.properties.finite_differences import directional_probe, float64_outputs, float64_version
+from gradprops.properties._finite import (
+    directional_probe,
+    element_direction,
+    first_nonfinite,
+    float64_outputs,
+    float64_version,
+    smooth_at,
+)
 from gradprops.signals import NotApplicable
 from gradprops.strided import fresh_leaf, wide_dtype
 from gradprops.target import Inputs, Seed, Target
@@ -65,10 +71,7 @@ def check_finite_grads(
         # NaN/inf grads are then its dtype's answer, whatever the float64 path says.
         raise NotApplicable("the function's outputs are NaN or inf in their dtype, so neither need its grads "
                             "be finite")
-    k = next(i for i, g in enumerate(grads) if not bool(g.isfinite().all()))
-    bad = ~grads[k].isfinite()
-    flat = int(bad.reshape(-1).nonzero()[0])
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), grads[k].shape)) if grads[k].dim() else ()
+    k, index, count = first_nonfinite(grads)
     with findings_as_failures(NAME, case):
         wide, _ = float64_version(target)
         base = tuple(fresh_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
@@ -76,11 +79,7 @@ def check_finite_grads(
         f0 = float64_outputs(f, base, wide is target)
         if not all_finite(f0):
             raise NotApplicable("the function itself is not finite at x, so neither need its grads be")
-        direction = [torch.zeros_like(b) for b in base]
-        x_j = base[k][index].abs().item() if base[k].dim() else base[k].abs().item()
-        top = float(base[k].abs().max()) if base[k].numel() else 0.0
-        scale = max(x_j, 1e-3 * max(1.0, top))
-        direction[k][index] = scale
+        direction, scale = element_direction(base, k, index)
         smooth, reason, (e1, e2) = smooth_at(directional_probe(f, f0, base, direction, v))
     if not smooth:
         raise NotApplicable(reason)
@@ -91,7 +90,6 @@ def check_finite_grads(
         raise NotApplicable(f"the derivative at x ({expected:.3g}) overflows {dtype}")
     got = grads[k][index].item() if grads[k].dim() else grads[k].item()
     got = got.real if isinstance(got, complex) else got
-    count = int(bad.sum())
     m = scalar_mismatch(f"grad of {names[k]} at index {index}", got, expected, Tolerance(0.0, 0.0, "must be finite"),
                         0.0, "backward(v)", "finite differences")
     extra = (

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import as_seed, double_vjp, evaluate_along, forward, realized_direction, vjp, vjp_at
+from gradprops.autodiff import as_seed, double_vjp, forward, vjp, vjp_at
 from gradprops.compare import compare_all, max_abs
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.noise import signed_noise
@@ -44,8 +44,19 @@ from gradprops.properties._common import (
     scalar_mismatch,
     tolerance_for,
 )
-from gradprops.properties._finite import Estimate, abs_inner, estimate, inner, judge, scaled_directions, smooth_at
-from gradprops.properties.finite_differences import fd_tolerance, float64_version
+from gradprops.properties._finite import (
+    Estimate,
+    abs_inner,
+    directional_probe,
+    element_direction,
+    fd_tolerance,
+    first_nonfinite,
+    float64_version,
+    inner,
+    judge,
+    scaled_directions,
+    smooth_at,
+)
 from gradprops.signals import FunctionRaised, NotApplicable, Unavailable, Unsupported
 from gradprops.strided import fresh_leaf, wide_dtype
 from gradprops.target import Inputs, Seed, Target
@@ -142,19 +153,8 @@ def check_second_order(
         g0 = tuple(g.detach() for g in grads)
 
         def probe_along(direction: Sequence[Tensor], with_db: bool) -> Callable[[float], Estimate]:
-            def probe(h: float) -> Estimate:
-                try:
-                    plus, minus = evaluate_along(first, base, direction, (h, -h))
-                except FunctionRaised as exc:
-                    raise NotApplicable(
-                        f"the function raised at a point x ± h·d near x (h = {h:.3g}): "
-                        f"{type(exc.original).__name__}: {exc.original}"
-                    ) from exc
-                realized = realized_direction(base, direction, h)
-                return estimate(t1, (g0, plus, minus), h, db1 if with_db else (), realized if with_db else (),
-                                noise=vjp_noise)
-
-            return probe
+            """Central differences of ⟨t1, backward(v)⟩ along ``direction`` (against ⟨DB(t1), d⟩)."""
+            return directional_probe(first, g0, base, direction, t1, db1 if with_db else (), noise=vjp_noise)
 
         if not all_finite(db1):
             _nonfinite_where_smooth(db1, base, names, probe_along, case)
@@ -169,7 +169,7 @@ def check_second_order(
             measured = rounding_noise(first, base, g0)
             if measured > vjp_noise:
                 vjp_noise = measured
-                verdict = judge(probe, tolerance)
+                verdict = judge(probe_along(d, with_db=True), tolerance)
     if verdict.outcome == "not smooth":
         notes.append(f"second-order finite differences skipped: {verdict.reason}")
         return notes
@@ -286,14 +286,8 @@ def _nonfinite_where_smooth(
     case: Callable[[], Any],
 ) -> None:
     """Double backward is NaN/inf: a failure where the first-order backward is smooth, else a skip."""
-    k = next(i for i, g in enumerate(db) if not bool(g.isfinite().all()))
-    bad = ~db[k].isfinite()
-    flat = int(bad.reshape(-1).nonzero()[0])
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), db[k].shape)) if db[k].dim() else ()
-    x_j = abs(base[k][index].item()) if base[k].dim() else abs(base[k].item())
-    scale = max(x_j, 1e-3 * max(1.0, float(base[k].abs().max()) if base[k].numel() else 0.0))
-    direction = [torch.zeros_like(b) for b in base]
-    direction[k][index] = scale
+    k, index, count = first_nonfinite(db)
+    direction, scale = element_direction(base, k, index)
     smooth, reason, (e1, e2) = smooth_at(probe_along(direction, False))
     if not smooth:
         raise NotApplicable(f"double backward is NaN/inf here and the first-order backward is not smooth: {reason}")
@@ -304,7 +298,7 @@ def _nonfinite_where_smooth(
                         0.0, "double backward(t1)", "finite differences of backward(v)")
     raise PropertyFailure(
         NAME, "double backward returned NaN/inf where the first-order backward is finite and smooth", case(), [m],
-        extra=(f"  {int(bad.sum())} of {db[k].numel()} elements of DB(t1) for {names[k]} are NaN or inf; the first "
+        extra=(f"  {count} of {db[k].numel()} elements of DB(t1) for {names[k]} are NaN or inf; the first "
                f"is at index {index}. There ⟨t1, backward(v)⟩ changes smoothly (central differences at two "
                f"steps give {e1.central / scale:.10g} and {expected:.10g}), so DB should be ≈ {expected:.6g}."),
     )
