@@ -268,3 +268,32 @@ def test_a_value_computed_through_a_large_intermediate_carries_its_rounding():
          torch.tensor([[107.09876805160076, 5.604632686871185]], dtype=torch.float64))
     fn = lambda a, b: torch.nn.functional.cross_entropy(a, torch.softmax(b, dim=-1))  # noqa: E731
     gradprops.assert_finite_differences(fn, (x, y), seed=v, directions=d)
+
+
+def test_a_float32_backward_that_overflows_inside_its_dtype_is_not_called_nonlinear():
+    # cumprod of 127 twos: the product, 2**127, fits float32, but backward adds the products up to
+    # 2**128 before dividing back: VJP(u + v) is inf where VJP(u) and VJP(v) are not (float32 seed 5).
+    x = torch.full((127,), 2.0, requires_grad=True)
+    half = torch.full((127,), 0.5)
+    with pytest.warns(gradprops.NotChecked, match="overflowed inside its dtype"):
+        gradprops.assert_seed_linearity(lambda t: torch.cumprod(t, 0), (x,), seeds=(half, half),
+                                        coefficients=(1.0, 1.0))
+
+
+class _InfForLargeSeeds(torch.autograd.Function):
+    """x * 2 whose backward returns inf where the seed exceeds 1: nonlinear, on small values."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return torch.where(g.abs() > 1, torch.full_like(g, float("inf")), g * 2)
+
+
+def test_an_inf_that_no_float64_intermediate_explains_is_still_a_finding():
+    x = torch.ones(3, requires_grad=True)
+    half = torch.full((3,), 0.75)
+    with pytest.raises(gradprops.PropertyFailure, match="not linear in its seed"):
+        gradprops.assert_seed_linearity(_InfForLargeSeeds.apply, (x,), seeds=(half, half), coefficients=(1.0, 1.0))

@@ -12,13 +12,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import as_seed, narrowing_steps, vjp
+from gradprops.autodiff import as_seed, float64_target, narrowing_steps, outputs_and_vjp, vjp
 from gradprops.compare import Mismatch, compare, max_abs, overflowed
 from gradprops.describe import Case, describe_seed, seed_source
 from gradprops.errors import NotChecked, PropertyFailure, UsageError
 from gradprops.noise import signed_noise
-from gradprops.precision import SimulatedPrecision
+from gradprops.precision import LargestIntermediate, SimulatedPrecision
 from gradprops.signals import FunctionRaised, Mutated, NotApplicable
+from gradprops.strided import fresh_leaf, wide_dtype
 from gradprops.target import Target
 from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
 
@@ -404,4 +405,26 @@ def least_precise_dtype(variables: Sequence[Tensor]) -> torch.dtype:
 def _abs64(t: Tensor) -> Tensor:
     a = t.detach().abs().to(torch.float64)
     return a if all_finite([a]) else torch.where(a.isfinite(), a, torch.zeros_like(a))
+
+
+def overflows_inside(target: Target, seed: Sequence[Tensor], names: Sequence[str]) -> bool:
+    """Whether forward and ``backward(seed)``, computed in float64 on the same values, pass through
+    a value past the range of the target's narrowest floating dtype.
+
+    Then that dtype's computation legitimately ends in inf although the result it stands for fits
+    (a cumprod's backward sums products past 3.4e38 and divides them back below it): an inf there on
+    one side of a comparison is that dtype's overflow, not a finding. False for float64 targets, and
+    when the function cannot run in float64.
+    """
+    narrow = least_precise_dtype([x.value for x in target.variables])
+    if narrow is torch.float64:
+        return False
+    wide = float64_target(target)
+    base = [fresh_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables]
+    try:
+        with LargestIntermediate() as watch:
+            outputs_and_vjp(wide, base, [s.to(wide_dtype(s.dtype)) for s in seed], names)
+    except (FunctionRaised, RuntimeError):
+        return False
+    return watch.largest > float(torch.finfo(narrow).max)
 
