@@ -335,8 +335,12 @@ _EXACT = {
 }
 
 #: Fused ops whose steps the simulation rounds one by one (layer_norm's x - mean, gelu's 1 + erf).
+#: Not stepped through: torch's sums (blocked, see _BLOCKED_SUMS), and cumsum/cumprod, whose
+#: decomposition masks an (n, n) copy of every row (a float32 cumprod along 2,048 elements of a
+#: thousand rows took 20 GB); they are counted as accumulations along their dim instead.
+_NOT_STEPPED = _BLOCKED_SUMS | {_aten.cumsum, _aten.cumprod}
 _DECOMPOSITIONS = {op: fn for op, fn in decomposition_table.items()
-                   if op.name().startswith("aten::") and getattr(op, "overloadpacket", None) not in _BLOCKED_SUMS}
+                   if op.name().startswith("aten::") and getattr(op, "overloadpacket", None) not in _NOT_STEPPED}
 
 #: The type CPU kernels compute a dtype in (PyTorch's "opmath" type).
 _COMPUTED_IN = {torch.float16: torch.float32, torch.bfloat16: torch.float32}

@@ -202,3 +202,26 @@ def test_fused_accumulations_without_a_decomposition_count_their_terms():
         torch.autograd.grad(F.bilinear(x, y, w).sum(), w)  # grad w sums the 300 batch terms
         torch.linalg.solve_triangular(a, torch.randn(7, 2, dtype=torch.float64), upper=True)
     assert seen["_trilinear"] == 300 and seen["linalg_solve_triangular"] == 7
+
+
+def test_simulating_scans_allocates_nothing_quadratic_in_their_length():
+    # torch's cumsum/cumprod decompositions mask an (n, n) copy of each row: stepped through, a
+    # float32 cumprod along 2,048 elements of a thousand rows needed 20 GB (OOM-killed sweep workers).
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    largest = [0]
+
+    class Sizes(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in (out if isinstance(out, (tuple, list)) else [out]):
+                if isinstance(t, torch.Tensor):
+                    largest[0] = max(largest[0], t.numel())
+            return out
+
+    x = (torch.rand(4, 3000) + 0.5).requires_grad_()
+    for scan in (torch.cumsum, torch.cumprod):
+        with Sizes(), SimulatedPrecision(torch.float32, torch.Generator().manual_seed(0)):
+            y = scan(x, 1)
+            torch.autograd.grad(y, x, torch.ones_like(y))
+    assert largest[0] <= 4 * x.numel()
