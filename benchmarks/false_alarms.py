@@ -31,6 +31,7 @@ import argparse
 import ast
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import platform
 import re
@@ -131,13 +132,47 @@ def _mismatch(m: Any) -> dict[str, Any]:
     return out
 
 
-def _init_worker() -> None:
-    torch.set_num_threads(1)  # one core per worker: --jobs workers share the machine's cores
+Task = tuple[str, str, int, int, Sequence[str] | None]
 
 
-def _task(args: tuple[str, str, int, int, Sequence[str] | None]) -> dict[str, Any]:
-    name, dtype, seed, examples, properties = args
-    return run_one(ENTRIES[name], dtype, seed, examples, properties)
+def _in_processes(tasks: Sequence[Task], jobs: int) -> Iterable[dict[str, Any]]:
+    """Each check in a forked process of its own, ``jobs`` at a time, one torch thread each.
+
+    A process that dies without a result (killed for its memory) is reported as that check's
+    ``error``, and the run goes on; a pool would wait forever for the result it lost.
+    """
+    context = multiprocessing.get_context("fork")
+    pending = list(tasks)
+    running: dict[Any, tuple[Any, Task]] = {}
+    while pending or running:
+        while pending and len(running) < jobs:
+            task = pending.pop(0)
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_child, args=(task, send), daemon=True)
+            process.start()
+            send.close()
+            running[receive] = (process, task)
+        for receive in multiprocessing.connection.wait(list(running)):
+            process, task = running.pop(receive)
+            try:
+                result = receive.recv()
+            except EOFError:  # the process died before it sent anything
+                process.join()
+                name, dtype, seed, examples, _ = task
+                result = {"op": name, "dtype": dtype, "seed": seed, "outcome": "error", "examples": examples,
+                          "property": None, "mismatches": [], "seconds": 0.0, "property_examples": {}, "known": [],
+                          "message": f"the process checking it died (exit code {process.exitcode}: "
+                                     f"{'killed, e.g. out of memory' if (process.exitcode or 0) < 0 else 'crashed'})"}
+            receive.close()
+            process.join()
+            yield result
+
+
+def _child(task: Task, send: Any) -> None:
+    torch.set_num_threads(1)  # one core per process: --jobs processes share the machine's cores
+    name, dtype, seed, examples, properties = task
+    send.send(run_one(ENTRIES[name], dtype, seed, examples, properties))
+    send.close()
 
 
 def run(entries: Mapping[str, Entry], dtypes: Sequence[str], seeds: Sequence[int], examples: int,
@@ -162,9 +197,8 @@ def run(entries: Mapping[str, Entry], dtypes: Sequence[str], seeds: Sequence[int
         unknown = [n for n in entries if ENTRIES.get(n) is not entries[n]]
         if unknown:
             raise SystemExit(f"false_alarms: --jobs > 1 runs catalogue entries only, not {unknown}")
-        with multiprocessing.get_context("fork").Pool(jobs, initializer=_init_worker) as pool:
-            for r in pool.imap_unordered(_task, tasks, chunksize=1):
-                note(r)
+        for r in _in_processes(tasks, jobs):
+            note(r)
     else:
         for name, dtype, seed, n, props in tasks:
             note(run_one(entries[name], dtype, seed, n, props))

@@ -94,3 +94,23 @@ def test_bad_arguments_say_what_to_write(bench: ModuleType) -> None:
 
 def test_docstring_examples(bench: ModuleType) -> None:
     assert doctest.testmod(bench).failed == 0
+
+
+def test_a_check_whose_process_is_killed_is_an_error_and_the_run_goes_on(bench: ModuleType,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import signal
+
+    real = bench.run_one
+
+    def run_one(entry, dtype, seed, examples, properties=None):
+        if entry.name == "neg":
+            os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer does
+        return real(entry, dtype, seed, examples, properties)
+
+    monkeypatch.setattr(bench, "run_one", run_one)  # the forked processes inherit it
+    results = bench.run({"sin": ENTRIES["sin"], "neg": ENTRIES["neg"], "cos": ENTRIES["cos"]}, ["float64"], [0], 2,
+                        jobs=2)
+    by_op = {r["op"]: r for r in results}
+    assert by_op["neg"]["outcome"] == "error" and "killed" in by_op["neg"]["message"]
+    assert by_op["sin"]["outcome"] == by_op["cos"]["outcome"] == "passed"
