@@ -1,0 +1,26 @@
+"""The README's API reference lists every name gradprops exports, and nothing it does not export."""
+
+import re
+from pathlib import Path
+
+import gradprops
+from gradprops import strategies as gst
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+SECTION = README.split("## API reference", 1)[1].split("\n## ", 1)[0]
+#: the first cell of each row of its table: what is listed
+REFERENCE = "\n".join(line.split(" | ")[0] for line in SECTION.splitlines() if line.startswith("| `"))
+
+
+def test_every_exported_name_is_in_the_api_reference():
+    listed = set(re.findall(r"`(?:gradprops|gst)\.([A-Za-z_]+)", REFERENCE))
+    missing = {f"gradprops.{n}" for n in gradprops.__all__ if n not in listed}
+    missing |= {f"gst.{n}" for n in gst.__all__ if n not in listed}
+    assert not missing, f"exported but not in the README's API reference: {sorted(missing)}"
+
+
+def test_the_api_reference_lists_only_exported_names():
+    for name in re.findall(r"`gradprops\.([A-Za-z_]+)", REFERENCE):
+        assert name in gradprops.__all__, f"gradprops.{name} is in the API reference but not exported"
+    for name in re.findall(r"`gst\.([A-Za-z_]+)", REFERENCE):
+        assert name in gst.__all__, f"gst.{name} is in the API reference but not exported"
