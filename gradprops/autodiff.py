@@ -21,9 +21,11 @@ from typing import NamedTuple
 import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor
+from torch.utils import _pytree as pytree
 
 from gradprops.compare import compare, same_values
 from gradprops.errors import UsageError
+from gradprops.noise import signed_noise
 from gradprops.precision import Narrowing
 from gradprops.signals import FunctionRaised, Mutated, Unavailable, call_user
 from gradprops.strided import fresh_leaf, repeats, wide_dtype
@@ -602,3 +604,42 @@ def narrowing_steps(target: Target) -> dict[str, dict[str, int]]:
     except Exception:  # a diagnosis only: what the function did wrong is the properties' to say
         pass
     return {stage: steps for stage, steps in found.items() if steps}
+
+
+def parameters_read_elsewhere(target: Target) -> list[str]:
+    """The module parameters whose grads differ between the module called as is (its own
+    parameters) and gradprops' call with substituted copies, for one random seed; ``[]`` for
+    functions, and when the module raises or cannot be compared.
+
+    A module whose library differentiates ``module.parameters()`` itself — an ODE adjoint that
+    re-runs the module in backward — computes the grads of its own parameters, and the substituted
+    copies receive none. Only asked once a property has failed on a module.
+    """
+    module = target.module
+    if module is None or not target.parameter_names:
+        return []
+    own = [p for n, p in module.named_parameters() if p.requires_grad]
+    try:
+        graph = Graph(target)
+        outputs = graph.outputs
+        generator = torch.Generator().manual_seed(0)
+        seed = tuple(signed_noise(o.shape, o.dtype, generator).to(o.device) for o in outputs)
+        substituted = graph.vjp(seed)[len(target.variables) - len(own):]
+        inputs = [fresh_leaf(x) for x in target.inputs]
+        positional, keywords = ((), {**dict(zip(target.keywords, inputs)), **target.arguments}) if target.keywords \
+            else (tuple(inputs), {})
+        raw = call_user("forward", lambda: module(*positional, **keywords))
+        mine = [o for o in pytree.tree_leaves(raw) if isinstance(o, Tensor) and o.requires_grad]
+        if [o.shape for o in mine] != [o.shape for o in outputs]:
+            return []
+        grads = call_user("backward", lambda: torch.autograd.grad(mine, own, seed, allow_unused=True))
+    except (FunctionRaised, Mutated, RuntimeError):
+        return []
+    names = [n for n, p in module.named_parameters() if p.requires_grad]
+    differ = []
+    for name, g, s in zip(names, _zeros_for_none(grads, own), substituted):
+        scale = max(float(g.detach().abs().max()) if g.numel() else 0.0, 1e-300)
+        if not torch.allclose(g.detach(), s.detach().to(g.dtype), rtol=1e-5, atol=1e-7 * scale):
+            differ.append(name)
+    return differ
+

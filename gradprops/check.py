@@ -27,6 +27,7 @@ from gradprops.properties._common import (
     findings_as_failures,
     make_case,
     narrowing_said,
+    raise_if_parameters_read_elsewhere,
     tolerance_for,
 )
 from gradprops.properties.registry import Example, Property, select
@@ -148,6 +149,8 @@ def check(
             if isinstance(failure.__cause__, NoOutputToCheck) and not search.checkable:
                 raise UsageError(f"{failure.__cause__} (on every example tried; the smallest: "
                                  f"{failure.case.render()})") from None
+            if search.failed_target is not None:
+                raise_if_parameters_read_elsewhere(search.failed_target, failure)
             focused = _focused(search, selected, failure, replay)
             raise _with_narrowing(focused, search.failed_target) from failure.__cause__
     report.seconds = time.perf_counter() - started

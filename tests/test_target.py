@@ -262,3 +262,77 @@ def test_a_function_that_returns_none_on_some_inputs_is_a_finding_shown_with_the
     # returning None on every input is the caller's mistake: a UsageError, with the smallest case
     with pytest.raises(gradprops.UsageError, match=r"returned None.*on every example tried"):
         gradprops.check(lambda x: None, gst.inputs("(n)"), seed=0, max_examples=10)
+
+
+class _AdjointLike(torch.autograd.Function):
+    """Like an ODE solver's adjoint: forward without a graph, backward re-runs the module's own forward
+    and differentiates the parameters it read from module.parameters() itself."""
+
+    @staticmethod
+    def forward(ctx, x, module, *params):
+        ctx.module, ctx.params = module, params
+        ctx.save_for_backward(x)
+        with torch.no_grad():
+            return module.inner(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        trained = [p for p in ctx.params if p.requires_grad]
+        with torch.enable_grad():
+            x = x.detach().requires_grad_()
+            grads = iter(torch.autograd.grad(ctx.module.inner(x), (x, *trained), g, allow_unused=True))
+        dx = next(grads)
+        return (dx, None, *(next(grads) if p.requires_grad else None for p in ctx.params))
+
+
+class _AdjointScale(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.tensor([2.0, -1.0], dtype=torch.float64))
+
+    def inner(self, x):
+        return x * self.weight
+
+    def forward(self, x):
+        return _AdjointLike.apply(x, self, *self.parameters())
+
+
+def test_a_module_that_differentiates_its_own_parameters_is_not_called_wrong():
+    from gradprops import strategies as gst
+
+    module = _AdjointScale()
+    x = x64(3, 2)
+    module(x).sum().backward()  # correct when used as its library uses it
+    assert torch.equal(module.weight.grad, x.detach().sum(0))
+    with pytest.raises(gradprops.UsageError, match=r"parameter\(s\) 'weight' get other grads when it runs with its "
+                                                   r"own parameters"):
+        gradprops.assert_finite_differences(module, (x,))
+    with pytest.raises(gradprops.UsageError, match=r"differentiates module.parameters\(\) itself"):
+        gradprops.check(module, gst.inputs("(n,2)"), seed=0, max_examples=10)
+    module.weight.requires_grad_(False)  # the advice: input grads with the parameters frozen
+    assert gradprops.check(module, gst.inputs("(n,2)"), seed=0, max_examples=10).ran("finite_differences") == 10
+
+
+def test_a_module_whose_parameter_grad_is_really_wrong_is_still_a_finding():
+    class Doubled(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w):
+            ctx.save_for_backward(x, w)
+            return x * w
+
+        @staticmethod
+        def backward(ctx, g):
+            x, w = ctx.saved_tensors
+            return g * w, (2 * g * x).sum_to_size(w.shape)
+
+    class Scale(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.tensor([2.0, -1.0], dtype=torch.float64))
+
+        def forward(self, x):
+            return Doubled.apply(x, self.weight)
+
+    with pytest.raises(gradprops.PropertyFailure, match="finite_differences"):
+        gradprops.assert_finite_differences(Scale(), (x64(3, 2),))

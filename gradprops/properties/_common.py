@@ -12,7 +12,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import as_seed, float64_target, narrowing_steps, outputs_and_vjp, vjp
+from gradprops.autodiff import (
+    as_seed,
+    float64_target,
+    narrowing_steps,
+    outputs_and_vjp,
+    parameters_read_elsewhere,
+    vjp,
+)
 from gradprops.compare import Mismatch, compare, max_abs, overflowed
 from gradprops.describe import Case, describe_seed, seed_source
 from gradprops.errors import NotChecked, PropertyFailure, UsageError
@@ -24,14 +31,18 @@ from gradprops.target import Target
 from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
 
 
-def as_helper(property: str, run: Callable[[], list[str]]) -> None:
-    """Run a property for an ``assert_*`` helper: what it could not check is said as a
-    :class:`~gradprops.errors.NotChecked` warning, never dropped."""
+def as_helper(property: str, target: Target, run: Callable[[Target], list[str]]) -> None:
+    """Run a property on ``target`` for an ``assert_*`` helper: what it could not check is said as
+    a :class:`~gradprops.errors.NotChecked` warning, never dropped; a failure that only says the
+    module differentiates its own parameters behind gradprops' back is a UsageError saying so."""
     try:
-        notes = run()
+        notes = run(target)
     except NotApplicable as exc:
         warnings.warn(NotChecked(f"{property} was not checked: {exc}"), stacklevel=3)
         return
+    except PropertyFailure as failure:
+        raise_if_parameters_read_elsewhere(target, failure)
+        raise
     for note in notes:
         warnings.warn(NotChecked(f"{property}: {note}"), stacklevel=3)
 
@@ -427,4 +438,20 @@ def overflows_inside(target: Target, seed: Sequence[Tensor], names: Sequence[str
     except (FunctionRaised, RuntimeError):
         return False
     return watch.largest > float(torch.finfo(narrow).max)
+
+
+def raise_if_parameters_read_elsewhere(target: Target, failure: PropertyFailure) -> None:
+    """A :class:`UsageError` instead of ``failure`` when ``target`` is a module whose parameters get
+    other grads called as is than with the copies gradprops substitutes (:func:`parameters_read_elsewhere`)."""
+    names = parameters_read_elsewhere(target)
+    if names:
+        listed = ", ".join(f"'{n}'" for n in names)
+        raise UsageError(
+            f"{failure.property} failed on this module, but its parameter(s) {listed} get other grads when it runs "
+            "with its own parameters than with the copies gradprops substitutes for them "
+            "(torch.func.functional_call): the module, or a library it calls (an ODE solver's adjoint method), "
+            "differentiates module.parameters() itself, outside the forward call, so those grads never reach "
+            "gradprops. That is no verdict on the formula. Check the input grads with the parameters frozen "
+            "(p.requires_grad_(False)), and the parameter grads through a function that takes them as inputs"
+        ) from failure
 

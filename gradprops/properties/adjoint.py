@@ -139,7 +139,8 @@ def assert_forward_reverse_adjoint(
     >>> x = torch.randn(3, dtype=torch.float64, requires_grad=True)
     >>> assert_forward_reverse_adjoint(torch.tanh, (x,))
     """
-    as_helper(NAME, lambda: check_forward_reverse_adjoint(Target(fn, inputs), seed, directions, rtol=rtol, atol=atol))
+    as_helper(NAME, Target(fn, inputs),
+              lambda target: check_forward_reverse_adjoint(target, seed, directions, rtol=rtol, atol=atol))
 
 
 def _jvp(target: Target, variables: Sequence[Tensor], d: Sequence[Tensor]) -> tuple[Tensor, ...]:

@@ -225,7 +225,8 @@ def assert_chain_rule(
     >>> x = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
     >>> assert_chain_rule(torch.exp, (x,), Downstream(steps=("transpose", "every_other"), reduce="mean"))
     """
-    as_helper(NAME, lambda: check_chain_rule(Target(fn, inputs), h, rtol=rtol, atol=atol))
+    as_helper(NAME, Target(fn, inputs),
+              lambda target: check_chain_rule(target, h, rtol=rtol, atol=atol))
 
 
 def _both_ways(

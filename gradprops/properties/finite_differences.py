@@ -152,7 +152,8 @@ def assert_finite_differences(
     >>> x = torch.randn(4, dtype=torch.float64, requires_grad=True)
     >>> assert_finite_differences(torch.sin, (x,), seed=torch.randn(4, dtype=torch.float64))
     """
-    as_helper(NAME, lambda: check_finite_differences(Target(fn, inputs), seed, directions, rtol=rtol, atol=atol))
+    as_helper(NAME, Target(fn, inputs),
+              lambda target: check_finite_differences(target, seed, directions, rtol=rtol, atol=atol))
 
 
 BLOCK = 256

@@ -115,4 +115,5 @@ def assert_finite_grads(fn: Callable[..., Any], inputs: Inputs, seed: Seed | Non
     >>> x = torch.tensor([0.0, 0.5], dtype=torch.float64, requires_grad=True)
     >>> assert_finite_grads(torch.sinc, (x,))
     """
-    as_helper(NAME, lambda: check_finite_grads(Target(fn, inputs), seed))
+    as_helper(NAME, Target(fn, inputs),
+              lambda target: check_finite_grads(target, seed))

@@ -111,6 +111,7 @@ def assert_vjp_matches_jacobian(
         raise UsageError("vjp_matches_jacobian: torch.autograd.functional.jacobian does not support complex "
                          "inputs; check complex functions with assert_forward_reverse_adjoint or "
                          "assert_finite_differences")
-    as_helper(NAME, lambda: [note + (" (pass generator= to sample other rows)" if "capped" in note else "")
-                             for note in check_vjp_matches_jacobian(Target(fn, inputs), seed, rtol=rtol, atol=atol,
-                                                                    generator=generator)])
+    as_helper(NAME, Target(fn, inputs),
+              lambda target: [note + (" (pass generator= to sample other rows)" if "capped" in note else "")
+                              for note in check_vjp_matches_jacobian(target, seed, rtol=rtol, atol=atol,
+                                                                     generator=generator)])

@@ -126,7 +126,8 @@ def assert_seed_linearity(
         raise UsageError("coefficients (0, 0) make both sides 0 for any backward: pass e.g. coefficients=(2.0, -0.5)")
     if seeds is not None:
         require_not_all_zero("seeds u and v", seeds)
-    as_helper(NAME, lambda: check_seed_linearity(Target(fn, inputs), seeds, coefficients, rtol=rtol, atol=atol))
+    as_helper(NAME, Target(fn, inputs),
+              lambda target: check_seed_linearity(target, seeds, coefficients, rtol=rtol, atol=atol))
 
 
 def _fitting(a: float, b: float, u: Sequence[Tensor], v: Sequence[Tensor]) -> tuple[float, float]:

@@ -74,4 +74,5 @@ def assert_ones_seed_matches_sum(
     >>> x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
     >>> assert_ones_seed_matches_sum(lambda t: t * t, (x,))
     """
-    as_helper(NAME, lambda: check_ones_seed_matches_sum(Target(fn, inputs), rtol=rtol, atol=atol))
+    as_helper(NAME, Target(fn, inputs),
+              lambda target: check_ones_seed_matches_sum(target, rtol=rtol, atol=atol))

@@ -201,7 +201,8 @@ def assert_purity(
     """
     if seeds is not None:
         require_not_all_zero("seeds u and v", seeds)
-    as_helper(NAME, lambda: check_purity(Target(fn, inputs), seeds, second_scale, rtol=rtol, atol=atol))
+    as_helper(NAME, Target(fn, inputs),
+              lambda target: check_purity(target, seeds, second_scale, rtol=rtol, atol=atol))
 
 
 def _aliasing_hint(variables: Sequence[Tensor], names: Sequence[str]) -> str:

@@ -213,7 +213,8 @@ def assert_second_order(
     >>> x = torch.randn(3, dtype=torch.float64, requires_grad=True)
     >>> assert_second_order(torch.tanh, (x,))
     """
-    as_helper(NAME, lambda: check_second_order(Target(fn, inputs), seed, second_seeds, coefficients, directions,
+    as_helper(NAME, Target(fn, inputs),
+              lambda target: check_second_order(target, seed, second_seeds, coefficients, directions,
                                                rtol=rtol, atol=atol))
 
 
