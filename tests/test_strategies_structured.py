@@ -35,6 +35,31 @@ def test_spd_keeps_the_drawn_layout_unless_the_matrix_itself_repeats(data):
 
 
 @settings(max_examples=60, deadline=None)
+@given(gst.well_conditioned(gst.inputs("(m,n)"), condition=30.0))
+def test_well_conditioned_matrices_have_singular_values_within_the_condition(case):
+    (a,) = case
+    if a.numel():
+        s = torch.linalg.svdvals(a.detach())
+        assert float(s.min()) >= 1 - 1e-9 and float(s.max()) <= 30 * (1 + 1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_orthogonal_matrices_have_orthonormal_columns(data):
+    n = data.draw(st.integers(1, 4))
+    (q,) = data.draw(gst.orthogonal(gst.inputs(f"(m,{n})").filter(lambda xs: xs[0].shape[-2] >= n)))
+    eye = torch.eye(n, dtype=torch.float64).expand(*q.shape[:-2], n, n)
+    assert torch.allclose(q.detach().mT @ q.detach(), eye, atol=1e-12)
+
+
+def test_pinv_passes_check_on_full_rank_matrices():
+    # pinv is differentiable only where the rank does not change: drawn rank-deficient (a stride-0
+    # layout, a zero matrix), it jumps, and on well-conditioned matrices it is smooth.
+    well = gst.well_conditioned(gst.inputs("(m,n)", min_side=1), condition=10.0)
+    assert gradprops.check(torch.linalg.pinv, well, seed=0, max_examples=15).ran("finite_differences") == 15
+
+
+@settings(max_examples=60, deadline=None)
 @given(gst.simplex(gst.inputs("(n)", min_side=1, dtype=torch.float32)))
 def test_simplex_rows_are_positive_and_sum_to_one(case):
     (p,) = case
@@ -88,6 +113,8 @@ def test_a_wrong_backward_on_spd_matrices_is_caught():
     (lambda: gst.spd(gst.inputs("(2,3)"), index=0).map(_first), "must end in a square"),
     (lambda: gst.spd(gst.inputs("(n,n)"), index=3).map(_first), "one at index 3"),
     (lambda: gst.simplex(gst.inputs("(n)"), smallest=0), "smallest must be in"),
+    (lambda: gst.orthogonal(gst.inputs("(2,3)")).map(_first), "orthonormal columns need m >= n"),
+    (lambda: gst.well_conditioned(gst.inputs("(m,n)"), condition=float("inf")), "condition must be"),
     (lambda: gst.class_indices(gst.inputs("(n)", dtype=torch.int64), dim=-1).map(_first), "must be a floating-point"),
     (lambda: gst.spd(torch.eye(2)), "takes a strategy of input tuples"),
 ])

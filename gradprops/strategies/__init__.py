@@ -15,7 +15,8 @@ from gradprops.strategies.inputs import inputs
 from gradprops.strategies.layouts import LAYOUTS
 from gradprops.strategies.seeds import seeds
 from gradprops.strategies.shapes import shapes
-from gradprops.strategies.structured import class_indices, simplex, spd
+from gradprops.strategies.structured import class_indices, orthogonal, simplex, spd, well_conditioned
 from gradprops.strategies.tensors import tensors
 
-__all__ = ["LAYOUTS", "class_indices", "functions", "inputs", "seeds", "shapes", "simplex", "spd", "tensors"]
+__all__ = ["LAYOUTS", "class_indices", "functions", "inputs", "orthogonal", "seeds", "shapes", "simplex", "spd",
+           "tensors", "well_conditioned"]

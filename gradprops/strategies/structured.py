@@ -7,6 +7,8 @@ member of the domain (``spd`` to a multiple of the identity, ``simplex`` to unif
 ``class_indices`` to class 0).
 
 ``spd``            symmetric positive definite matrices with a bounded condition number
+``well_conditioned`` full-rank matrices whose singular values lie in ``[1, condition]``
+``orthogonal``     matrices with orthonormal columns
 ``simplex``        rows on the probability simplex (positive, summing to 1 along ``dim``)
 ``class_indices``  appends an int64 tensor of class indices in ``[0, C)``, ``C`` the drawn size of
                    a dim of the tensor (logits and their targets)
@@ -53,10 +55,45 @@ def spd(cases: st.SearchStrategy[Any], index: int = 0, *, condition: float = 100
     >>> bool(torch.linalg.eigvalsh(a.detach()).min() >= 0.99), bool(torch.equal(a, a.mT))
     (True, True)
     """
-    if isinstance(condition, bool) or not isinstance(condition, (int, float)) or not 1 <= condition < math.inf:
-        raise InvalidArgument(f"condition must be a finite number >= 1 (largest over smallest eigenvalue), "
-                              f"got {condition!r}")
+    _check_condition(condition)
     return _rewritten(cases, index, "spd", lambda x: _spd_values(x, float(condition)))
+
+
+def _check_condition(condition: Any) -> None:
+    if isinstance(condition, bool) or not isinstance(condition, (int, float)) or not 1 <= condition < math.inf:
+        raise InvalidArgument(f"condition must be a finite number >= 1 (largest over smallest eigenvalue or "
+                              f"singular value), got {condition!r}")
+
+
+def well_conditioned(cases: st.SearchStrategy[Any], index: int = 0, *,
+                     condition: float = 100.0) -> st.SearchStrategy[Cases]:
+    """``cases`` with tensor ``index`` (shape ``(..., m, n)``) made full rank, its singular values
+    between 1 and ``condition``: ``U·diag(s)·Vᵀ`` with ``U``, ``V`` from QR decompositions of the
+    drawn matrix and its transpose, ``s = condition ** sigmoid(diagonal)``.
+
+    >>> from hypothesis import find
+    >>> from gradprops import strategies as gst
+    >>> a, = find(well_conditioned(gst.inputs("(m,n)"), condition=10.0), lambda xs: xs[0].shape[-2:] == (3, 2))
+    >>> s = torch.linalg.svdvals(a.detach())
+    >>> bool(s.min() >= 0.99), bool(s.max() <= 10.01)
+    (True, True)
+    """
+    _check_condition(condition)
+    return _rewritten(cases, index, "well_conditioned", lambda x: _conditioned_values(x, float(condition)))
+
+
+def orthogonal(cases: st.SearchStrategy[Any], index: int = 0) -> st.SearchStrategy[Cases]:
+    """``cases`` with tensor ``index`` (shape ``(..., m, n)``, ``m >= n``) made to have orthonormal
+    columns: the Q of a QR decomposition of the drawn matrix, signs fixed so that R's diagonal is
+    positive (a drawn matrix of zeros gives the identity's columns).
+
+    >>> from hypothesis import find
+    >>> from gradprops import strategies as gst
+    >>> q, = find(orthogonal(gst.inputs("(n,n)")), lambda xs: xs[0].shape[-1] == 3)
+    >>> torch.allclose(q.mT @ q, torch.eye(3, dtype=torch.float64))
+    True
+    """
+    return _rewritten(cases, index, "orthogonal", _orthogonal_values)
 
 
 def simplex(cases: st.SearchStrategy[Any], index: int = 0, *, dim: int = -1,
@@ -167,6 +204,31 @@ def _spd_values(a: Tensor, condition: float) -> Tensor:
     eigenvalues = condition ** exponent
     m = (q * eigenvalues.unsqueeze(-2)) @ q.mT
     return (m + m.mT) / 2
+
+
+def _orthonormal(a: Tensor) -> Tensor:
+    """Orthonormal columns spanning ``a``'s (QR with R's diagonal made non-negative, so unique)."""
+    q, r = torch.linalg.qr(torch.nan_to_num(a, nan=0.0, posinf=1.0, neginf=-1.0))
+    signs = torch.where(r.diagonal(dim1=-2, dim2=-1) < 0, -1.0, 1.0).to(q.dtype)
+    return q * signs.unsqueeze(-2)
+
+
+def _orthogonal_values(a: Tensor) -> Tensor:
+    if a.shape[-2] < a.shape[-1]:
+        raise InvalidArgument(f"orthogonal: input has shape {tuple(a.shape)}; orthonormal columns need m >= n")
+    return _orthonormal(a) if a.numel() else a
+
+
+def _conditioned_values(a: Tensor, condition: float) -> Tensor:
+    if not a.numel():
+        return a
+    m, n = a.shape[-2], a.shape[-1]
+    k = min(m, n)
+    u = _orthonormal(a)[..., :, :k] if m >= n else _orthonormal(a[..., :, :m])
+    v = _orthonormal(a.mT)[..., :, :k] if n >= m else _orthonormal(a.mT[..., :, :n])
+    diagonal = torch.nan_to_num(a.diagonal(dim1=-2, dim2=-1), nan=0.0)[..., :k]
+    singular = condition ** torch.sigmoid(diagonal)
+    return (u * singular.unsqueeze(-2)) @ v.mT
 
 
 def _simplex_values(x: Tensor, dim: int, smallest: float) -> Tensor:
