@@ -254,13 +254,8 @@ def test_a_forward_that_alternates_between_calls_is_purity_finding():
     assert "second forward" in str(info.value)
 
 
-class _WrongAtExactlyOneHalf(torch.autograd.Function):
+class _WrongAtOneValue(Sin):
     """sin whose backward is wrong only where x is exactly 0.123456789: a regression random draws never hit."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.sin()
 
     @staticmethod
     def backward(ctx, g):
@@ -270,7 +265,7 @@ class _WrongAtExactlyOneHalf(torch.autograd.Function):
 
 def test_pinned_examples_are_checked_first_and_replay_on_their_own():
 
-    fn = _WrongAtExactlyOneHalf.apply
+    fn = _WrongAtOneValue.apply
     report = gradprops.check(fn, gst.inputs("(n)"), seed=0, max_examples=20)  # random draws miss it
     assert report.examples == 20
     pinned = (torch.tensor([0.123456789, 1.0], dtype=torch.float64, requires_grad=True),)
@@ -287,7 +282,7 @@ def test_pinned_examples_are_checked_first_and_replay_on_their_own():
 def test_pinned_examples_reach_autograd_test_items():
     from gradprops import autograd_test
     pinned = (torch.tensor([0.123456789], dtype=torch.float64, requires_grad=True),)
-    test = autograd_test(_WrongAtExactlyOneHalf.apply, inputs=gst.inputs("(n)"),
+    test = autograd_test(_WrongAtOneValue.apply, inputs=gst.inputs("(n)"),
                          properties=["finite_differences"], examples=[pinned])
     with pytest.raises(gradprops.PropertyFailure, match="finite_differences"):
         test(seed=0, max_examples=5)
