@@ -67,12 +67,16 @@ def unit_roundoff(dtype: torch.dtype) -> float:
 class SimulatedPrecision(TorchDispatchMode):
     """Run float64 computations as if each op stored its result in ``dtype`` (see the module).
 
-    Deterministic given ``generator``. Complex results are rounded part by part.
+    Deterministic given ``generator``. Complex results are rounded part by part. With
+    ``stochastic_rounding``, each result of a narrower dtype rounds to either neighbour (an error of
+    up to one spacing, not half): where rounding is systematic — terms that all land on float16's
+    subnormal grid, which one-roundoff input moves never change — that is the size of its noise.
     """
 
-    def __init__(self, dtype: torch.dtype, generator: torch.Generator) -> None:
+    def __init__(self, dtype: torch.dtype, generator: torch.Generator, *, stochastic_rounding: bool = False) -> None:
         super().__init__()
         self.dtype = dtype
+        self.stochastic_rounding = stochastic_rounding
         self.roundoff = unit_roundoff(_COMPUTED_IN.get(dtype, dtype))
         self.stored_roundoff = unit_roundoff(dtype)
         self.generator = generator
@@ -152,6 +156,8 @@ class SimulatedPrecision(TorchDispatchMode):
     def _round(self, t: Tensor) -> Tensor:
         if _wide(t) and t.numel():
             narrow = self.dtype if not t.is_complex() else _COMPLEX.get(self.dtype)
+            if self.stochastic_rounding and not t.is_complex() and self.dtype not in (torch.float64, torch.complex128):
+                t.add_(self._half_spacings(t))  # then to nearest: either neighbour, an error of up to one spacing
             if narrow is not None:
                 t.copy_(t.to(narrow))
             else:  # complex32 has too few ops on the CPU: round the parts
@@ -159,6 +165,15 @@ class SimulatedPrecision(TorchDispatchMode):
                 parts.copy_(parts.to(self.dtype))
         self._stored[t] = True
         return t
+
+
+    def _half_spacings(self, t: Tensor) -> Tensor:
+        """Uniform noise of up to half the dtype's spacing at each value of ``t``, subnormals included."""
+        info = torch.finfo(self.dtype)
+        magnitude = t.abs().clamp_min(info.tiny)
+        spacing = torch.exp2(torch.floor(torch.log2(magnitude))) * info.eps
+        noise = torch.rand(t.shape, generator=self.generator, dtype=t.dtype).sub_(0.5)
+        return noise.mul_(spacing).nan_to_num_(0.0)
 
 
 class Narrowing(TorchDispatchMode):

@@ -297,3 +297,25 @@ def test_an_inf_that_no_float64_intermediate_explains_is_still_a_finding():
     half = torch.full((3,), 0.75)
     with pytest.raises(gradprops.PropertyFailure, match="not linear in its seed"):
         gradprops.assert_seed_linearity(_InfForLargeSeeds.apply, (x,), seeds=(half, half), coefficients=(1.0, 1.0))
+
+
+@pytest.mark.parametrize(("op", "seed"), [("atan2", 8), ("pow_int", 9)])
+def test_float16_linearity_through_subnormal_terms_is_rounding(op, seed):
+    # atan2(100, y) onto a 0-d x: 13,240 terms of ~1e-7, each on float16's subnormal grid, which input
+    # moves of one roundoff never change: the measured noise was 0 until results rounded stochastically.
+    torch.set_num_threads(1)
+    fn, inputs = ENTRIES[op].strategies(torch.float16)
+    gradprops.check(fn, inputs, seed=seed, max_examples=25)
+
+
+def test_rounding_noise_sees_rounding_that_input_moves_cannot_change():
+    from gradprops.properties._common import rounding_noise
+
+    y = torch.linspace(0.5, 4.0, 10_000).half()
+
+    def grad_of_x(values):  # terms of ~1e-7: float16 subnormals
+        (x,) = values
+        return [(torch.full_like(y, -7.3e-4) * y / (x * x + y * y)).sum().reshape(1)]
+
+    x = torch.tensor(100.0, dtype=torch.float16)
+    assert rounding_noise(grad_of_x, [x], grad_of_x([x])) > 0

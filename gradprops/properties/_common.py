@@ -360,19 +360,34 @@ def beyond_noise(
         return found
     try:
         wobble = rounding_noise(compared_at, variables, compared)
+        # Each side carries its own noise: a difference up to twice the wobble is rounding.
+        found = compare_at(max(magnitude, 4 * wobble / tolerance.atol))
+        worst = max((m.max_abs_diff / max(m.allowed_at_worst, 1e-300) for m in found), default=0.0)
+        if found and worst <= NOISE_ESCALATE_WITHIN:
+            # Just past it: a long accumulation's rounding adds up like a Gaussian, and two runs
+            # see its tail now and then (1.0006x the allowance, float16 atan2 onto a 0-d input
+            # of 13,240 terms); a wrong formula is rarely this close. Measure with more runs.
+            wobble = rounding_noise(compared_at, variables, compared, runs=NOISE_RUNS_ESCALATED)
+            found = compare_at(max(magnitude, 4 * wobble / tolerance.atol))
     except (FunctionRaised, Mutated):
         return found  # the function fails near x: its own property reports that, not this one
-    # Each side carries its own noise: a difference up to twice the wobble is rounding.
-    return compare_at(max(magnitude, 4 * wobble / tolerance.atol))
+    return found
+
+
+#: How far past the measured-noise allowance a difference may be for the noise to be measured again
+#: with :data:`NOISE_RUNS_ESCALATED` runs instead of 2, before a verdict.
+NOISE_ESCALATE_WITHIN = 4.0
+NOISE_RUNS_ESCALATED = 16
 
 
 def rounding_noise(
     at: Callable[[Sequence[Tensor]], Sequence[Tensor]], variables: Sequence[Tensor], here: Sequence[Tensor],
+    runs: int = 2,
 ) -> float:
     """How far ``at(x)`` — ``x`` the variables' values, ``here`` what it gave there — lands from
     itself when it runs under Monte Carlo arithmetic in the variables' own dtype: every op's inputs
     moved by one unit roundoff, fused ops stepped through
-    (:class:`~gradprops.precision.SimulatedPrecision`); the largest of two runs.
+    (:class:`~gradprops.precision.SimulatedPrecision`); the largest of ``runs`` runs.
 
     That is the rounding noise of the compared values, measured where no a-priori scale predicts
     it: terms of size 1/σ that cancel to a Jacobian of ~0 under a normalisation of a nearly
@@ -393,8 +408,8 @@ def rounding_noise(
     if not _reproduces(at(values), here):
         return 0.0
     worst = 0.0
-    for _ in range(2):
-        with SimulatedPrecision(dtype, gen):
+    for _ in range(runs):
+        with SimulatedPrecision(dtype, gen, stochastic_rounding=True):
             there = at(values)
         worst = max(worst, max_abs([(a.detach() - b.detach()).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
                                     for a, b in zip(there, here)]))
