@@ -109,7 +109,8 @@ def simplex(cases: st.SearchStrategy[Any], index: int = 0, *, dim: int = -1,
     """
     if isinstance(smallest, bool) or not isinstance(smallest, (int, float)) or not 0 < smallest <= 1:
         raise InvalidArgument(f"smallest must be in (0, 1] (a fraction of the uniform value), got {smallest!r}")
-    return _rewritten(cases, index, "simplex", lambda x: _simplex_values(x, dim, float(smallest)))
+    return _rewritten(cases, index, "simplex", lambda x: _simplex_values(x, dim, float(smallest)),
+                      own=lambda x: {_dim(x, dim, "simplex")})
 
 
 def class_indices(cases: st.SearchStrategy[Any], index: int = 0, *, dim: int = -1) -> st.SearchStrategy[Cases]:
@@ -145,8 +146,10 @@ def class_indices(cases: st.SearchStrategy[Any], index: int = 0, *, dim: int = -
     return appended()
 
 
-def _rewritten(cases: st.SearchStrategy[Any], index: int, name: str,
-               values: Callable[[Tensor], Tensor]) -> st.SearchStrategy[Cases]:
+def _rewritten(cases: st.SearchStrategy[Any], index: int, name: str, values: Callable[[Tensor], Tensor],
+               own: Callable[[Tensor], set[int]] = lambda x: {x.dim() - 2, x.dim() - 1}) -> st.SearchStrategy[Cases]:
+    """``cases`` with tensor ``index`` replaced by ``values`` of it; ``own``: the dims the domain
+    works on (a matrix's two, a simplex's one), which are never split into repeats."""
     if isinstance(index, bool) or not isinstance(index, int):
         raise InvalidArgument(f"index must be the int position of the tensor to rewrite, got {index!r}")
     if not isinstance(cases, st.SearchStrategy):
@@ -155,10 +158,20 @@ def _rewritten(cases: st.SearchStrategy[Any], index: int, name: str,
     def rewrite(drawn: Any) -> tuple[Tensor, ...]:
         drawn = _as_tuple(drawn, index, name)
         x = drawn[index]
-        new = _in_layout_of(x, values(x.detach().to(torch.float64)).to(x.dtype))
-        return (*drawn[:index], new, *drawn[index + 1:])
+        # Computed once per repeated batch element and expanded, so the repeats stay exact (batched
+        # LAPACK need not return identical bits for identical matrices); the domain's own dims whole.
+        base = x.detach()
+        for d in _repeated_batch_dims(x, own(x) if x.dim() else set()):
+            base = base.narrow(d, 0, 1)
+        new = values(base.to(torch.float64)).to(x.dtype)
+        return (*drawn[:index], _in_layout_of(x, new.expand(x.shape) if x.dim() else new), *drawn[index + 1:])
 
     return cases.map(rewrite)
+
+
+def _repeated_batch_dims(x: Tensor, own: set[int]) -> list[int]:
+    """The stride-0 dims of ``x`` outside the dims ``own`` the domain works on."""
+    return [d for d in range(x.dim()) if x.stride(d) == 0 and x.shape[d] > 1 and d not in own]
 
 
 def _as_tuple(drawn: Any, index: int, name: str) -> tuple[Tensor, ...]:
