@@ -485,6 +485,11 @@ def float64_target(target: Target) -> Target:
     return target.rebuilt(inputs=[fresh_leaf(x, wide_dtype(x.dtype)) for x in target.inputs])
 
 
+def float64_variables(target: Target) -> tuple[Tensor, ...]:
+    """The target's variable values as float64 (complex128) copies in their layouts, detached."""
+    return tuple(fresh_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
+
+
 def outputs_at(target: Target) -> Callable[[Sequence[Tensor]], tuple[Tensor, ...]]:
     """A pure map from variable values to detached outputs: each call runs forward on fresh leaves."""
 
@@ -625,9 +630,7 @@ def parameters_read_elsewhere(target: Target) -> list[str]:
         generator = torch.Generator().manual_seed(0)
         seed = tuple(signed_noise(o.shape, o.dtype, generator).to(o.device) for o in outputs)
         substituted = graph.vjp(seed)[len(target.variables) - len(own):]
-        inputs = [fresh_leaf(x) for x in target.inputs]
-        positional, keywords = ((), {**dict(zip(target.keywords, inputs)), **target.arguments}) if target.keywords \
-            else (tuple(inputs), {})
+        positional, keywords = target.call_arguments([fresh_leaf(x) for x in target.inputs])
         raw = call_user("forward", lambda: module(*positional, **keywords))
         mine = [o for o in pytree.tree_leaves(raw) if isinstance(o, Tensor) and o.requires_grad]
         if [o.shape for o in mine] != [o.shape for o in outputs]:

@@ -137,8 +137,7 @@ class Target:
         args = list(self.inputs)
         for slot, value in zip(self._diff_slots, variables[:n_inputs]):
             args[slot] = value
-        positional, keywords = ((), {**dict(zip(self.keywords, args)), **self.arguments}) if self.keywords \
-            else (tuple(args), {})
+        positional, keywords = self.call_arguments(args)
         if self.module is None:
             raw = call_user("forward", lambda: self.fn(*positional, **keywords))
         else:
@@ -156,6 +155,12 @@ class Target:
                 f"{'without' if grad_enabled else 'with'} autograd. Use `with torch.no_grad():` or "
                 "`with torch.set_grad_enabled(...):`, which restore the mode"))
         return _as_output_tuple(raw)
+
+    def call_arguments(self, inputs: Sequence[Tensor]) -> tuple[tuple[Tensor, ...], dict[str, Any]]:
+        """``(positional, keyword)`` arguments passing ``inputs`` (one per input) the way they were given."""
+        if self.keywords:
+            return (), {**dict(zip(self.keywords, inputs)), **self.arguments}
+        return tuple(inputs), {}
 
     def outputs(self, variables: Sequence[Tensor]) -> tuple[Tensor, ...]:
         """The outputs that carry a grad (decided on the first call made with grad enabled)."""

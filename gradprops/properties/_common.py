@@ -15,6 +15,7 @@ from torch import Tensor
 from gradprops.autodiff import (
     as_seed,
     float64_target,
+    float64_variables,
     narrowing_steps,
     outputs_and_vjp,
     parameters_read_elsewhere,
@@ -26,7 +27,7 @@ from gradprops.errors import NotChecked, PropertyFailure, UsageError
 from gradprops.noise import signed_noise
 from gradprops.precision import LargestIntermediate, SimulatedPrecision
 from gradprops.signals import FunctionRaised, Mutated, NotApplicable
-from gradprops.strided import fresh_leaf, wide_dtype
+from gradprops.strided import wide_dtype
 from gradprops.target import Target
 from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
 
@@ -446,7 +447,7 @@ def overflows_inside(target: Target, seed: Sequence[Tensor], names: Sequence[str
     if narrow is torch.float64:
         return False
     wide = float64_target(target)
-    base = [fresh_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables]
+    base = float64_variables(target)
     try:
         with LargestIntermediate() as watch:
             outputs_and_vjp(wide, base, [s.to(wide_dtype(s.dtype)) for s in seed], names)

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from gradprops.autodiff import (
     Graph,
+    float64_variables,
     outputs_at,
     vjp_at,
 )
@@ -57,7 +58,7 @@ from gradprops.properties._finite import (
     scaled_directions,
 )
 from gradprops.signals import FunctionRaised, NotApplicable
-from gradprops.strided import fresh_leaf, wide_dtype
+from gradprops.strided import wide_dtype
 from gradprops.target import Inputs, Seed, Target
 from gradprops.tolerances import Tolerance, resolve_tolerance
 
@@ -93,7 +94,7 @@ def check_finite_differences(
         if not all_finite(v) or not all_finite(grads):
             raise NotApplicable("backward returned NaN or inf here: finite_grads judges those")
         wide, note = float64_version(target)
-        base = tuple(fresh_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
+        base = float64_variables(target)
         d = as_per_variable(directions, base, "directions") if directions is not None else scaled_directions(base, gen)
         f = outputs_at(wide)
         # A float64 target's own outputs are f(x): no need to run forward again.

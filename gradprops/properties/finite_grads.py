@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Graph, outputs_at
+from gradprops.autodiff import Graph, float64_variables, outputs_at
 from gradprops.errors import PropertyFailure
 from gradprops.properties._common import (
     all_finite,
@@ -38,7 +38,6 @@ from gradprops.properties._finite import (
     smooth_at,
 )
 from gradprops.signals import NotApplicable
-from gradprops.strided import fresh_leaf, wide_dtype
 from gradprops.target import Inputs, Seed, Target
 from gradprops.tolerances import Tolerance
 
@@ -74,7 +73,7 @@ def check_finite_grads(
     k, index, count = first_nonfinite(grads)
     with findings_as_failures(NAME, case):
         wide, _ = float64_version(target)
-        base = tuple(fresh_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
+        base = float64_variables(target)
         f = outputs_at(wide)
         f0 = float64_outputs(f, base, wide is target)
         if not all_finite(f0):

@@ -45,13 +45,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Graph, float64_target, outputs_and_vjp, outputs_at
+from gradprops.autodiff import Graph, float64_target, float64_variables, outputs_and_vjp, outputs_at
 from gradprops.compare import Mismatch, compare, max_abs
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.precision import Narrowing, SimulatedPrecision, unit_roundoff
 from gradprops.properties._common import as_helper, findings_as_failures, least_precise_dtype, make_case, seed_or_random
 from gradprops.signals import FunctionRaised, NotApplicable
-from gradprops.strided import fresh_leaf, wide_dtype
+from gradprops.strided import wide_dtype
 from gradprops.target import Inputs, Seed, Target, function_name
 from gradprops.tolerances import Tolerance
 
@@ -89,7 +89,7 @@ def check_low_precision(
     if narrow is torch.float64:
         return _check_narrower_steps(target, [*outputs, *grads], v, names, gen, case)
     wide = float64_target(target.rebuilt(fn=reference) if reference is not None else target)
-    base = tuple(fresh_leaf(x.value, wide_dtype(x.value.dtype)).detach() for x in target.variables)
+    base = float64_variables(target)
     seed64 = tuple(s.to(wide_dtype(s.dtype)) for s in v)
     if reference is not None:
         _require_shapes(wide, base, outputs)
