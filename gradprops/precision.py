@@ -111,8 +111,8 @@ class SimulatedPrecision(TorchDispatchMode):
         if terms > 1:
             result = self._systematic(func, result, terms)
         if self.dtype not in (torch.float64, torch.complex128):
-            if func.overloadpacket in (_aten.prod, _prims.prod):
-                result = _overflowing_products(args, result, self.dtype)
+            if func.overloadpacket in (_aten.prod, _prims.prod, _aten.cumprod):
+                result = _overflowing_products(func, args, result, self.dtype)
             result = tree_map_only(Tensor, self._round, result)
         return result if back is None else tree_map_only(Tensor, lambda t: self._narrowed(t, back), result)
 
@@ -362,22 +362,28 @@ _COMPUTED_IN = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
 _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
 
-def _overflowing_products(args: Sequence[Any], result: Any, dtype: torch.dtype) -> Any:
-    """``result`` of a product reduction, NaN where some order of multiplying its terms passes
+def _overflowing_products(func: Any, args: Sequence[Any], result: Any, dtype: torch.dtype) -> Any:
+    """``result`` of a product reduction or scan, NaN where some order of multiplying its terms passes
     ``dtype``'s range on the way: a correct kernel may overflow in a partial product (then inf, or
     NaN once a zero follows) although the product itself fits, and which order it takes is its own.
+    A scan's running product stays inf once it overflowed, however small the later products are.
 
     >>> x = torch.tensor([[1e30, 1e30, 1e-30], [2.0, 3.0, 4.0]], dtype=torch.float64)
-    >>> _overflowing_products((x, 1), x.prod(1), torch.float32).tolist()
+    >>> _overflowing_products(_aten.prod.dim_int, (x, 1), x.prod(1), torch.float32).tolist()
     [nan, 24.0]
+    >>> _overflowing_products(_aten.cumprod.default, (x, 1), x.cumprod(1), torch.float32)[0].tolist()
+    [1e+30, nan, nan]
     """
     x = args[0] if args else None
     if not isinstance(x, Tensor) or not isinstance(result, Tensor) or not x.is_floating_point() or not x.numel():
         return result
-    dims = args[1] if len(args) > 1 else None
-    dims = [dims] if isinstance(dims, int) else list(dims) if isinstance(dims, (list, tuple)) and dims else None
     largest = x.detach().abs().clamp_min(1).log()  # the largest partial product any order can reach
-    largest = largest.sum() if dims is None else largest.sum(dim=dims, keepdim=result.dim() == x.dim())
+    dims = args[1] if len(args) > 1 else None
+    if func.overloadpacket is _aten.cumprod:
+        largest = largest.cumsum(dim=dims) if x.dim() else largest
+    else:
+        dims = [dims] if isinstance(dims, int) else list(dims) if isinstance(dims, (list, tuple)) and dims else None
+        largest = largest.sum() if dims is None else largest.sum(dim=dims, keepdim=result.dim() == x.dim())
     could = largest > math.log(float(torch.finfo(dtype).max))
     if not bool(could.any()):
         return result

@@ -182,6 +182,20 @@ def test_a_product_whose_partial_product_overflows_float32_is_not_compared_there
                                        seed=torch.ones(2))
 
 
+def test_a_scan_whose_running_product_overflowed_is_not_compared_after_it():
+    # bfloat16 seed 6: torch's running product (float32) passed the range at one element and stayed inf,
+    # where float64's came back within bfloat16's range further on.
+    x = torch.tensor([1e30, 1e20, 1e-30, 1e-20, 2.0], dtype=torch.bfloat16)
+    assert torch.isinf(x.cumprod(0)[-1]) and x.double().cumprod(0)[-1] < 3
+    with pytest.warns(gradprops.NotChecked, match="overflows there too"):
+        gradprops.assert_low_precision(lambda t: t.cumprod(0), (x.requires_grad_(),),
+                                       seed=torch.ones(5, dtype=torch.bfloat16))
+    wrong = torch.tensor([1.5, 2.0, 1e30, 1e20, 0.5], dtype=torch.bfloat16, requires_grad=True)
+    with pytest.raises(gradprops.PropertyFailure, match="output 0"):  # the prefix before the overflow is compared
+        gradprops.assert_low_precision(lambda t: t.cumprod(0) * (1 + 0.05 * (t.dtype == torch.bfloat16)), (wrong,),
+                                       seed=torch.ones(5, dtype=torch.bfloat16))
+
+
 def test_fused_accumulations_without_a_decomposition_count_their_terms():
     from torch.utils._python_dispatch import TorchDispatchMode
 
