@@ -1,5 +1,6 @@
 """The low-precision oracle: wrong float16/bfloat16 paths are caught, correct ones pass, its error model holds."""
 
+import math
 from typing import ClassVar
 
 import pytest
@@ -239,3 +240,17 @@ def test_simulating_scans_allocates_nothing_quadratic_in_their_length():
             y = scan(x, 1)
             torch.autograd.grad(y, x, torch.ones_like(y))
     assert largest[0] <= 4 * x.numel()
+
+
+def test_a_bfloat16_matmul_that_reads_between_rows_is_found():
+    # The torch finding behind ENTRIES["mm"].known: oneDNN's bfloat16 kernel multiplies the storage
+    # between rows of a row-strided operand (by zero): NaN there gives NaN outputs.
+    storage = torch.randn(342, 4, generator=torch.Generator().manual_seed(0)).bfloat16()
+    storage[:, 3] = math.nan
+    x, y = storage[:, :3], torch.tensor([[1.0, 0.0, 2.0, -1.0], [-2.0, 1.0, 0.5, 1.0], [0.5, 3.0, 1.0, 0.0]],
+                                        dtype=torch.bfloat16)
+    if not torch.mm(x, y).isnan().any():
+        pytest.skip("this torch build's bfloat16 matmul does not read between rows")
+    with pytest.raises(gradprops.PropertyFailure, match=r"in torch.bfloat16 = nan"):
+        gradprops.assert_low_precision(torch.mm, (x.requires_grad_(), y.requires_grad_()),
+                                       seed=torch.ones(342, 4, dtype=torch.bfloat16))
