@@ -47,7 +47,7 @@ import hypothesis
 import torch
 
 import gradprops
-from gradprops.catalogue import ENTRIES, Entry
+from gradprops.app.catalogue import ENTRIES, Entry
 from gradprops.errors import PropertyFailure
 from gradprops.properties.registry import select
 

@@ -1,5 +1,5 @@
 """``python -m gradprops``: the same as the ``gradprops`` command."""
 
-from gradprops.cli import main
+from gradprops.app.cli import main
 
 raise SystemExit(main())

@@ -380,7 +380,7 @@ def _overflowing_products(func: Any, args: Sequence[Any], result: Any, dtype: to
     largest = x.detach().abs().clamp_min(1).log()  # the largest partial product any order can reach
     dims = args[1] if len(args) > 1 else None
     if func.overloadpacket is _aten.cumprod:
-        largest = largest.cumsum(dim=dims) if x.dim() else largest
+        largest = largest.cumsum(dim=int(dims)) if x.dim() and dims is not None else largest
     else:
         dims = [dims] if isinstance(dims, int) else list(dims) if isinstance(dims, (list, tuple)) and dims else None
         largest = largest.sum() if dims is None else largest.sum(dim=dims, keepdim=result.dim() == x.dim())

@@ -13,7 +13,7 @@ from types import ModuleType
 import pytest
 import torch
 
-from gradprops.catalogue import ENTRIES, Entry
+from gradprops.app.catalogue import ENTRIES, Entry
 
 PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "false_alarms.py"
 

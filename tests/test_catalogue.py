@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gradprops._runner import run_entry
-from gradprops.catalogue import ENTRIES
+from gradprops.app.catalogue import ENTRIES
+from gradprops.app.runner import run_entry
 from gradprops.properties.registry import PROPERTIES
 
 KINDS = {"unary", "binary", "reduction", "shape", "linalg", "nn"}

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from gradprops import _runner, cli
-from gradprops.cli import main
+from gradprops.app import cli
+from gradprops.app import runner as _runner
+from gradprops.app.cli import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -173,7 +174,7 @@ def test_options_mean_the_same_before_or_after_check(capsys: pytest.CaptureFixtu
 
 
 def test_list_names_every_op_and_property(capsys: pytest.CaptureFixture[str]) -> None:
-    from gradprops.catalogue import ENTRIES
+    from gradprops.app.catalogue import ENTRIES
     from gradprops.properties.registry import PROPERTIES
 
     code, out, _ = run(capsys, "list", "ops")
@@ -201,7 +202,7 @@ def test_dtype_and_options_reach_every_job(capsys: pytest.CaptureFixture[str],
 
 def test_the_whole_run_is_every_entry_then_the_fuzz_jobs(capsys: pytest.CaptureFixture[str],
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from gradprops.catalogue import ENTRIES
+    from gradprops.app.catalogue import ENTRIES
 
     names: list[str] = []
     monkeypatch.setattr(_runner, "run_job", lambda job, **_: names.append(job.name) or {
@@ -225,7 +226,7 @@ def test_entries_whose_forward_raises_expect_every_registered_property_to_fail()
         "from gradprops.properties import registry\n"
         "extra = dataclasses.replace(registry.PROPERTIES[0], name='a_tenth_property')\n"
         "registry.PROPERTIES = (*registry.PROPERTIES, extra)\n"
-        "from gradprops.catalogue import ENTRIES\n"
+        "from gradprops.app.catalogue import ENTRIES\n"
         "print(sorted(ENTRIES['kron_transposed'].known) == sorted(p.name for p in registry.PROPERTIES))\n"
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)

@@ -143,7 +143,7 @@ def test_a_child_that_writes_much_to_stderr_does_not_block_the_run(tmp_path: Pat
 
 MASKED = """
 import os, signal, sys, time
-from gradprops import _runner, cli
+from gradprops.app import cli, runner as _runner
 
 def masked(job, **options):
     try:

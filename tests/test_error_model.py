@@ -9,7 +9,7 @@ from hypothesis import given
 
 import gradprops
 from gradprops import strategies as gst
-from gradprops.catalogue import ENTRIES
+from gradprops.app.catalogue import ENTRIES
 from gradprops.compare import compare, max_abs
 from gradprops.properties.jacobian import check_vjp_matches_jacobian
 from gradprops.signals import NotApplicable

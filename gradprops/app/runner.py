@@ -2,7 +2,7 @@
 function — through :func:`gradprops.check` and return plain, JSON-ready results.
 
 Shared by the ``gradprops`` command (in-process, one job at a time) and
-:mod:`gradprops._catalogue_suite` (the pytest module the command runs under pytest-xdist for
+:mod:`gradprops.app.catalogue_suite` (the pytest module the command runs under pytest-xdist for
 ``-n N``), so both produce the same result for the same job.
 """
 
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import gradprops
 from gradprops import strategies as gst
-from gradprops.catalogue import ENTRIES, Entry
+from gradprops.app.catalogue import ENTRIES, Entry
 from gradprops.errors import PropertyFailure
 from gradprops.properties.registry import select
 from gradprops.strategies.functions import POOL

@@ -182,7 +182,7 @@ def _list(args: argparse.Namespace) -> int:
         for p in PROPERTIES:
             print(f"{p.name:<24} {p.summary}")
     else:
-        from gradprops.catalogue import ENTRIES
+        from gradprops.app.catalogue import ENTRIES
 
         for e in ENTRIES.values():
             print(f"{e.name:<24} {e.kind:<10} {e.signature}")
@@ -244,8 +244,8 @@ def _prepare(args: argparse.Namespace) -> _Run:
     from hypothesis.errors import InvalidArgument
 
     from gradprops import strategies as gst
-    from gradprops._runner import JOBS, Job
-    from gradprops.catalogue import ENTRIES
+    from gradprops.app.catalogue import ENTRIES
+    from gradprops.app.runner import JOBS, Job
     from gradprops.errors import UsageError
     from gradprops.properties.registry import PROPERTIES
 
@@ -315,7 +315,7 @@ class _ChildFailed(Exception):
 @dataclass
 class _Run:
     command: str  # "catalogue" or "check"
-    jobs: list[Any]  # gradprops._runner.Job
+    jobs: list[Any]  # gradprops.app.runner.Job
     settings: dict[str, Any]
     workers: int
     json_file: str | None
@@ -373,10 +373,10 @@ class _Run:
     def _run_here(self) -> None:
         import gc
 
-        from gradprops._runner import run_job
+        from gradprops.app.runner import run_job
 
         if self.command == "catalogue":
-            gc.freeze()  # as in _catalogue_suite: full collections skip what the imports made
+            gc.freeze()  # as in catalogue_suite: full collections skip what the imports made
         for job in self.jobs:
             self._add(run_job(job, **self._options()))
 
@@ -397,7 +397,7 @@ class _Run:
     def _run_xdist(self) -> None:
         """The jobs under ``pytest -n workers`` in a process group of their own; workers append JSON
         lines that we tail for progress. Leaving (done, interrupted or failed), the group is stopped."""
-        suite = Path(__file__).with_name("_catalogue_suite.py")
+        suite = Path(__file__).with_name("catalogue_suite.py")
         with tempfile.TemporaryDirectory(prefix="gradprops-") as tmp:
             results, log = Path(tmp) / "results.jsonl", Path(tmp) / "pytest.log"
             results.touch()

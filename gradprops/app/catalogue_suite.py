@@ -1,9 +1,9 @@
 """The command's jobs as a pytest module, so ``gradprops -n N`` can spread them over pytest-xdist workers.
 
 Driven by one environment variable the command sets, ``GRADPROPS_RUN``: JSON with ``jobs`` (names
-from :data:`gradprops._runner.JOBS`), ``dtype``, ``max_examples``, ``seed``, ``properties`` and
+from :data:`gradprops.app.runner.JOBS`), ``dtype``, ``max_examples``, ``seed``, ``properties`` and
 ``results``, a JSON-lines file each worker appends one result per job to. Run by
-:func:`gradprops.cli.main`; not collected by the project's own test run (it lives in the package,
+:func:`gradprops.app.cli.main`; not collected by the project's own test run (it lives in the package,
 not under tests/).
 """
 
@@ -17,7 +17,7 @@ import os
 import pytest
 import torch
 
-from gradprops._runner import JOBS, run_job
+from gradprops.app.runner import JOBS, run_job
 
 # Without GRADPROPS_RUN (the project's test run imports this module for its doctests), no jobs.
 _RUN = json.loads(os.environ.get("GRADPROPS_RUN", '{"jobs": []}'))
