@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +38,11 @@ class Mismatch:
     expected_label: str
     actual: Tensor
     expected: Tensor
+
+    @property
+    def excess(self) -> float:
+        """How many allowances the worst difference is: above 1 is a mismatch."""
+        return self.max_abs_diff / max(self.allowed_at_worst, 1e-300)
 
     def render(self) -> str:
         pct = 100.0 * self.mismatched / max(self.numel, 1)
@@ -95,6 +100,40 @@ class Mismatch:
 _ROUNDING_REACH = 256
 
 
+@dataclass(frozen=True)
+class Escalation:
+    """When a verdict that rests on sampled rounding is measured again with more samples.
+
+    A long accumulation's rounding adds up like a Gaussian, so a few simulated runs see its tail now
+    and then, while a wrong formula is usually hundreds of allowances off: a comparison that fails
+    with ``runs[0]`` samples is repeated with ``runs[1]`` while its worst difference is within
+    ``within[0]`` allowances, and so on; failing further out, or after the last round, is a verdict.
+
+    >>> a, b = torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.03])
+    >>> def judge(runs):  # a comparison whose allowance grows with the runs it rests on
+    ...     tries.append(runs)
+    ...     found = compare(a, b, name="x", tolerance=Tolerance(0.0, 0.001 * runs, "sampled"), magnitude=10.0)
+    ...     return [found] if found else []
+    >>> tries = []
+    >>> Escalation(runs=(2, 16), within=(4.0,)).verdict(judge), tries  # 1.5 allowances off: again
+    ([], [2, 16])
+    >>> tries = []
+    >>> len(Escalation(runs=(2, 16), within=(1.2,)).verdict(judge)), tries  # further out: a verdict
+    (1, [2])
+    """
+
+    runs: tuple[int, ...]
+    within: tuple[float, ...]
+
+    def verdict(self, judge: Callable[[int], list[Mismatch]]) -> list[Mismatch]:
+        """``judge(runs)`` for each round's number of runs until it finds nothing, or finds
+        something beyond that round's ``within``, or the rounds run out; what the last one found."""
+        found: list[Mismatch] = []
+        for round_, runs in enumerate(self.runs):
+            found = judge(runs)
+            if not found or round_ >= len(self.within) or max(m.excess for m in found) > self.within[round_]:
+                break
+        return found
 
 
 def compare(

@@ -21,7 +21,7 @@ from gradprops.autodiff import (
     parameters_read_elsewhere,
     vjp,
 )
-from gradprops.compare import Mismatch, compare, max_abs, overflowed
+from gradprops.compare import Escalation, Mismatch, compare, max_abs, overflowed
 from gradprops.describe import Case, describe_seed, seed_source
 from gradprops.errors import NotChecked, PropertyFailure, UsageError
 from gradprops.noise import signed_noise
@@ -359,26 +359,25 @@ def beyond_noise(
     found = compare_at(magnitude)
     if not found or compared_at is None:
         return found
-    try:
-        wobble = rounding_noise(compared_at, variables, compared)
+    recompute = compared_at
+
+    def judge(runs: int) -> list[Mismatch]:
+        nonlocal found
+        wobble = rounding_noise(recompute, variables, compared, runs=runs)
         # Each side carries its own noise: a difference up to twice the wobble is rounding.
         found = compare_at(max(magnitude, 4 * wobble / tolerance.atol))
-        worst = max((m.max_abs_diff / max(m.allowed_at_worst, 1e-300) for m in found), default=0.0)
-        if found and worst <= NOISE_ESCALATE_WITHIN:
-            # Just past it: a long accumulation's rounding adds up like a Gaussian, and two runs
-            # see its tail now and then (1.0006x the allowance, float16 atan2 onto a 0-d input
-            # of 13,240 terms); a wrong formula is rarely this close. Measure with more runs.
-            wobble = rounding_noise(compared_at, variables, compared, runs=NOISE_RUNS_ESCALATED)
-            found = compare_at(max(magnitude, 4 * wobble / tolerance.atol))
+        return found
+
+    try:
+        return NOISE_RUNS.verdict(judge)
     except (FunctionRaised, Mutated):
         return found  # the function fails near x: its own property reports that, not this one
-    return found
 
 
-#: How far past the measured-noise allowance a difference may be for the noise to be measured again
-#: with :data:`NOISE_RUNS_ESCALATED` runs instead of 2, before a verdict.
-NOISE_ESCALATE_WITHIN = 4.0
-NOISE_RUNS_ESCALATED = 16
+#: Runs of the measured noise a verdict rests on: 2, and 16 when the difference is within 4 noise
+#: allowances of it — a long accumulation's rounding adds up like a Gaussian and two runs see its
+#: tail now and then (1.0006× the allowance, float16 atan2 onto a 0-d input of 13,240 terms).
+NOISE_RUNS = Escalation(runs=(2, 16), within=(4.0,))
 
 
 def rounding_noise(

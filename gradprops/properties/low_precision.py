@@ -46,7 +46,7 @@ import torch
 from torch import Tensor
 
 from gradprops.autodiff import Graph, float64_target, float64_variables, outputs_and_vjp, outputs_at
-from gradprops.compare import Mismatch, compare, max_abs
+from gradprops.compare import Escalation, Mismatch, compare, max_abs
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.precision import Narrowing, SimulatedPrecision, unit_roundoff
 from gradprops.properties._common import as_helper, findings_as_failures, least_precise_dtype, make_case, seed_or_random
@@ -194,12 +194,10 @@ def _check_narrower_steps(
 #: Simulated runs a verdict rests on: 3, and where a comparison fails with those, 16, then 64. The
 #: errors of a long reduction add up like a Gaussian, so a correct one lands beyond 2× the worst of
 #: 3 runs 7% of the time, of 16 runs 0.1%, of 64 runs 0.0015% (for one value; many values help).
-SAMPLE_ROUNDS = (3, 16, 64)
-#: ... drawn only while the worst difference is within this many allowances: a Gaussian lands past
-#: 8 allowances (16× the worst of 3 runs) 0.02% of the time, past 4 allowances of 16 runs (8× their
-#: worst) less often than past 3× their worst, 0.004%; a wrong formula is usually hundreds of
-#: allowances off, and shrinking it must not pay 64 runs a step.
-ESCALATE_WITHIN = (8.0, 4.0)
+#: More runs are drawn only while the worst difference is within 8 allowances (16× the worst of 3
+#: runs, which a Gaussian passes 0.02% of the time), then 4 (8× the worst of 16, 0.004%): a wrong
+#: formula is usually hundreds of allowances off, and shrinking it must not pay 64 runs a step.
+SAMPLE_ROUNDS = Escalation(runs=(3, 16, 64), within=(8.0, 4.0))
 
 
 def _judge(
@@ -209,11 +207,13 @@ def _judge(
     """:func:`_beyond_rounding` on simulated runs drawn in :data:`SAMPLE_ROUNDS`; returns the
     mismatches left after the last round that was needed, and notes on what was not compared."""
     simulated = list(initial)
-    mismatches: list[Mismatch] = []
-    for round_, total in enumerate(SAMPLE_ROUNDS):
-        while len(simulated) < total:
+    notes: list[str] = []
+
+    def judge(runs: int) -> list[Mismatch]:
+        while len(simulated) < runs:
             simulated.append(simulate())
-        notes, got_in, want_in = [], [], []
+        notes.clear()
+        got_in, want_in = [], []
         forward_overflowed = False
         for k, (label, g, w) in enumerate(zip(labels, got, want)):
             # Once a correct forward overflows, backward's infs there follow from it (grad·result/x).
@@ -225,12 +225,9 @@ def _judge(
                 forward_overflowed |= label.startswith("output")
             got_in.append(g)
             want_in.append(w)
-        mismatches = _beyond_rounding(labels, got_in, want_in, simulated, dtype, got_label, want_label)
-        if not mismatches:
-            return [], notes
-        worst = max(m.max_abs_diff / max(m.allowed_at_worst, 1e-300) for m in mismatches)
-        if round_ >= len(ESCALATE_WITHIN) or worst > ESCALATE_WITHIN[round_]:
-            break
+        return _beyond_rounding(labels, got_in, want_in, simulated, dtype, got_label, want_label)
+
+    mismatches = SAMPLE_ROUNDS.verdict(judge)
     return mismatches, notes
 
 
@@ -313,8 +310,8 @@ def _outside_range(
 
 
 def _diagnosis(mismatches: Sequence[Mismatch], narrow: torch.dtype, u: float) -> str:
-    worst = max(mismatches, key=lambda m: m.max_abs_diff / max(m.allowed_at_worst, 1e-300))
-    times = worst.max_abs_diff / max(worst.allowed_at_worst, 1e-300)
+    worst = max(mismatches, key=lambda m: m.excess)
+    times = worst.excess
     relative = worst.max_abs_diff / max(abs(float(worst.expected.detach().abs().max())), 1e-300)
     off = f"off by {relative:.2g} of the largest value, {relative / u:.3g} units of roundoff"
     kind = (
