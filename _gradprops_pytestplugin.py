@@ -41,16 +41,6 @@ import pytest
 MARKER_ATTRIBUTE = "__gradprops_test__"
 """Class attribute that marks an object built by ``gradprops.autograd_test`` (duck-typed)."""
 
-DTYPE_ALIASES = {
-    "float16": "float16", "half": "float16",
-    "bfloat16": "bfloat16",
-    "float32": "float32", "float": "float32",
-    "float64": "float64", "double": "float64",
-    "complex32": "complex32", "chalf": "complex32",
-    "complex64": "complex64", "cfloat": "complex64",
-    "complex128": "complex128", "cdouble": "complex128",
-}  # fmt: skip
-"""Names ``--gradprops-dtypes`` accepts (``torch.`` prefix optional) -> torch's canonical name."""
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda|mps|xpu|hpu|npu|privateuseone|meta)(:\d+)?$")
 _PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -143,14 +133,9 @@ def _parse_properties(text: str) -> tuple[str, ...]:
 
 
 def _parse_dtypes(text: str) -> tuple[str, ...]:
-    names = [n.removeprefix("torch.") for n in _split(text)]
-    bad = [n for n in names if n not in DTYPE_ALIASES]
-    if bad or not names:
-        raise ValueError(
-            f"unknown dtype {', '.join(map(repr, bad)) or repr(text)}: choose from "
-            f"{', '.join(sorted(set(DTYPE_ALIASES.values())))} (comma-separated)"
-        )
-    return tuple(dict.fromkeys(DTYPE_ALIASES[n] for n in names))
+    from gradprops import dtype_names  # torch-free, as `import gradprops` alone is
+
+    return dtype_names.parse(text)
 
 
 def _parse_devices(text: str) -> tuple[str, ...]:

@@ -47,11 +47,11 @@ import hypothesis
 import torch
 
 import gradprops
+from gradprops import dtype_names
 from gradprops.app.catalogue import ENTRIES, Entry
 from gradprops.errors import PropertyFailure
 from gradprops.properties.registry import select
 
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 RAISED = "the function under test raised"  # how a PropertyFailure starts when the op itself raised
 
 
@@ -306,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; exit status 1 when anything failed or crashed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0-19", help="e.g. 0-19 or 12,17,20-40 (default 0-19)")
-    parser.add_argument("--dtypes", default="float64", help=f"comma-separated, of {', '.join(DTYPES)}")
+    parser.add_argument("--dtypes", default="float64", help=f"comma-separated, of {', '.join(dtype_names.REAL)}")
     parser.add_argument("--examples", type=int, default=25, help="max_examples per check (default 25, "
                         "as the gradprops command)")
     parser.add_argument("--ops", default=None, help="comma-separated catalogue entries (default: all)")
@@ -318,7 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.examples < 1 or args.jobs < 1:
         raise SystemExit("false_alarms: --examples and --jobs must be positive")
     seeds = parse_seeds(args.seeds)
-    dtypes = parse_names(args.dtypes, DTYPES, "dtypes")
+    try:
+        dtypes = dtype_names.parse(args.dtypes, dtype_names.REAL)
+    except ValueError as e:
+        raise SystemExit(f"false_alarms: --dtypes: {e}") from None
     names = list(ENTRIES) if args.ops is None else parse_names(args.ops, ENTRIES, "ops")
     properties = None if args.properties is None else [p.strip() for p in args.properties.split(",")]
     select(properties)  # a UsageError now, not in every worker

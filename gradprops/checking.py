@@ -1,4 +1,4 @@
-"""``gradprops.check``: draw cases with Hypothesis, run every property on each, shrink a failure."""
+"""The loop behind ``gradprops.check``: draw cases with Hypothesis, run every property, shrink a failure."""
 
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ import hypothesis.errors
 import torch
 from hypothesis import strategies as st
 
-from gradprops.check import check, pinned
+from gradprops import dtype_names
+from gradprops.checking import check, pinned
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.properties import registry
 from gradprops.report import Report
@@ -283,12 +284,10 @@ def _inputs(inputs: Any) -> tuple[Any, bool, bool]:
 def _dtype_names(dtypes: Sequence[str | torch.dtype], what: str) -> tuple[str, ...]:
     if isinstance(dtypes, (str, torch.dtype)):
         dtypes = [dtypes]
-    names = []
-    for d in dtypes:
-        name = str(d).removeprefix("torch.")
-        if not isinstance(getattr(torch, name, None), torch.dtype):
-            raise UsageError(f"{what}: {d!r} is not a torch dtype (e.g. 'float32', torch.float64)")
-        names.append(str(getattr(torch, name)).removeprefix("torch."))  # canonical: double -> float64
+    try:
+        names = [dtype_names.canonical(str(d)) for d in dtypes]
+    except ValueError as e:
+        raise UsageError(f"{what}: {e} (a name such as 'float32', or a torch.dtype such as torch.float64)") from None
     if not names:
         raise UsageError(f"{what} is empty: name at least one dtype, or leave it out for the default")
     return tuple(dict.fromkeys(names))

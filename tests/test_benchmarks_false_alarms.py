@@ -86,7 +86,7 @@ def test_bad_arguments_say_what_to_write(bench: ModuleType) -> None:
     assert bench.parse_seeds("12,17,20-22") == [12, 17, 20, 21, 22]
     with pytest.raises(SystemExit, match="0-19"):
         bench.parse_seeds("a-b")
-    with pytest.raises(SystemExit, match="unknown dtypes"):
+    with pytest.raises(SystemExit, match="unknown dtype 'float8'"):
         bench.main(["--dtypes", "float8"])
     with pytest.raises(SystemExit, match="unknown ops"):
         bench.main(["--ops", "nope"])

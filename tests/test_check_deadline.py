@@ -10,7 +10,7 @@ from hypothesis.errors import DeadlineExceeded
 
 import gradprops
 from gradprops import strategies as gst
-from gradprops.check import HYPOTHESIS_DEFAULT_DEADLINE
+from gradprops.checking import HYPOTHESIS_DEFAULT_DEADLINE
 
 
 def slow_sin(seconds: float):

@@ -17,7 +17,7 @@ from torch.autograd import Function
 
 import gradprops
 from gradprops import strategies as gst
-from gradprops.check import NONDETERMINISTIC
+from gradprops.checking import NONDETERMINISTIC
 
 
 def dropout(x):

@@ -130,7 +130,7 @@ def test_serial_and_xdist_find_the_same_failures_and_the_replay_command_reproduc
 
     # Short output: the report, no traceback through check() or Hypothesis.
     output = serial.stdout.str()
-    assert "gradprops/check.py" not in output and "hypothesis/core.py" not in output
+    assert "gradprops/checking.py" not in output and "hypothesis/core.py" not in output
 
     replay = [line.strip() for line in serial.outlines
               if line.strip().startswith("pytest 'tests/test_mylib.py::test_scaled_softplus[seed_linearity-float64]'")]

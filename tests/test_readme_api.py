@@ -1,7 +1,11 @@
 """The README's API reference lists every name gradprops exports, and nothing it does not export."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import gradprops
 from gradprops import strategies as gst
@@ -24,3 +28,23 @@ def test_the_api_reference_lists_only_exported_names():
         assert name in gradprops.__all__, f"gradprops.{name} is in the API reference but not exported"
     for name in re.findall(r"`gst\.([A-Za-z_]+)", REFERENCE):
         assert name in gst.__all__, f"gst.{name} is in the API reference but not exported"
+
+
+def test_every_exported_name_loads_from_its_home_and_import_alone_loads_no_torch():
+    code = ("import sys, gradprops\n"
+            "assert 'torch' not in sys.modules, 'import gradprops loaded torch'\n"
+            "for name in gradprops.__all__:\n"
+            "    getattr(gradprops, name)\n"
+            "assert callable(gradprops.check) and gradprops.strategies.inputs\n"
+            "from gradprops import *\n"
+            "print(len(gradprops.__all__))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == len(gradprops.__all__)
+    assert set(gradprops._HOMES) == set(gradprops.__all__) - {"__version__"}
+    assert gradprops.check.__module__ == "gradprops.checking"  # a function, not the module of that name
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'chek'"):
+        gradprops.chek  # noqa: B018

@@ -21,7 +21,7 @@ from torch.autograd import Function
 
 import gradprops
 from gradprops import strategies as gst
-from gradprops.check import _without_local_constants
+from gradprops.checking import _without_local_constants
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ from tests.test_reproducible import RARE_CHECK, Rare
 
 settings = hypothesis.settings.get_profile("default")
 fn, inputs = Rare.apply, gst.inputs("()", large=False)  # the draws these tests were tuned on
-check_module = sys.modules["gradprops.check"]
+check_module = sys.modules["gradprops.checking"]
 
 def cases_seen():
     seen = []
@@ -132,7 +132,7 @@ def test_the_printed_replay_line_reproduces_the_failure_in_a_new_process(two_scr
 
 
 def test_hypothesis_internals_the_guard_replaces_are_still_there():
-    """Fails when a Hypothesis upgrade moves what gradprops replaces (then see gradprops/check.py)."""
+    """Fails when a Hypothesis upgrade moves what gradprops replaces (then see gradprops/checking.py)."""
     from hypothesis.internal.conjecture import providers
 
     assert _without_local_constants.patchable(), f"hypothesis {hypothesis.__version__} moved the internals"

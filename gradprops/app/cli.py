@@ -34,9 +34,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from gradprops import dtype_names
+
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-#: The dtypes ``--dtype`` takes: those :func:`gradprops.strategies.inputs` draws.
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 _STOP_SECONDS = 5.0  # how long the pytest-xdist processes get to exit on SIGTERM before SIGKILL
 
 _EPILOG = """\
@@ -110,6 +110,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _real_dtype(text: str) -> str:
+    try:
+        return dtype_names.canonical(text, dtype_names.REAL)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _add_shared(parser: argparse.ArgumentParser, default: Any) -> None:
     """Options of both the catalogue run and ``check``. The top-level parser holds the defaults
     (None: "not given"); ``check`` suppresses its own, so ``gradprops --seed 5 check ...`` and
@@ -121,7 +128,8 @@ def _add_shared(parser: argparse.ArgumentParser, default: Any) -> None:
                         help="comma-separated property names, or all but some: "
                              "--properties=-second_order,-low_precision (default: all; see 'gradprops list"
                              " properties')")
-    parser.add_argument("--dtype", choices=DTYPES, default=default, help="dtype of the drawn inputs (default float64)")
+    parser.add_argument("--dtype", type=_real_dtype, default=default, metavar="DTYPE",
+                        help=f"dtype of the drawn inputs: {', '.join(dtype_names.REAL)} (default float64)")
     parser.add_argument("--json", dest="json_file", default=default, metavar="FILE",
                         help="write machine-readable results to FILE ('-': stdout, the report then goes to stderr)")
 
