@@ -16,6 +16,7 @@ import torch
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
 from hypothesis.errors import FlakyFailure, FlakyStrategyDefinition
+from hypothesis.reporting import current_reporter, with_reporter
 from torch import Tensor
 
 from gradprops.autodiff import Graph
@@ -39,11 +40,19 @@ from gradprops.tolerances import resolve_tolerance
 # Hypothesis internals, typed Any: _NoLocalConstants.patchable() checks at run time what is there, and
 # stands in for them (a plain dict for its LRUCache).
 _providers: Any
+_engine: Any
 try:  # tests/test_reproducible.py fails if a Hypothesis upgrade moves them
+    from hypothesis.internal.conjecture import engine as _engine
     from hypothesis.internal.conjecture import providers as _providers
     from hypothesis.internal.constants_ast import Constants as _Constants
 except ImportError:  # pragma: no cover - then seeded searches may depend on the process' modules
-    _providers = None
+    _providers = _engine = None
+
+#: Seconds Hypothesis may spend shrinking one failure (its own limit is five minutes). A large
+#: failing case costs a forward and backward per shrink step, and shrinking one for minutes made a
+#: single test of a suite take 94 s; past this the case found so far is reported, marked partly
+#: shrunk, and the example database resumes shrinking from it on the next run.
+SHRINK_SECONDS = 20.0
 
 _HEALTH_CHECKS_OFF = [
     HealthCheck.too_slow,  # a backward is slow; that is not the user's strategy's fault
@@ -142,6 +151,7 @@ def check(
     searches.append((_Search(fn, strategy, run_settings, seed, database_key, rtol, atol),
                      _Replay(seed, run_settings.max_examples, rtol, atol, settings_given=given)))
     started = time.perf_counter()
+    stops_before = _bounded_shrinking.stops
     for search, replay in searches:
         try:
             search.run(selected, report)
@@ -152,6 +162,11 @@ def check(
             if search.failed_target is not None:
                 raise_if_parameters_read_elsewhere(search.failed_target, failure)
             focused = _focused(search, selected, failure, replay)
+            if _bounded_shrinking.stops > stops_before:
+                focused.case.extras[SHRINKING] = (
+                    f"stopped after {SHRINK_SECONDS:g} s (gradprops.checking.SHRINK_SECONDS), so this case may "
+                    "not be the smallest; run again with the example database on and shrinking resumes from it")
+                focused.with_replay(focused.replay)  # renders the message again
             raise _with_narrowing(focused, search.failed_target) from failure.__cause__
     report.seconds = time.perf_counter() - started
     return report
@@ -330,7 +345,7 @@ class _Search:
             test = hypothesis.seed(self.seed)(test)
         watching = CASES_WATCH_NARROWING.set(False)  # check() adds that line to the final report
         try:
-            with _without_local_constants():
+            with _without_local_constants(), _bounded_shrinking():
                 test()
         except (FlakyFailure, FlakyStrategyDefinition) as flaky:
             if isinstance(flaky, FlakyStrategyDefinition) and self.nondeterminism is not None:
@@ -551,3 +566,57 @@ class _LocalConstants:
 
 
 _without_local_constants = _LocalConstants()
+
+#: The case line that says shrinking was cut short.
+SHRINKING = "shrinking"
+
+
+class _BoundedShrinking:
+    """Caps Hypothesis' shrinking at :data:`SHRINK_SECONDS` while checks run, and counts the stops.
+
+    Hypothesis reads ``engine.MAX_SHRINKING_SECONDS`` (which its source leaves monkeypatchable for
+    this) when a shrink starts; at the limit it stops and prints a warning about "five minutes",
+    which this replaces with a line in the failure's case (Hypothesis prints nothing at verbosity
+    quiet, and then the line is missing too). A lower limit the process set is kept.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: Any = None
+        self.stops = 0
+
+    @staticmethod
+    def patchable() -> bool:
+        """Whether this Hypothesis has the limit (tests fail when it stops having it)."""
+        return _engine is not None and isinstance(getattr(_engine, "MAX_SHRINKING_SECONDS", None), (int, float))
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        if not self.patchable():
+            yield
+            return
+        with self._lock:
+            if self._depth == 0:
+                self._saved = _engine.MAX_SHRINKING_SECONDS
+                _engine.MAX_SHRINKING_SECONDS = min(self._saved, SHRINK_SECONDS)
+            self._depth += 1
+        outer = current_reporter()
+
+        def reporter(value: object) -> None:
+            if isinstance(value, str) and "making very slow progress" in value:
+                self.stops += 1
+            else:
+                outer(value)
+
+        try:
+            with with_reporter(reporter):
+                yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    _engine.MAX_SHRINKING_SECONDS = self._saved
+
+
+_bounded_shrinking = _BoundedShrinking()
