@@ -32,6 +32,7 @@ __all__ = [
     "assert_second_order",
     "assert_seed_linearity",
     "assert_vjp_matches_jacobian",
+    "assert_vmap",
     "autograd_test",
     "check",
 ]
@@ -78,6 +79,7 @@ if TYPE_CHECKING:
         assert_second_order,
         assert_seed_linearity,
         assert_vjp_matches_jacobian,
+        assert_vmap,
     )
     from gradprops.pytest_support import autograd_test
     from gradprops.report import PropertyReport, Report

@@ -15,8 +15,9 @@ from __future__ import annotations
 import functools
 import re
 import warnings
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -646,3 +647,73 @@ def parameters_read_elsewhere(target: Target) -> list[str]:
             differ.append(name)
     return differ
 
+
+
+# --- torch.func transforms (the vmap property) -------------------------------------------------
+
+def custom_functions(outputs: Sequence[Tensor]) -> list[type[torch.autograd.Function]]:
+    """The custom ``torch.autograd.Function`` classes in the graph of ``outputs``, first met first.
+
+    >>> class Twice(torch.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x): return 2 * x
+    ...     @staticmethod
+    ...     def backward(ctx, g): return 2 * g
+    >>> x = torch.ones(2, requires_grad=True)
+    >>> [c.__name__ for c in custom_functions((Twice.apply(x).sin(),))]
+    ['Twice']
+    """
+    found: list[type[torch.autograd.Function]] = []
+    seen: set[int] = set()
+    stack: list[Any] = [o.grad_fn for o in outputs if o.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        cls = getattr(node, "_forward_cls", None)
+        if isinstance(cls, type) and cls not in found:
+            found.append(cls)
+        stack.extend(child for child, _ in node.next_functions)
+    return found
+
+
+@contextmanager
+def _quiet_batching_fallback() -> Iterator[None]:
+    # An op without a batching rule runs in a loop and warns about its speed: torch's business, never
+    # the function under test's (under -W error it would fail every correct op).
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"There is a performance drop", category=UserWarning)
+        yield
+
+
+def func_vjp(target: Target, values: Sequence[Tensor], seed: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    """``seedᵀJ`` at ``values`` through ``torch.func.vjp`` rather than ``torch.autograd.grad``."""
+    def run() -> tuple[Tensor, ...]:
+        pullback = torch.func.vjp(lambda *vs: target.outputs(vs), *(v.detach() for v in values))[1]
+        return tuple(g.detach() for g in pullback(tuple(seed)))
+
+    return _transformed("torch.func.vjp", run)
+
+
+def vmapped_outputs(target: Target, batched: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    """The outputs of ``torch.func.vmap(target)`` over dim 0 of each variable in ``batched``."""
+    return _transformed("torch.func.vmap", lambda: torch.func.vmap(lambda *vs: target.outputs(vs))(*batched))
+
+
+def vmapped_vjp(target: Target, batched: Sequence[Tensor], seeds: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    """``torch.func.vmap`` over dim 0 of (variables, seeds) of ``torch.func.vjp``'s pullback."""
+    def one(values: tuple[Tensor, ...], seed: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        pullback = torch.func.vjp(lambda *vs: target.outputs(vs), *values)[1]
+        return tuple(pullback(seed))
+
+    return _transformed("torch.func.vmap of torch.func.vjp",
+                        lambda: torch.func.vmap(one)(tuple(batched), tuple(seeds)))
+
+
+def _transformed(stage: str, run: Callable[[], tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
+    try:
+        with _quiet_batching_fallback():
+            return tuple(t.detach() for t in call_user(stage, run))
+    except FunctionRaised as exc:
+        raise FunctionRaised(f"{exc.stage} under {stage}" if exc.stage != stage else stage, exc.original) from exc

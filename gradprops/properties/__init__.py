@@ -10,6 +10,7 @@ from gradprops.properties.low_precision import assert_low_precision
 from gradprops.properties.ones_sum import assert_ones_seed_matches_sum
 from gradprops.properties.purity import assert_purity
 from gradprops.properties.second_order import assert_second_order
+from gradprops.properties.vmap import assert_vmap
 
 __all__ = [
     "assert_chain_rule",
@@ -22,4 +23,5 @@ __all__ = [
     "assert_second_order",
     "assert_seed_linearity",
     "assert_vjp_matches_jacobian",
+    "assert_vmap",
 ]

@@ -40,6 +40,8 @@ from gradprops.properties.purity import NAME as PURITY
 from gradprops.properties.purity import check_purity
 from gradprops.properties.second_order import NAME as SECOND_ORDER
 from gradprops.properties.second_order import check_second_order
+from gradprops.properties.vmap import NAME as VMAP
+from gradprops.properties.vmap import check_vmap
 from gradprops.strategies.values import SEEDS
 from gradprops.target import Target
 
@@ -160,6 +162,11 @@ def _low_precision(ex: Example) -> list[str]:
     return check_low_precision(ex.target, ex.shared_seed(), generator=ex.shared_generator(stream=5), graph=ex.graph)
 
 
+def _vmap(ex: Example) -> list[str]:
+    return check_vmap(ex.target, ex.shared_seed(), rtol=ex.rtol, atol=ex.atol, generator=ex.shared_generator(stream=6),
+                      graph=ex.graph)
+
+
 def _chain_rule(ex: Example) -> list[str]:
     h = Downstream.random(ex.shared_generator(stream=3))
     return check_chain_rule(ex.target, h, rtol=ex.rtol, atol=ex.atol, graph=ex.graph)
@@ -187,6 +194,8 @@ PROPERTIES: tuple[Property, ...] = (
              "a float64 path loses nothing in narrower steps", _low_precision, needs=("real dtypes",)),
     Property(ADJOINT, "⟨v, JVP(d)⟩ by forward-mode AD = ⟨backward(v), d⟩", _adjoint,
              needs=("forward AD",)),
+    Property(VMAP, "torch.func.vmap of f and of its VJP = f and its VJP on each sample; torch.func.vjp = "
+             "backward(v)", _vmap, needs=("a custom autograd.Function with a batching rule",)),
     Property(CHAIN_RULE, "h(f(x)).backward() = VJP(∂h/∂y) for random downstream h", _chain_rule),
     Property(SECOND_ORDER, "double backward: linear in its seed, = finite differences of the VJP",
              _second_order, needs=("double backward", "float64")),

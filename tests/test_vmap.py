@@ -1,0 +1,153 @@
+"""The vmap property: a custom Function's batching rule and its backward under torch.func.vmap."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gradprops
+from gradprops import strategies as gst
+
+
+class Sin(torch.autograd.Function):
+    """sin with a correct vmap staticmethod."""
+
+    @staticmethod
+    def forward(x):
+        return x.sin()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x.cos()
+
+    @staticmethod
+    def vmap(info, in_dims, x):
+        return Sin.apply(x), in_dims[0]
+
+
+class ScaledRule(Sin):
+    """Its vmap rule is 1.41× off: every other property passes (they never call it)."""
+
+    @staticmethod
+    def vmap(info, in_dims, x):
+        return ScaledRule.apply(x) * 1.41, in_dims[0]
+
+
+class MixedRule(Sin):
+    """Its vmap rule swaps the samples of the batch."""
+
+    @staticmethod
+    def vmap(info, in_dims, x):
+        return MixedRule.apply(x.movedim(in_dims[0], 0).flip(0)), 0
+
+
+class NoRule(torch.autograd.Function):
+    @staticmethod
+    def forward(x):
+        return x.sin()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x.cos()
+
+
+class GeneratedRule(NoRule):
+    generate_vmap_rule = True
+
+
+class ItemInBackward(GeneratedRule):
+    """Scales its grad by a Python float read with .item(): fine per sample, impossible under vmap."""
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x.cos() * (1.0 + 0.0 * x.sum().item())
+
+
+class OldStyle(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.sin()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x.cos()
+
+
+VECTORS = gst.inputs("(n)")
+
+
+@pytest.mark.parametrize("function", [Sin, GeneratedRule], ids=lambda f: f.__name__)
+def test_a_correct_batching_rule_passes_and_is_checked(function: type[torch.autograd.Function]) -> None:
+    report = gradprops.check(function.apply, VECTORS, seed=0, max_examples=30)
+    assert report.properties["vmap"].examples > 0 and not report.properties["vmap"].skipped
+
+
+def test_a_wrong_vmap_rule_fails_only_vmap() -> None:
+    with pytest.raises(gradprops.PropertyFailure) as failure:
+        gradprops.check(ScaledRule.apply, VECTORS, seed=0, max_examples=30)
+    assert failure.value.property == "vmap"
+    assert "the batching rule of ScaledRule" in str(failure.value) and "vmap(f)" in str(failure.value)
+    gradprops.check(ScaledRule.apply, VECTORS, seed=0, max_examples=30, properties="-vmap")  # the rest pass
+
+
+def test_a_rule_that_mixes_samples_is_found() -> None:
+    with pytest.raises(gradprops.PropertyFailure, match="the batching rule of MixedRule"):
+        gradprops.check(MixedRule.apply, gst.inputs("(n)", min_side=1), seed=0, max_examples=30,
+                        properties=["vmap"])
+
+
+def test_a_backward_that_cannot_run_batched_is_a_finding() -> None:
+    raised = r"raised during torch\.func\.vmap of torch\.func\.vjp: RuntimeError: vmap: .*\.item\(\)"
+    with pytest.raises(gradprops.PropertyFailure, match=raised):
+        gradprops.check(ItemInBackward.apply, VECTORS, seed=0, max_examples=30, properties=["vmap"])
+
+
+@pytest.mark.parametrize(
+    ("fn", "reason"),
+    [(NoRule.apply, "NoRule has no batching rule"), (OldStyle.apply, "OldStyle is an old-style autograd.Function"),
+     (torch.sin, "no custom torch.autograd.Function in the graph")],
+    ids=["no rule", "old style", "no custom Function"],
+)
+def test_where_vmap_cannot_apply_it_says_why_once_and_the_rest_runs(fn, reason) -> None:
+    report = gradprops.check(fn, VECTORS, seed=0, max_examples=20)
+    skipped = report.properties["vmap"].skipped
+    assert report.properties["vmap"].examples == 0 and any(reason in why for why in skipped), skipped
+    assert report.properties["seed_linearity"].examples == report.examples
+
+
+def test_the_helper() -> None:
+    x = (torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True),)
+    gradprops.assert_vmap(Sin.apply, x)
+    with pytest.raises(gradprops.PropertyFailure, match="batching rule of ScaledRule"):
+        gradprops.assert_vmap(ScaledRule.apply, x)
+    with pytest.warns(gradprops.NotChecked, match="vmap was not checked: NoRule has no batching rule"):
+        gradprops.assert_vmap(NoRule.apply, x)
+
+
+class Layer(torch.nn.Module):
+    """A module around a custom Function: vmap batches its inputs, its parameters stay shared."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.tensor([1.5, -0.5, 2.0], dtype=torch.float64))
+
+    def forward(self, x):
+        return GeneratedRule.apply(x * self.weight)
+
+
+def test_a_module_is_batched_over_its_inputs_and_its_parameters() -> None:
+    report = gradprops.check(Layer(), gst.inputs("(3)"), seed=0, max_examples=20, properties=["vmap"])
+    assert report.properties["vmap"].examples == report.examples > 0
