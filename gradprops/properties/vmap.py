@@ -57,7 +57,7 @@ def check_vmap(
     variables = graph.variables
     names = [x.name for x in target.variables]
     seeds: dict[str, Sequence[Tensor]] = {}
-    extras = {"batch": "sample 0 = the inputs with seed v; sample 1 = their values permuted within each tensor, "
+    extras: dict[str, object] = {"batch": "sample 0 = the inputs with seed v; sample 1 = their values permuted within each tensor, "
                        "with a random seed (the same in the helper for the same inputs and seed)"}
     case = lambda: make_case(  # noqa: E731
         target, variables, seeds=seeds, extras=extras, helper_call="gradprops.assert_vmap(fn, inputs, seed=v)")
