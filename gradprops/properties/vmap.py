@@ -59,7 +59,7 @@ def check_vmap(
     seeds: dict[str, Sequence[Tensor]] = {}
     extras: dict[str, object] = {
         "batch": "sample 0 = the inputs with seed v; sample 1 = their values permuted within each tensor, with a "
-                 "random seed (the same in the helper for the same inputs and seed)"}
+                 "random seed (the helper below draws its own permutation and seed)"}
     case = lambda: make_case(  # noqa: E731
         target, variables, seeds=seeds, extras=extras, helper_call="gradprops.assert_vmap(fn, inputs, seed=v)")
     with findings_as_failures(NAME, case):
