@@ -111,14 +111,20 @@ CALLS = {"forward": 0, "backward": 0, "jvp": 0}
 
 
 class CountedSin(torch.autograd.Function):
-    """sin, counting how often gradprops runs its forward, backward and forward-mode jvp."""
+    """sin, counting how often gradprops runs its forward, backward and forward-mode jvp; with a
+    generated batching rule, so that the vmap property runs too."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(x):
         CALLS["forward"] += 1
-        ctx.save_for_backward(x)
-        ctx.save_for_forward(x)
         return x.sin()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
 
     @staticmethod
     def backward(ctx, grad):
@@ -131,6 +137,26 @@ class CountedSin(torch.autograd.Function):
         CALLS["jvp"] += 1
         (x,) = ctx.saved_tensors
         return tangent * x.cos()
+
+
+@torch.library.custom_op("gradprops_bench::sin", mutates_args=())
+def _op_sin(x: torch.Tensor) -> torch.Tensor:
+    return x.sin()
+
+
+_op_sin.register_fake(lambda x: torch.empty_like(x))
+_op_sin.register_autograd(lambda ctx, g: g * ctx.saved_tensors[0].cos(),
+                          setup_context=lambda ctx, inputs, output: ctx.save_for_backward(inputs[0]))
+
+
+def function_sin(n: int) -> tuple[Callable, tuple[torch.Tensor, ...], str]:
+    """A custom autograd.Function (vmap runs on it)."""
+    return CountedSin.apply, (torch.randn(n, dtype=F64, requires_grad=True),), "Function sin"
+
+
+def custom_op_sin(n: int) -> tuple[Callable, tuple[torch.Tensor, ...], str]:
+    """A torch.library custom op (opcheck runs on it)."""
+    return _op_sin, (torch.randn(n, dtype=F64, requires_grad=True),), "custom-op sin"
 
 
 FIRST_ORDER = [p.name for p in select(None) if p.name != "second_order"]
@@ -170,7 +196,7 @@ def table_per_property(sizes: list[int], examples: int) -> None:
     print("\n## 1. Cost per example / one forward+backward (same function, same inputs)\n")
     print("| function | elements | fwd+bwd | " + " | ".join(names) + " | first-order set | all (default set) |")
     print("|---|---|---|" + "---|" * (len(names) + 2))
-    for make in (elementwise, matmul, mlp):
+    for make in (elementwise, matmul, mlp, function_sin, custom_op_sin):
         for n in sizes:
             fn, inputs, label = make(n)
             base = best_of(forward_backward(fn, inputs), 20)

@@ -437,7 +437,7 @@ def jvp(target: Target, variables: Sequence[Tensor], directions: Sequence[Tensor
     (tensor([1., 1.], dtype=torch.float64),)
     """
 
-    def run() -> tuple[Tensor, ...]:
+    def run() -> tuple[Tensor, ...] | None:
         with fwAD.dual_level():
             with warnings.catch_warnings():
                 # torch's first make_dual imports its forward-AD decompositions, scripting 18 of them
@@ -448,18 +448,24 @@ def jvp(target: Target, variables: Sequence[Tensor], directions: Sequence[Tensor
                                         module=r"torch\.jit\._script")
                 duals = [fwAD.make_dual(_primal(v), d.to(v.dtype)) for v, d in zip(variables, directions)]
             outputs = target.outputs(duals)
-            tangents = []
-            for o in outputs:
-                t = fwAD.unpack_dual(o).tangent
-                tangents.append(torch.zeros_like(o.detach()) if t is None else t.detach().clone())
-            return tuple(tangents)
+            raw = [fwAD.unpack_dual(o).tangent for o in outputs]
+            if outputs and all(t is None for t in raw):
+                return None
+            return tuple(torch.zeros_like(o.detach()) if t is None else t.detach().clone()
+                         for o, t in zip(outputs, raw))
 
     try:
-        return call_user("forward-mode AD", run)
+        tangents = call_user("forward-mode AD", run)
     except FunctionRaised as exc:
         if _says_unsupported(exc.original, _NO_FORWARD_AD):
             raise Unavailable(f"forward-mode AD is not available: {_first_line(exc.original)}") from exc
         raise FunctionRaised("forward-mode AD (forward with dual tensors, or a custom jvp)", exc.original) from exc
+    if tangents is None:
+        # Not a tangent of zero: forward mode never reached the outputs. A torch.library custom op
+        # without a forward-AD rule drops the tangent silently (torch 2.13) instead of raising.
+        raise Unavailable("forward-mode AD gives the outputs no tangent at all: an op on the way drops it (a "
+                          "torch.library custom op has no forward-AD rule)")
+    return tangents
 
 
 def _primal(v: Tensor) -> Tensor:

@@ -8,6 +8,7 @@ from gradprops.properties.jacobian import assert_vjp_matches_jacobian
 from gradprops.properties.linearity import assert_seed_linearity
 from gradprops.properties.low_precision import assert_low_precision
 from gradprops.properties.ones_sum import assert_ones_seed_matches_sum
+from gradprops.properties.opcheck import assert_opcheck
 from gradprops.properties.purity import assert_purity
 from gradprops.properties.second_order import assert_second_order
 from gradprops.properties.vmap import assert_vmap
@@ -19,6 +20,7 @@ __all__ = [
     "assert_forward_reverse_adjoint",
     "assert_low_precision",
     "assert_ones_seed_matches_sum",
+    "assert_opcheck",
     "assert_purity",
     "assert_second_order",
     "assert_seed_linearity",

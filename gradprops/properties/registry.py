@@ -36,6 +36,8 @@ from gradprops.properties.low_precision import NAME as LOW_PRECISION
 from gradprops.properties.low_precision import check_low_precision
 from gradprops.properties.ones_sum import NAME as ONES_SUM
 from gradprops.properties.ones_sum import check_ones_seed_matches_sum
+from gradprops.properties.opcheck import NAME as OPCHECK
+from gradprops.properties.opcheck import check_opcheck
 from gradprops.properties.purity import NAME as PURITY
 from gradprops.properties.purity import check_purity
 from gradprops.properties.second_order import NAME as SECOND_ORDER
@@ -167,6 +169,10 @@ def _vmap(ex: Example) -> list[str]:
                       graph=ex.graph)
 
 
+def _opcheck(ex: Example) -> list[str]:
+    return check_opcheck(ex.target, graph=ex.graph)
+
+
 def _chain_rule(ex: Example) -> list[str]:
     h = Downstream.random(ex.shared_generator(stream=3))
     return check_chain_rule(ex.target, h, rtol=ex.rtol, atol=ex.atol, graph=ex.graph)
@@ -196,6 +202,9 @@ PROPERTIES: tuple[Property, ...] = (
              needs=("forward AD",)),
     Property(VMAP, "torch.func.vmap of f and of its VJP = f and its VJP on each sample; torch.func.vjp = "
              "backward(v)", _vmap, needs=("a custom autograd.Function with a batching rule",)),
+    Property(OPCHECK, "every torch.library custom op called passes torch.library.opcheck on this example's "
+             "arguments (schema, autograd registration, fake kernel, AOT dispatch)", _opcheck,
+             needs=("a torch.library custom op",)),
     Property(CHAIN_RULE, "h(f(x)).backward() = VJP(∂h/∂y) for random downstream h", _chain_rule),
     Property(SECOND_ORDER, "double backward: linear in its seed, = finite differences of the VJP",
              _second_order, needs=("double backward", "float64")),
