@@ -521,7 +521,43 @@ def _probe(target: Target, first_property: str) -> Graph:
     return graph
 
 
-class _LocalConstants:
+class _WhileChecking:
+    """A process-wide patch of Hypothesis internals, in place while any check runs: the outermost
+    check applies it and undoes it, so nested and concurrent checks do so once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+
+    def patchable(self) -> bool:
+        """Whether this Hypothesis has the internals replaced (tests fail when it stops having them)."""
+        raise NotImplementedError
+
+    def _apply(self) -> None:
+        raise NotImplementedError
+
+    def _undo(self) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        if not self.patchable():
+            yield
+            return
+        with self._lock:
+            if self._depth == 0:
+                self._apply()
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._undo()
+
+
+class _LocalConstants(_WhileChecking):
     """Keeps Hypothesis from drawing the literals of the process' own modules in a check.
 
     Hypothesis collects the number and string literals of every module imported from
@@ -533,36 +569,20 @@ class _LocalConstants:
     cache holds local ones); the count makes nested and concurrent checks restore only once.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved: tuple[Any, Any] = (None, None)
+    _saved: tuple[Any, Any] = (None, None)
 
-    @staticmethod
-    def patchable() -> bool:
-        """Whether this Hypothesis has the internals replaced (tests fail when it stops having them)."""
+    def patchable(self) -> bool:
         return (_providers is not None and callable(getattr(_providers, "_get_local_constants", None))
                 and hasattr(_providers, "CONSTANTS_CACHE"))
 
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        if not self.patchable():
-            yield
-            return
-        with self._lock:
-            if self._depth == 0:
-                self._saved = (_providers._get_local_constants, _providers.CONSTANTS_CACHE)
-                none = _Constants()
-                _providers._get_local_constants = lambda: none
-                _providers.CONSTANTS_CACHE = {}
-            self._depth += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._depth -= 1
-                if self._depth == 0:
-                    _providers._get_local_constants, _providers.CONSTANTS_CACHE = self._saved
+    def _apply(self) -> None:
+        self._saved = (_providers._get_local_constants, _providers.CONSTANTS_CACHE)
+        none = _Constants()
+        _providers._get_local_constants = lambda: none
+        _providers.CONSTANTS_CACHE = {}
+
+    def _undo(self) -> None:
+        _providers._get_local_constants, _providers.CONSTANTS_CACHE = self._saved
 
 
 _without_local_constants = _LocalConstants()
@@ -571,7 +591,7 @@ _without_local_constants = _LocalConstants()
 SHRINKING = "shrinking"
 
 
-class _BoundedShrinking:
+class _BoundedShrinking(_WhileChecking):
     """Caps Hypothesis' shrinking at :data:`SHRINK_SECONDS` while checks run, and counts the stops.
 
     Hypothesis reads ``engine.MAX_SHRINKING_SECONDS`` (which its source leaves monkeypatchable for
@@ -580,27 +600,21 @@ class _BoundedShrinking:
     quiet, and then the line is missing too). A lower limit the process set is kept.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved: Any = None
-        self.stops = 0
+    _saved: Any = None
+    stops = 0
 
-    @staticmethod
-    def patchable() -> bool:
-        """Whether this Hypothesis has the limit (tests fail when it stops having it)."""
+    def patchable(self) -> bool:
         return _engine is not None and isinstance(getattr(_engine, "MAX_SHRINKING_SECONDS", None), (int, float))
+
+    def _apply(self) -> None:
+        self._saved = _engine.MAX_SHRINKING_SECONDS
+        _engine.MAX_SHRINKING_SECONDS = min(self._saved, SHRINK_SECONDS)
+
+    def _undo(self) -> None:
+        _engine.MAX_SHRINKING_SECONDS = self._saved
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
-        if not self.patchable():
-            yield
-            return
-        with self._lock:
-            if self._depth == 0:
-                self._saved = _engine.MAX_SHRINKING_SECONDS
-                _engine.MAX_SHRINKING_SECONDS = min(self._saved, SHRINK_SECONDS)
-            self._depth += 1
         outer = current_reporter()
 
         def reporter(value: object) -> None:
@@ -609,14 +623,8 @@ class _BoundedShrinking:
             else:
                 outer(value)
 
-        try:
-            with with_reporter(reporter):
-                yield
-        finally:
-            with self._lock:
-                self._depth -= 1
-                if self._depth == 0:
-                    _engine.MAX_SHRINKING_SECONDS = self._saved
+        with super().__call__(), with_reporter(reporter):
+            yield
 
 
 _bounded_shrinking = _BoundedShrinking()

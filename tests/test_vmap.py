@@ -7,10 +7,11 @@ import torch
 
 import gradprops
 from gradprops import strategies as gst
+from tests.functions import Sin as OldStyle  # forward(ctx, x): old-style
 
 
-class Sin(torch.autograd.Function):
-    """sin with a correct vmap staticmethod."""
+class NoRule(torch.autograd.Function):
+    """sin without a batching rule."""
 
     @staticmethod
     def forward(x):
@@ -24,6 +25,10 @@ class Sin(torch.autograd.Function):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         return g * x.cos()
+
+
+class Sin(NoRule):
+    """sin with a correct vmap staticmethod."""
 
     @staticmethod
     def vmap(info, in_dims, x):
@@ -46,21 +51,6 @@ class MixedRule(Sin):
         return MixedRule.apply(x.movedim(in_dims[0], 0).flip(0)), 0
 
 
-class NoRule(torch.autograd.Function):
-    @staticmethod
-    def forward(x):
-        return x.sin()
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[0])
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * x.cos()
-
-
 class GeneratedRule(NoRule):
     generate_vmap_rule = True
 
@@ -72,18 +62,6 @@ class ItemInBackward(GeneratedRule):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         return g * x.cos() * (1.0 + 0.0 * x.sum().item())
-
-
-class OldStyle(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.sin()
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * x.cos()
 
 
 VECTORS = gst.inputs("(n)")
@@ -117,7 +95,7 @@ def test_a_backward_that_cannot_run_batched_is_a_finding() -> None:
 
 @pytest.mark.parametrize(
     ("fn", "reason"),
-    [(NoRule.apply, "NoRule has no batching rule"), (OldStyle.apply, "OldStyle is an old-style autograd.Function"),
+    [(NoRule.apply, "NoRule has no batching rule"), (OldStyle.apply, "Sin is an old-style autograd.Function"),
      (torch.sin, "no custom torch.autograd.Function in the graph")],
     ids=["no rule", "old style", "no custom Function"],
 )
