@@ -34,6 +34,7 @@ from gradprops.properties._common import (
 from gradprops.properties.registry import Example, Property, select
 from gradprops.report import PropertyReport, Report
 from gradprops.signals import FunctionRaised, NoOutputToCheck, NotApplicable, Unsupported
+from gradprops.strategies.values import SEEDS
 from gradprops.target import Inputs, Target, function_name
 from gradprops.tolerances import resolve_tolerance
 
@@ -285,6 +286,14 @@ class _Search:
             under_test = data.draw(fn, label="function") if isinstance(fn, st.SearchStrategy) else fn
             drawn = data.draw(strategy, label="inputs")
             report.generation_seconds += time.perf_counter() - started
+            if all(p.name in self.unsupported for p in selected):
+                # Nothing selected can run on this function: skip the forward too. The draw is what
+                # the skipped properties' shared generator takes, so that replays draw alike.
+                data.draw(SEEDS)
+                report.examples += 1
+                for prop in selected:
+                    report.properties[prop.name].skipped[self.unsupported[prop.name]] += 1
+                return
             target = Target(under_test, drawn)
             graph = _probe(target, selected[0].name)
             self.checkable += 1
