@@ -171,7 +171,8 @@ def autograd_test(
 
     ``dtypes`` defaults to ``--gradprops-dtypes``, else float64; ``devices`` to
     ``--gradprops-devices``, else ``auto`` (cpu, plus cuda when available); devices apply only when
-    ``inputs`` takes ``device``. ``properties`` defaults to ``--gradprops-properties``, else every
+    ``inputs`` takes ``device`` (a signature string does: ``gst.inputs(signature, device=...)``).
+    ``properties`` defaults to ``--gradprops-properties``, else every
     default property in the registry. ``max_examples``, ``settings`` (a ``hypothesis.settings``),
     ``rtol`` and ``atol`` go to :func:`gradprops.check`; ``--gradprops-max-examples`` wins over
     the profile but not over ``max_examples`` here. ``marks`` are pytest marks for every item.
@@ -233,9 +234,9 @@ def _build(
         )
     if devices is not None and not takes_device:
         raise UsageError(
-            "autograd_test: devices= needs inputs that take a device: a callable accepting device= "
-            "(gst.inputs draws on the CPU: e.g. lambda dtype, device: gst.inputs('(n)', dtype=dtype).map("
-            "lambda xs: tuple(x.detach().to(device).requires_grad_() for x in xs)))"
+            "autograd_test: devices= needs inputs that take a device: a signature string ('(n)'), or a "
+            "callable accepting device=, e.g. lambda dtype, device: gst.inputs('(n)', dtype=dtype, "
+            "device=device); a strategy has its device fixed already"
         )
     if max_examples is not None and (not isinstance(max_examples, int) or max_examples < 1):
         raise UsageError(f"autograd_test: max_examples must be a positive integer, got {max_examples!r}")

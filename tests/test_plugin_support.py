@@ -49,6 +49,12 @@ def test_signature_strings_and_dtype_callables_are_parametrised_over_dtypes() ->
     assert test.strategy("float32", None).example()[0].dtype == torch.float32
 
 
+def test_a_signature_string_takes_the_devices_too() -> None:
+    test = autograd_test(Sin.apply, inputs="(n)", devices=["cpu"], properties=["seed_linearity"])
+    assert ids(test) == ["seed_linearity-float64"]  # the CPU is not written into ids
+    assert test.strategy("float64", "cpu").example()[0].device.type == "cpu"
+
+
 def test_devices_apply_to_inputs_taking_a_device_and_missing_ones_are_skipped_with_a_reason() -> None:
     def inputs(dtype, device):
         return st.just(torch.ones(2, dtype=dtype, device=device, requires_grad=True))
@@ -79,7 +85,7 @@ def test_the_test_names_its_own_properties_over_the_session_option() -> None:
     [
         ({"inputs": None}, "inputs is required"),
         ({"inputs": gst.inputs("()"), "dtypes": ["float32"]}, "dtypes= needs inputs that take a dtype"),
-        ({"inputs": "()", "devices": ["cpu"]}, "devices= needs inputs that take a device"),
+        ({"inputs": gst.inputs("()"), "devices": ["cpu"]}, "devices= needs inputs that take a device"),
         ({"inputs": lambda n: st.just(n)}, "a callable without a dtype parameter"),
         ({"inputs": "()", "dtypes": ["float65"]}, "dtypes: unknown dtype 'float65': choose from float64"),
         ({"inputs": "()", "dtypes": [torch.complex32]}, "dtypes: unknown dtype 'torch.complex32'"),

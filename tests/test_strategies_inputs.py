@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+import gradprops
 from gradprops import strategies as gst
 from gradprops.strategies.signatures import parse_signature, signature_shapes
 from tests.test_strategies import draws, find_one
@@ -176,3 +177,33 @@ def test_bad_arguments_raise_invalid_argument_naming_them(make, says):
     with pytest.raises(InvalidArgument) as info:
         make()
     assert says in str(info.value)
+
+
+def test_inputs_are_drawn_on_the_device_asked_for_in_every_layout() -> None:
+    from hypothesis import find
+
+    for layout in ("contiguous", "permuted", "sliced", "expanded"):
+        (x,) = find(gst.inputs("(m,n)", device="cpu", layouts=[layout]), lambda xs: xs[0].numel() > 1)
+        assert x.device.type == "cpu" and x.is_leaf and x.requires_grad
+    assert find(gst.tensors(shape=(2,), device=torch.device("cpu")), lambda t: True).device.type == "cpu"
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    ("meta", "holds no values to compare"),
+    ("nope", "must be a torch.device or a name such as 'cpu'"),
+    pytest.param("cuda", "no cuda device is available here",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+])
+def test_a_device_that_cannot_hold_values_here_is_a_usage_error(device: str, message: str) -> None:
+    with pytest.raises(gradprops.UsageError, match=message):
+        gst.inputs("(n)", device=device)
+    with pytest.raises(gradprops.UsageError, match=message):
+        gst.tensors(device=device)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (not run on the project's CI machine)")
+def test_inputs_on_cuda_hold_the_values_drawn_on_the_cpu() -> None:
+    from hypothesis import find
+
+    (x,) = find(gst.inputs("(n)", device="cuda", layouts=["sliced"]), lambda xs: xs[0].numel() > 2)
+    assert x.device.type == "cuda" and x.is_leaf and x.requires_grad

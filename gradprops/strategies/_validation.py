@@ -73,6 +73,31 @@ def check_dtype(value: Any, name: str) -> torch.dtype:
     return value
 
 
+def check_device(value: Any, name: str) -> torch.device:
+    """A device tensors can be drawn on here: one that holds values (not meta) and is available.
+
+    >>> check_device("cpu", "device")
+    device(type='cpu')
+    """
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ArgumentError(f"{name} must be a torch.device or a name such as 'cpu' or 'cuda:0', "
+                            f"got {name}={value!r}") from None
+    if device.type == "meta":
+        raise ArgumentError(f"{name}='meta' holds no values to compare: draw on 'cpu' (or a GPU)")
+    if device.type != "cpu":
+        module = getattr(torch, device.type, None)
+        available = getattr(module, "is_available", None)
+        if not callable(available) or not available():
+            raise ArgumentError(f"{name}={str(device)!r}: no {device.type} device is available here; "
+                                "draw on 'cpu', or skip the test where it is missing")
+        count = getattr(module, "device_count", None)
+        if device.index is not None and callable(count) and device.index >= count():
+            raise ArgumentError(f"{name}={str(device)!r}: only {count()} {device.type} device(s) here")
+    return device
+
+
 def check_shape(value: Any, name: str) -> tuple[int, ...]:
     """A tuple (or torch.Size) of non-negative ints."""
     if not isinstance(value, tuple) or any(isinstance(n, bool) or not isinstance(n, int) for n in value):

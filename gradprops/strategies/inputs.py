@@ -46,6 +46,7 @@ def inputs(
     requires_grad: bool = True,
     names: Sequence[str] | None = None,
     arguments: Mapping[str, Any] | None = None,
+    device: torch.device | str = "cpu",
 ) -> st.SearchStrategy[Any]:
     """Tuples of leaf tensors, one per input of a gufunc-style ``signature``.
 
@@ -89,7 +90,7 @@ def inputs(
     ``exclude`` a per-input tuple holds a tuple of points (or None) per input,
     ``exclude=((0.0,), ())``. See :func:`tensors` for domains, values and ``layouts`` (default:
     all four, expanded included). Floating and complex inputs have ``requires_grad=requires_grad``;
-    integer and bool inputs are held fixed.
+    integer and bool inputs are held fixed. Every input is made on ``device`` (default the CPU).
 
     *Keyword arguments*: with ``names`` (one per input) the tensors come as a dict, passed to the
     function as keyword arguments; ``arguments`` adds non-tensor ones to it, each a plain value, a
@@ -139,7 +140,7 @@ def inputs(
     }
     specs = tuple(
         make_spec(**{name: values[i] for name, values in per_input.items()}, layouts=layouts,
-                  requires_grad=requires_grad, where=f"[{i}]" if count > 1 else "")
+                  requires_grad=requires_grad, device=device, where=f"[{i}]" if count > 1 else "")
         for i in range(count)
     )
     tensors = _inputs(signature=parsed, specs=specs, min_side=min_side, max_side=max_side,

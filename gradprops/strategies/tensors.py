@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 from torch import Tensor
 
-from gradprops.strategies._validation import check_bool, check_dtype, check_int, check_names, check_shape
+from gradprops.strategies._validation import (
+    check_bool,
+    check_device,
+    check_dtype,
+    check_int,
+    check_names,
+    check_shape,
+)
 from gradprops.strategies.domains import Domain, make_domain
 from gradprops.strategies.layouts import LAYOUTS, draw_layout
 from gradprops.strategies.shapes import MAX_ELEMENTS, fit_budget, shapes
@@ -23,6 +30,7 @@ from gradprops.strategies.values import draw_values
 #: elements is a bug worth finding. Pass ``layouts=("contiguous", "permuted", "sliced")`` to leave
 #: stride-0 inputs out.
 DEFAULT_LAYOUTS = LAYOUTS
+CPU = torch.device("cpu")
 
 
 @dataclass(frozen=True)
@@ -32,9 +40,12 @@ class TensorSpec:
     domain: Domain
     layouts: tuple[str, ...] = DEFAULT_LAYOUTS
     requires_grad: bool = True
+    device: torch.device = CPU
 
     def __repr__(self) -> str:
-        return f"TensorSpec({self.domain!r}, layouts={'|'.join(self.layouts)}, requires_grad={self.requires_grad})"
+        where = "" if self.device.type == "cpu" else f", device={self.device}"
+        return (f"TensorSpec({self.domain!r}, layouts={'|'.join(self.layouts)}, "
+                f"requires_grad={self.requires_grad}{where})")
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # Hypothesis prints strategies with this
         printer.text(repr(self))
@@ -45,19 +56,19 @@ class TensorSpec:
 
 
 def make_spec(*, dtype: Any, low: Any, high: Any, exclude: Any, margin: Any, positive: Any, layouts: Any,
-              requires_grad: Any, where: str = "") -> TensorSpec:
+              requires_grad: Any, device: Any = "cpu", where: str = "") -> TensorSpec:
     """Validate one tensor's arguments; ``where`` suffixes argument names in messages (``"[1]"``)."""
     dtype = check_dtype(dtype, f"dtype{where}")
     domain = make_domain(dtype, low=low, high=high, exclude=exclude, margin=margin, positive=positive, where=where)
     chosen = DEFAULT_LAYOUTS if layouts is None else check_names(layouts, "layouts", LAYOUTS)
-    return TensorSpec(domain, chosen, check_bool(requires_grad, "requires_grad"))
+    return TensorSpec(domain, chosen, check_bool(requires_grad, "requires_grad"), check_device(device, "device"))
 
 
 def draw_tensor(draw: Callable[[st.SearchStrategy[Any]], Any], shape: tuple[int, ...], spec: TensorSpec) -> Tensor:
     """Draw layout and values for ``shape``; return a leaf (``requires_grad`` for float/complex only)."""
     layout = draw_layout(draw, shape, spec.layouts)
     values = draw_values(draw, spec.domain, math.prod(layout.base_shape(shape)))
-    tensor = layout.build(values, shape).detach()
+    tensor = layout.build(values, shape, spec.device).detach()
     return tensor.requires_grad_(spec.requires_grad and (spec.dtype.is_floating_point or spec.dtype.is_complex))
 
 
@@ -73,6 +84,7 @@ def tensors(
     layouts: Collection[str] | None = None,
     requires_grad: bool = True,
     max_elements: int = MAX_ELEMENTS,
+    device: torch.device | str = "cpu",
 ) -> st.SearchStrategy[Tensor]:
     """Tensors of ``shape`` (default :func:`shapes()`) and ``dtype``, as leaves ready for backward.
 
@@ -95,6 +107,9 @@ def tensors(
     (stride 0) — default all four. A layout the shape cannot show (permuting a 1-d tensor) gives a
     contiguous tensor.
 
+    *Device*: tensors are made on ``device`` (default the CPU), layouts included; values are drawn
+    on the CPU and copied there, so a case draws the same values on every device.
+
     Every tensor is a fresh leaf: floating and complex ones have ``requires_grad=requires_grad`` and
     accumulate ``.grad`` whatever their layout; integer and bool ones never require grad. Bulk values
     come from a ``torch.Generator`` seeded by Hypothesis, so large tensors draw fast and shapes,
@@ -114,7 +129,7 @@ def tensors(
             raise InvalidArgument(f"shape={shape!r} holds {math.prod(shape)} elements, more than "
                                   f"max_elements={max_elements}: raise max_elements or pass a smaller shape")
     spec = make_spec(dtype=dtype, low=low, high=high, exclude=exclude, margin=margin, positive=positive,
-                     layouts=layouts, requires_grad=requires_grad)
+                     layouts=layouts, requires_grad=requires_grad, device=device)
     return _tensors(shape=shape, spec=spec, max_elements=max_elements)
 
 
