@@ -170,7 +170,7 @@ _OPTIONS = (
             "(default: the Hypothesis profile's max_examples)."),
     _Option("--gradprops-properties", _parse_properties, "NAMES",
             "Comma-separated properties to collect for tests that do not name their own "
-            "(default: every default property in the registry)."),
+            "(default: every property in the registry)."),
     _Option("--gradprops-dtypes", _parse_dtypes, "DTYPES",
             "Comma-separated dtypes for tests whose inputs take a dtype and that do not name their "
             "own (default: float64)."),

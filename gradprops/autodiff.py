@@ -307,8 +307,6 @@ def accumulated_grads(
     outputs: Sequence[Tensor],
     variables: Sequence[Tensor],
     seeds: Sequence[Sequence[Tensor]],
-    *,
-    names: Sequence[str],
 ) -> tuple[Tensor, ...]:
     """``.grad`` of each variable after ``backward(seed)`` for every seed in turn, the way users call it.
 

@@ -122,7 +122,7 @@ class AutogradTest:
 
         >>> from gradprops import strategies as gst
         >>> reports = autograd_test(torch.sin, inputs=gst.inputs("()"))(seed=0, max_examples=3)
-        >>> all(r.examples == 3 for r in reports)  # one report per item: per default property
+        >>> all(r.examples == 3 for r in reports)  # one report per item: one per property
         True
         """
         specs = item_specs(self, None)
@@ -173,7 +173,7 @@ def autograd_test(
     ``--gradprops-devices``, else ``auto`` (cpu, plus cuda when available); devices apply only when
     ``inputs`` takes ``device`` (a signature string does: ``gst.inputs(signature, device=...)``).
     ``properties`` defaults to ``--gradprops-properties``, else every
-    default property in the registry. ``max_examples``, ``settings`` (a ``hypothesis.settings``),
+    property in the registry. ``max_examples``, ``settings`` (a ``hypothesis.settings``),
     ``rtol`` and ``atol`` go to :func:`gradprops.check`; ``--gradprops-max-examples`` wins over
     the profile but not over ``max_examples`` here. ``marks`` are pytest marks for every item.
     ``examples`` pins concrete cases (a known regression) that every item checks first, whatever
@@ -475,12 +475,8 @@ class GradpropsFixture:
         import gradprops
 
         try:
-            return getattr(gradprops, name)
+            return getattr(gradprops, name)  # gradprops.strategies included
         except AttributeError:
-            if name == "strategies":
-                from gradprops import strategies
-
-                return strategies
             raise AttributeError(f"the gradprops fixture has no attribute {name!r}") from None
 
     def __repr__(self) -> str:

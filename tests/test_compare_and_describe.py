@@ -84,3 +84,12 @@ def test_the_magnitude_of_large_complex64_values_is_taken_in_complex128():
 
     big = torch.tensor([3e38 + 3e38j, 1], dtype=torch.complex64)  # |·| overflows in complex64
     assert max_abs([big]) == pytest.approx(4.2426e38, rel=1e-3)
+
+
+def test_a_scalar_mismatch_under_atol_0_says_why_it_prints_atol_1() -> None:
+    from gradprops.properties._common import scalar_mismatch
+    from gradprops.tolerances import Tolerance
+
+    rendered = scalar_mismatch("⟨g, d⟩", 1.0, 1.1, Tolerance(1e-7, 0.0, "given"), 1e-3, "a", "b").render()
+    assert "atol=0 was given, so beyond rtol only the rounding floor is allowed" in rendered
+    assert "(up to 0.001 allowed)" in rendered

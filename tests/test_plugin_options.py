@@ -96,7 +96,7 @@ def test_ini_twins_are_honoured_and_the_command_line_wins(pytester: pytest.Pytes
 def test_default_collection_takes_every_default_property_from_the_registry(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_scale=DTYPE_PROJECT)
     ids = collected(run(pytester, "--collect-only", "-q"))
-    expected = [f"test_scale.py::test_scale[{p.name}-float64]" for p in registry.PROPERTIES if p.default]
+    expected = [f"test_scale.py::test_scale[{p.name}-float64]" for p in registry.PROPERTIES]
     assert ids[: len(expected)] == expected and len(expected) >= 3
 
 

@@ -45,8 +45,6 @@ from gradprops import strategies as gst
 from gradprops.properties.registry import PROPERTIES
 
 NAMESPACE: dict[str, Any] = {"torch": torch, "F": F, "math": math}
-#: What a pasted repro needs in front of an op's source.
-IMPORTS = "import math\nimport torch\nimport torch.nn.functional as F"
 
 DIMS = st.integers(0, 3)  # reduced modulo the rank at call time
 BOOLS = st.booleans()
@@ -101,8 +99,6 @@ class Entry:
         inputs_kw: domain and size arguments for ``gst.inputs`` (low, high, exclude, positive,
             margin, max_batch_dims, max_side).
         nonempty: leave out inputs with a size-0 dim (indexing ops need at least one element).
-        forward_ad / double_backward: whether torch is expected to support them for this op; where
-            it does not, the adjoint/second-order properties skip with torch's message.
         note: why the domain is what it is, or what the op builds inside.
         known: property name -> why it is known to fail here (a torch bug, or a false alarm of
             gradprops' own): run separately and reported as an expected failure, never hidden. A
@@ -117,8 +113,6 @@ class Entry:
     args: Mapping[str, st.SearchStrategy[Any]] = field(default_factory=dict)
     inputs_kw: Mapping[str, Any] = field(default_factory=dict)
     nonempty: bool = False
-    forward_ad: bool = True
-    double_backward: bool = True
     note: str = ""
     known: Mapping[str, str] = field(default_factory=dict)
 

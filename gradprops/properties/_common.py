@@ -240,7 +240,9 @@ def scalar_mismatch(
     The comparison engine's ``atol × magnitude`` carries everything beyond ``rtol·|expected|``.
     """
     rest = max(allowed - tolerance.rtol * abs(expected), 0.0)
-    effective = tolerance if tolerance.atol > 0 or rest == 0 else Tolerance(tolerance.rtol, 1.0, tolerance.source)
+    effective = tolerance if tolerance.atol > 0 or rest == 0 else Tolerance(
+        tolerance.rtol, 1.0, f"{tolerance.source}; atol=0 was given, so beyond rtol only the rounding floor is "
+                             "allowed: atol=1 × magnitude here is that floor")
     m = compare(
         torch.tensor(actual, dtype=torch.float64), torch.tensor(expected, dtype=torch.float64),
         name=name, tolerance=effective, magnitude=rest / effective.atol if effective.atol else 0.0,

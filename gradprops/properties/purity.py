@@ -108,7 +108,7 @@ def check_purity(
         # The graph's leaves have never had .grad: torch.autograd.grad (every VJP so far) leaves it alone.
         # v before u, the reverse of the VJPs above: a backward that alternates between two results
         # would otherwise add up to the same sum.
-        accumulated = accumulated_grads(outputs, variables, [v, u], names=names)
+        accumulated = accumulated_grads(outputs, variables, [v, u])
     # One exact comparison covers three ways backward can depend on more than its seed and saved
     # tensors: with the same graph backpropagated again (a counter, random numbers), with a second
     # graph alive (state outside ctx), and when .grad accumulates. Only when it fails are they told
@@ -162,7 +162,7 @@ def _diagnose(
     # Step by step, backward repeats itself and survives a second graph: what is left is .grad.
     with findings_as_failures(NAME, case):
         g_v = _kept(fresh.vjp(v))
-        alone = accumulated_grads(outputs, variables, [v, u], names=names)
+        alone = accumulated_grads(outputs, variables, [v, u])
     tolerance = tolerance_for(variables, outputs, rtol, atol)
     mismatches = beyond_noise(
         lambda m: compare_all(alone, [a + b for a, b in zip(first, g_v)], names, tolerance, m,

@@ -107,7 +107,6 @@ class Property:
     summary: str
     run: Callable[[Example], list[str]]
     needs: tuple[str, ...] = ()  # e.g. ("forward AD",), ("double backward",): listed in the report
-    default: bool = True
 
 
 # Round values first (what a failure shrinks to), then ones whose products with a seed round.
@@ -212,14 +211,14 @@ PROPERTIES: tuple[Property, ...] = (
 
 
 def select(names: Sequence[str] | None) -> tuple[Property, ...]:
-    """The properties to run: the default set, exactly those named, or all but those named with a
+    """The properties to run: all of them, exactly those named, or all but those named with a
     leading ``-`` (``"-second_order,-forward_reverse_adjoint"``), in registry order.
 
     >>> [p.name for p in select("-second_order")] == [p.name for p in PROPERTIES if p.name != "second_order"]
     True
     """
     if names is None:
-        return tuple(p for p in PROPERTIES if p.default)
+        return PROPERTIES
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     known = {p.name: p for p in PROPERTIES}
@@ -234,7 +233,7 @@ def select(names: Sequence[str] | None) -> tuple[Property, ...]:
             else f"properties is empty: name at least one of {', '.join(known)}, or pass None for all"
         )
     if dropped:
-        kept = tuple(p for p in PROPERTIES if p.default and p.name not in dropped)
+        kept = tuple(p for p in PROPERTIES if p.name not in dropped)
         if not kept:
             raise UsageError(f"properties {list(names)} leaves out every property: keep at least one")
         return kept
