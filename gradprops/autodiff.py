@@ -190,7 +190,7 @@ def jacobian_products(
     total = sum(sizes)
     note = ""
     if total == 0:  # no rows; torch.autograd.functional.jacobian itself fails on empty outputs
-        return tuple(seed), tuple(torch.zeros(v.shape, dtype=torch.float64) for v in variables), note
+        return tuple(seed), tuple(torch.zeros(v.shape, dtype=torch.float64, device=v.device) for v in variables), note
     # Each row holds one value per variable element (and a float64 copy of its block): keep them in budget.
     row_bytes = sum(v.numel() * (v.element_size() + 8) for v in variables) or 1
     affordable = max(1, JACOBIAN_BYTES // row_bytes)
@@ -219,7 +219,7 @@ def jacobian_products(
     )
     products = []
     for j, v in enumerate(variables):
-        acc = torch.zeros(v.shape, dtype=torch.float64)
+        acc = torch.zeros(v.shape, dtype=torch.float64, device=v.device)
         for k, s in enumerate(seed_rows):
             block = jac[k][j].reshape(s.numel(), -1).to(torch.float64)
             acc += (s.to(torch.float64) @ block).reshape(v.shape)
@@ -248,7 +248,7 @@ def _split_rows(chosen: Tensor, sizes: list[int]) -> list[Tensor]:
 
 def _restrict(seed: Tensor, rows: Tensor) -> Tensor:
     """``seed`` with every element outside ``rows`` zeroed, keeping its memory layout if it can."""
-    keep = torch.zeros(seed.numel(), dtype=torch.bool)
+    keep = torch.zeros(seed.numel(), dtype=torch.bool, device=seed.device)
     keep[rows] = True
     keep = keep.reshape(seed.shape)
     if repeats(seed):

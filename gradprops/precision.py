@@ -150,7 +150,7 @@ class SimulatedPrecision(TorchDispatchMode):
     def _jitter(self, t: Any, scale: float = 1.0) -> Any:
         if not isinstance(t, Tensor) or not t.numel() or not _wide(t):
             return t
-        noise = torch.rand(t.shape, generator=self.generator, dtype=torch.float64).mul_(2).sub_(1)
+        noise = torch.rand(t.shape, generator=self.generator, dtype=torch.float64).to(t.device).mul_(2).sub_(1)
         return t * noise.mul_(scale * (self.stored_roundoff if t in self._stored else self.roundoff)).add_(1)
 
     def _round(self, t: Tensor) -> Tensor:
@@ -172,7 +172,7 @@ class SimulatedPrecision(TorchDispatchMode):
         info = torch.finfo(self.dtype)
         magnitude = t.abs().clamp_min(info.tiny)
         spacing = torch.exp2(torch.floor(torch.log2(magnitude))) * info.eps
-        noise = torch.rand(t.shape, generator=self.generator, dtype=t.dtype).sub_(0.5)
+        noise = torch.rand(t.shape, generator=self.generator, dtype=t.dtype).to(t.device).sub_(0.5)
         return noise.mul_(spacing).nan_to_num_(0.0)
 
 

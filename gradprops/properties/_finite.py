@@ -78,7 +78,7 @@ def scaled_directions(base: Sequence[Tensor], generator: torch.Generator) -> tup
     for b in base:
         b = b.detach()
         wide = wide_dtype(b.dtype)
-        z = signed_noise(b.shape, wide, generator)
+        z = signed_noise(b.shape, wide, generator).to(b.device)
         mags = b.abs().to(torch.float64)
         floor = 1e-3 * max(1.0, finite_max(mags))
         scale = torch.nan_to_num(mags, nan=floor, posinf=floor).clamp_(min=floor)

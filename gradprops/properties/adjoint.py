@@ -66,7 +66,7 @@ def check_forward_reverse_adjoint(
         v = seed_or_random(seed, outputs, gen)
         d = (
             as_per_variable(directions, variables, "directions") if directions is not None
-            else tuple(signed_noise(x.shape, x.dtype, gen) for x in variables)
+            else tuple(signed_noise(x.shape, x.dtype, gen).to(x.device) for x in variables)
         )
         grads = graph.vjp(v)
         tangents = _jvp(target, variables, d)

@@ -126,10 +126,10 @@ class Downstream:
         gen = torch.Generator().manual_seed(self.weight_seed + k)
         real = y.real.dtype if y.is_complex() else y.dtype
         if self.reduce == "weighted_sum":
-            out = (signed_noise(y.shape, real, gen) * y).sum()
+            out = (signed_noise(y.shape, real, gen).to(y.device) * y).sum()
         elif self.reduce == "weighted_column_sums":  # ∂h/∂y is w expanded along dim 0 (stride 0)
             sums = y.sum(0)
-            out = (signed_noise(sums.shape, real, gen) * sums).sum()
+            out = (signed_noise(sums.shape, real, gen).to(y.device) * sums).sum()
         elif self.reduce == "sum":
             out = y.sum()
         elif self.reduce == "mean":

@@ -172,7 +172,7 @@ def block_edges(d: Sequence[Tensor]) -> tuple[Tensor, ...]:
     """
     kept = []
     for t in d:
-        index = torch.arange(t.numel())
+        index = torch.arange(t.numel(), device=t.device)
         at_edge = (index % BLOCK == 0) | (index % BLOCK == BLOCK - 1) | (index == t.numel() - 1)
         kept.append(torch.where(at_edge.reshape(t.shape), t, torch.zeros((), dtype=t.dtype)))
     return tuple(kept)

@@ -299,7 +299,7 @@ def _outside_range(
     """``got`` and ``want`` with the elements where a simulated correct run is not finite (or
     ``also`` is true) set to 0 (the dtype's range cannot hold them: no verdict there), and how many
     those are."""
-    out_of_range = torch.zeros(want.shape, dtype=torch.bool) if also is None else also.clone()
+    out_of_range = torch.zeros(want.shape, dtype=torch.bool, device=want.device) if also is None else also.clone()
     for s in simulated:
         out_of_range |= ~s.detach().isfinite()
     count = int(out_of_range.sum())

@@ -101,8 +101,8 @@ def check_second_order(
     with findings_as_failures(NAME, case):
         v = _seed_for(seed, outputs) if seed is not None else random_seed_like(outputs, gen)
         if second_seeds is None:
-            t1 = tuple(signed_noise(x.shape, x.dtype, gen) for x in variables)
-            t2 = tuple(signed_noise(x.shape, x.dtype, gen) for x in variables)
+            t1 = tuple(signed_noise(x.shape, x.dtype, gen).to(x.device) for x in variables)
+            t2 = tuple(signed_noise(x.shape, x.dtype, gen).to(x.device) for x in variables)
         else:
             if not isinstance(second_seeds, (tuple, list)) or len(second_seeds) != 2:
                 raise UsageError("second_seeds must be a pair (t1, t2), each with one tensor per variable")
