@@ -222,11 +222,13 @@ TORCH_PROD_BF16 = (
     "to 3.4% (8.8 units of roundoff) off, and equals a bfloat16 loop (2.609 where the exact product is "
     "2.653 and a float32 accumulation rounded once gives 2.656)"
 )
-KL_DIV_BF16_UNEXPLAINED = (
+KL_DIV_HALF_UNEXPLAINED = (
     "not analysed (torch or gradprops): bfloat16 kl_div(log_softmax(x), softmax(y), 'batchmean') lands "
     "further from float64 than the op-by-op simulation predicts where its terms cancel (a constant-logit "
     "row of 914: 0.0200 against 0.0276 exact; float32 gives 0.0276): a rounding step inside a fused "
-    "bfloat16 kernel that the simulation does not see, or an error model that misses it"
+    "bfloat16 kernel that the simulation does not see, or an error model that misses it. float16 does "
+    "the same (seed 7 of benchmarks/false_alarms.py: logits constant along each row of 2,048, "
+    "0.04663 against 0.04599 exact, 1.33x the allowance)"
 )
 TORCH_LOGSIGMOID_DOUBLE_BACKWARD = (
     "torch finding: F.logsigmoid's double backward is exactly 0 for x >= 37 (float64), where the second "
@@ -533,7 +535,7 @@ NN = [
     _e("kl_div", "F.kl_div(F.log_softmax(x, -1), F.softmax(y, -1), reduction='batchmean')", "(b,c),(b,c)",
        "nn", params="x, y", inputs_kw={"low": (None, -5.0), "high": (None, 5.0), "max_batch_dims": 0},
        nonempty=True, note="|y| ≤ 5: a target probability that underflows to 0 has an inf·0 = NaN grad",
-       known={"low_precision/bfloat16": KL_DIV_BF16_UNEXPLAINED}),
+       known={"low_precision/bfloat16": KL_DIV_HALF_UNEXPLAINED, "low_precision/float16": KL_DIV_HALF_UNEXPLAINED}),
     _e("binary_cross_entropy", "F.binary_cross_entropy(x, torch.sigmoid(y))", "(n),(n)", "nn",
        params="x, y", inputs_kw={"low": (0.05, None), "high": (0.95, None), "max_batch_dims": 0},
        nonempty=True),
