@@ -9,8 +9,10 @@ kernel that gets one shape wrong is found with the smallest case that shows it. 
 backward is every other property's job.
 
 Custom ops are found by running forward once under a dispatch mode that records the first call of
-each op outside torch's own namespaces, with its arguments; a function of plain torch ops is a note
-("no torch.library custom op"), found out on the first example. Cost per example: one forward, and
+each op outside torch's own namespaces, with its arguments — only where the graph holds a custom
+autograd Function (a differentiable custom op registers one), so a function of plain torch ops costs
+a walk of its graph and is a note ("no torch.library custom op"). A custom op whose outputs carry no
+grad (off the differentiable path) is not looked for. Cost per example: one forward, and
 ``opcheck``'s own (a forward and backward per test, the AOT test compiling once per shape class;
 its first call in a process pays torch.compile's start-up, a few seconds).
 """
@@ -25,7 +27,7 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map_only
 
-from gradprops.autodiff import Graph
+from gradprops.autodiff import Graph, custom_functions
 from gradprops.describe import format_values
 from gradprops.errors import PropertyFailure
 from gradprops.properties._common import as_helper, findings_as_failures, make_case
@@ -50,7 +52,9 @@ def check_opcheck(target: Target, *, graph: Graph | None = None) -> list[str]:
     variables = graph.variables
     case = lambda: make_case(target, variables, helper_call="gradprops.assert_opcheck(fn, inputs)")  # noqa: E731
     with findings_as_failures(NAME, case):
-        calls = custom_op_calls(target, variables)
+        # A differentiable custom op shows in the graph as its generated autograd Function: without
+        # one, skip the recorded forward (an op off the differentiable path is not looked for).
+        calls = custom_op_calls(target, variables) if custom_functions(graph.outputs) else {}
     if not calls:
         raise Unsupported("no torch.library custom op in the forward: opcheck tests registered ops")
     for op, (args, kwargs) in calls.items():
