@@ -26,7 +26,7 @@ from torch.utils import _pytree as pytree
 
 from gradprops.compare import compare, same_values
 from gradprops.errors import UsageError
-from gradprops.noise import signed_noise
+from gradprops.noise import random_seed_like
 from gradprops.precision import Narrowing
 from gradprops.signals import FunctionRaised, Mutated, Unavailable, call_user
 from gradprops.strided import fresh_leaf, repeats, wide_dtype
@@ -75,6 +75,7 @@ class Graph:
         self.originals = tuple(x.detach() for x in values)
         self._outputs: tuple[Tensor, ...] | None = None
         self._remembered: list[tuple[tuple[object, ...], Sequence[Tensor], tuple[Tensor, ...]]] = []
+        self._functions: list[type[torch.autograd.Function]] | None = None
 
     @property
     def outputs(self) -> tuple[Tensor, ...]:
@@ -82,6 +83,13 @@ class Graph:
             run = guarded_forward if self.guarded else forward
             self._outputs = run(self.target, self.variables)
         return self._outputs
+
+    @property
+    def custom_functions(self) -> list[type[torch.autograd.Function]]:
+        """:func:`custom_functions` of the outputs, walked once for every property that asks."""
+        if self._functions is None:
+            self._functions = custom_functions(self.outputs)
+        return self._functions
 
     def vjp(self, seed: Sequence[Tensor], *, remember: bool = True) -> tuple[Tensor, ...]:
         """:func:`vjp` of this graph, remembered per seed object (seeds are never written into);
@@ -632,8 +640,7 @@ def parameters_read_elsewhere(target: Target) -> list[str]:
     try:
         graph = Graph(target)
         outputs = graph.outputs
-        generator = torch.Generator().manual_seed(0)
-        seed = tuple(signed_noise(o.shape, o.dtype, generator).to(o.device) for o in outputs)
+        seed = random_seed_like(outputs, torch.Generator().manual_seed(0))
         substituted = graph.vjp(seed)[len(target.variables) - len(own):]
         positional, keywords = target.call_arguments([fresh_leaf(x) for x in target.inputs])
         raw = call_user("forward", lambda: module(*positional, **keywords))

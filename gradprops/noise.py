@@ -47,6 +47,15 @@ def signed_noise(shape: Sequence[int], dtype: torch.dtype, generator: torch.Gene
     return flat.to(dtype).reshape(shape)
 
 
+def random_seed_like(outputs: Sequence[Tensor], generator: torch.Generator) -> tuple[Tensor, ...]:
+    """A signed random seed for each output, on its device (used when the caller gives none).
+
+    >>> [tuple(v.shape) for v in random_seed_like((torch.zeros(2, 3), torch.zeros(())), torch.Generator())]
+    [(2, 3), ()]
+    """
+    return tuple(signed_noise(o.shape, o.dtype, generator).to(o.device) for o in outputs)
+
+
 def _tiled(table: Tensor, count: int) -> Tensor:
     """``table`` repeated to ``count`` values (a fresh tensor, so the caller may write into it)."""
     return table.repeat(-(-count // table.numel()))[:count]

@@ -315,24 +315,13 @@ def test_a_module_that_differentiates_its_own_parameters_is_not_called_wrong():
 
 
 def test_a_module_whose_parameter_grad_is_really_wrong_is_still_a_finding():
-    class Doubled(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x, w):
-            ctx.save_for_backward(x, w)
-            return x * w
-
-        @staticmethod
-        def backward(ctx, g):
-            x, w = ctx.saved_tensors
-            return g * w, (2 * g * x).sum_to_size(w.shape)
-
     class Scale(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.weight = torch.nn.Parameter(torch.tensor([2.0, -1.0], dtype=torch.float64))
 
         def forward(self, x):
-            return Doubled.apply(x, self.weight)
+            return _ScaleWrongInScale.apply(x, self.weight)
 
     with pytest.raises(gradprops.PropertyFailure, match="finite_differences"):
         gradprops.assert_finite_differences(Scale(), (x64(3, 2),))

@@ -24,7 +24,7 @@ from gradprops.autodiff import (
 from gradprops.compare import Escalation, Mismatch, compare, max_abs, overflowed
 from gradprops.describe import Case, describe_seed, seed_source
 from gradprops.errors import NotChecked, PropertyFailure, UsageError
-from gradprops.noise import signed_noise
+from gradprops.noise import random_seed_like
 from gradprops.precision import LargestIntermediate, SimulatedPrecision
 from gradprops.signals import FunctionRaised, Mutated, NotApplicable
 from gradprops.strided import wide_dtype
@@ -182,11 +182,6 @@ def seed_pair(seeds: Any, outputs: Sequence[Tensor]) -> tuple[tuple[Tensor, ...]
 
 def _finite(*xs: float) -> bool:
     return all(x == x and abs(x) != float("inf") for x in xs)
-
-
-def random_seed_like(outputs: Sequence[Tensor], generator: torch.Generator) -> tuple[Tensor, ...]:
-    """A signed random seed for each output (used when the caller gives none)."""
-    return tuple(signed_noise(o.shape, o.dtype, generator).to(o.device) for o in outputs)
 
 
 def as_per_variable(

@@ -27,8 +27,8 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map_only
 
-from gradprops.autodiff import Graph, custom_functions
-from gradprops.describe import format_values
+from gradprops.autodiff import Graph
+from gradprops.describe import describe_tensor
 from gradprops.errors import PropertyFailure
 from gradprops.properties._common import as_helper, findings_as_failures, make_case
 from gradprops.signals import Unsupported
@@ -54,14 +54,15 @@ def check_opcheck(target: Target, *, graph: Graph | None = None) -> list[str]:
     with findings_as_failures(NAME, case):
         # A differentiable custom op shows in the graph as its generated autograd Function: without
         # one, skip the recorded forward (an op off the differentiable path is not looked for).
-        calls = custom_op_calls(target, variables) if custom_functions(graph.outputs) else {}
+        calls = custom_op_calls(target, variables) if graph.custom_functions else {}
     if not calls:
         raise Unsupported("no torch.library custom op in the forward: opcheck tests registered ops")
     for op, (args, kwargs) in calls.items():
         try:
             torch.library.opcheck(op, args, kwargs)
         except Exception as exc:  # OpCheckError, or the op raising inside one of opcheck's tests
-            shapes = ", ".join(_describe(a) for a in (*args, *kwargs.values()))
+            shapes = ", ".join(f"tensor of {describe_tensor(a)}" if isinstance(a, Tensor) else repr(a)
+                               for a in (*args, *kwargs.values()))
             raise PropertyFailure(
                 NAME, f"torch.library.opcheck({op}, ...) fails: {exc}", case(),
                 extra=f"  {op} was called with ({shapes}) in this example's forward. opcheck's tests: "
@@ -97,13 +98,6 @@ class _FirstCalls(TorchDispatchMode):
 def _argument(t: Tensor) -> Tensor:
     copy = t.detach().clone()
     return copy.requires_grad_() if copy.is_floating_point() or copy.is_complex() else copy
-
-
-def _describe(a: Any) -> str:
-    if isinstance(a, Tensor):
-        return f"tensor of shape {tuple(a.shape)}, {a.dtype}, strides {a.stride()}" + (
-            f" = {format_values(a.detach())}" if a.numel() <= 8 else "")
-    return repr(a)
 
 
 def assert_opcheck(fn: Callable[..., Any], inputs: Inputs) -> None:

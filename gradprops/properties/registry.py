@@ -19,7 +19,7 @@ from torch import Tensor
 
 from gradprops.autodiff import Graph
 from gradprops.errors import UsageError
-from gradprops.properties._common import random_seed_like
+from gradprops.noise import random_seed_like
 from gradprops.properties.adjoint import NAME as ADJOINT
 from gradprops.properties.adjoint import check_forward_reverse_adjoint
 from gradprops.properties.chain_rule import NAME as CHAIN_RULE

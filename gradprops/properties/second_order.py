@@ -29,7 +29,7 @@ from torch import Tensor
 from gradprops.autodiff import as_seed, double_vjp, forward, vjp, vjp_at
 from gradprops.compare import compare_all, max_abs
 from gradprops.errors import PropertyFailure, UsageError
-from gradprops.noise import signed_noise
+from gradprops.noise import random_seed_like, signed_noise
 from gradprops.properties._common import (
     all_finite,
     as_helper,
@@ -39,7 +39,6 @@ from gradprops.properties._common import (
     findings_as_failures,
     make_case,
     noise_floor,
-    random_seed_like,
     rounding_noise,
     scalar_mismatch,
     tolerance_for,

@@ -27,15 +27,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Graph, custom_functions, func_vjp, vmapped_outputs, vmapped_vjp
+from gradprops.autodiff import Graph, func_vjp, vmapped_outputs, vmapped_vjp
 from gradprops.compare import Mismatch, compare_all, max_abs
+from gradprops.noise import random_seed_like
 from gradprops.properties._common import (
     as_helper,
     beyond_noise,
     fail_on,
     findings_as_failures,
     make_case,
-    random_seed_like,
     seed_or_random,
     tolerance_for,
 )
@@ -64,13 +64,12 @@ def check_vmap(
         target, variables, seeds=seeds, extras=extras, helper_call="gradprops.assert_vmap(fn, inputs, seed=v)")
     with findings_as_failures(NAME, case):
         outputs = graph.outputs
-    functions = _batchable_functions(outputs)
+    functions = _batchable_functions(graph.custom_functions)
     seed = seed_or_random(seed, outputs, generator)
     seeds["v"] = seed
     seed1 = random_seed_like(outputs, generator)
     with findings_as_failures(NAME, case):
-        values1, note = _second_sample(target, variables, generator)
-        other = Graph(target, at=values1)
+        values1, other, note = _second_sample(target, graph, generator)
         per_sample_outputs = ([o.detach() for o in outputs], [o.detach() for o in other.outputs])
         per_sample_vjp = (graph.vjp(seed), other.vjp(seed1))
         batched = [torch.stack([a.detach(), b]) for a, b in zip(variables, values1)]
@@ -84,9 +83,7 @@ def check_vmap(
                    got_label: str, want_label: str) -> list[Mismatch]:
         flat_got = [t for sample in got for t in sample]
         flat_want = [t for sample in want for t in sample]
-        flat_names = [f"{label}, sample {b}" for b in range(len(got)) for label in labels]
-        if len(got) == 1:
-            flat_names = list(labels)
+        flat_names = [f"{label}, sample {b}" if len(got) > 1 else label for b in range(len(got)) for label in labels]
         return beyond_noise(
             lambda m: compare_all(flat_got, flat_want, flat_names, tolerance, m, actual_label=got_label,
                                   expected_label=want_label),
@@ -107,9 +104,8 @@ def check_vmap(
     return [note] if note else []
 
 
-def _batchable_functions(outputs: Sequence[Tensor]) -> list[type[torch.autograd.Function]]:
-    """The custom Functions in the graph, each able to run under vmap; Unsupported otherwise."""
-    functions = custom_functions(outputs)
+def _batchable_functions(functions: list[type[torch.autograd.Function]]) -> list[type[torch.autograd.Function]]:
+    """The graph's custom Functions, each able to run under vmap; Unsupported otherwise."""
     if not functions:
         raise Unsupported("no custom torch.autograd.Function in the graph: under vmap only torch's own batching "
                           "rules would run, and they are not under test")
@@ -127,26 +123,26 @@ def _batchable_functions(outputs: Sequence[Tensor]) -> list[type[torch.autograd.
     return functions
 
 
-def _second_sample(target: Target, variables: Sequence[Tensor],
-                   generator: torch.Generator) -> tuple[list[Tensor], str]:
-    """The variables' values permuted within each tensor (same domain, other values), or copies of
-    them where the function raises there, returns other shapes or non-finite values; and a note
-    saying so."""
+def _second_sample(target: Target, graph: Graph, generator: torch.Generator) -> tuple[list[Tensor], Graph, str]:
+    """Sample 1 and its graph: the variables' values permuted within each tensor (same domain,
+    other values), or copies of them, on ``graph`` itself, where the function raises there, returns
+    other shapes or non-finite values (with a note saying so)."""
     permuted = []
-    for v in variables:
+    for v in graph.variables:
         flat = v.detach().reshape(-1)
         permuted.append(flat[torch.randperm(flat.numel(), generator=generator)].reshape(v.shape))
-    first = [o.detach() for o in Graph(target, at=[v.detach() for v in variables]).outputs]
+    other = Graph(target, at=permuted)
     try:
-        there = [o.detach() for o in Graph(target, at=permuted).outputs]
+        there = other.outputs
     except FunctionRaised:
         there = None
     if there is not None and all(a.shape == b.shape and bool(b.isfinite().all() or not a.isfinite().all())
-                                 for a, b in zip(first, there)):
-        return permuted, ""
-    copies = [v.detach().clone() for v in variables]
-    return copies, ("vmap: sample 1 is a copy of sample 0 (with the inputs' values permuted the function raised, "
-                    "or gave other shapes or non-finite outputs): a rule that mixes samples is not seen here")
+                                 for a, b in zip(graph.outputs, there)):
+        return permuted, other, ""
+    copies = [v.detach().clone() for v in graph.variables]
+    return copies, graph, ("vmap: sample 1 is a copy of sample 0 (with the inputs' values permuted the function "
+                           "raised, or gave other shapes or non-finite outputs): a rule that mixes samples is not "
+                           "seen here")
 
 
 def assert_vmap(
