@@ -15,8 +15,9 @@ them). It compares, sample by sample:
 It applies where the graph holds a custom Function: elsewhere vmap runs only torch's own batching
 rules, which are not under test. An old-style Function (``forward(ctx, ...)``) cannot run under
 ``torch.func`` at all, and one without a batching rule cannot run under vmap: both are notes, found
-once per check, never failures. Cost per example: 3 forwards and 2 backwards of one sample, and one
-forward and backward of the batch of two.
+once per check, never failures. Cost per example: 2 forwards and 2 backwards of one sample (the
+drawn sample's forward, and its VJP for the shared seed, are the example's own), and 2 forwards and
+a backward of the batch of two.
 """
 
 from __future__ import annotations
