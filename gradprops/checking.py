@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import hypothesis
@@ -83,6 +84,7 @@ def check(
     settings: hypothesis.settings | None = None,
     rtol: float | None = None,
     atol: float | None = None,
+    reference: Callable[..., Any] | None = None,
     database_key: bytes | None = None,
     examples: Sequence[Inputs] = (),
 ) -> Report:
@@ -105,6 +107,11 @@ def check(
     A function whose outputs differ between calls on the same inputs (``torch.rand``, dropout in
     training mode) fails with a PropertyFailure whose detail begins with :data:`NONDETERMINISTIC`.
 
+    ``reference`` is a plain PyTorch version of ``fn`` (the composite a fast kernel replaces), taking
+    the same inputs: ``low_precision`` then takes the float64 answer from it and bounds ``fn``'s
+    error in a narrow dtype by the reference's own error in that dtype (see
+    :func:`gradprops.assert_low_precision`). Outputs of other shapes are a UsageError.
+
     ``examples`` pins cases that are always checked first, before anything is drawn (a known
     regression, a case from a bug report): each is concrete inputs, as a helper takes them, and is
     run for :data:`PINNED_EXAMPLES` examples, with seeds and directions drawn afresh each time.
@@ -122,7 +129,7 @@ def check(
     """
     selected = _selected(properties)
     strategy = _as_strategy(inputs)
-    _check_arguments(max_examples, seed, settings, rtol, atol, database_key)
+    _check_arguments(max_examples, seed, settings, rtol, atol, reference, database_key)
     base = settings if settings is not None else hypothesis.settings()
     overrides: dict[str, Any] = {
         "deadline": None if base.deadline == HYPOTHESIS_DEFAULT_DEADLINE else base.deadline,
@@ -146,11 +153,12 @@ def check(
     )
     given = settings is not None
     pinned_settings = hypothesis.settings(run_settings, max_examples=PINNED_EXAMPLES)
-    searches = [(_Search(fn, st.just(case), pinned_settings, seed, None, rtol, atol),
-                 _Replay(seed, PINNED_EXAMPLES, rtol, atol, settings_given=given, inputs=f"examples[{k}]"))
+    given_options = _Options(rtol, atol, reference)
+    searches = [(_Search(fn, st.just(case), pinned_settings, seed, None, given_options),
+                 _Replay(seed, PINNED_EXAMPLES, given_options, settings_given=given, inputs=f"examples[{k}]"))
                 for k, case in enumerate(pinned(examples))]
-    searches.append((_Search(fn, strategy, run_settings, seed, database_key, rtol, atol),
-                     _Replay(seed, run_settings.max_examples, rtol, atol, settings_given=given)))
+    searches.append((_Search(fn, strategy, run_settings, seed, database_key, given_options),
+                     _Replay(seed, run_settings.max_examples, given_options, settings_given=given)))
     started = time.perf_counter()
     stops_before = _bounded_shrinking.stops
     for search, replay in searches:
@@ -201,7 +209,7 @@ def _selected(properties: Any) -> tuple[Property, ...]:
     return select(properties)
 
 
-def _check_arguments(max_examples: Any, seed: Any, settings: Any, rtol: Any, atol: Any,
+def _check_arguments(max_examples: Any, seed: Any, settings: Any, rtol: Any, atol: Any, reference: Any,
                      database_key: Any) -> None:
     """Refuse what check() cannot use, before any example runs."""
     if max_examples is not None and (isinstance(max_examples, bool) or not isinstance(max_examples, int)
@@ -224,6 +232,20 @@ def _check_arguments(max_examples: Any, seed: Any, settings: Any, rtol: Any, ato
             "database_key=b'my-check', or a name's .encode()"
         )
     resolve_tolerance(torch.float64, rtol, atol)  # raises a UsageError for a bad rtol or atol
+    if reference is not None and not callable(reference):
+        raise UsageError(
+            f"reference must be a callable taking the same inputs as fn (a plain PyTorch version of it), got "
+            f"{reference!r} ({type(reference).__name__})"
+        )
+
+
+@dataclass(frozen=True)
+class _Options:
+    """What the caller gave every property of a check: tolerances and a reference function."""
+
+    rtol: float | None = None
+    atol: float | None = None
+    reference: Callable[..., Any] | None = None
 
 
 def _with_narrowing(failure: PropertyFailure, target: Target | None) -> PropertyFailure:
@@ -267,8 +289,7 @@ class _Search:
     """One Hypothesis search over examples of ``fn``, running the given properties on each."""
 
     def __init__(self, fn: Any, strategy: st.SearchStrategy[Any], settings: hypothesis.settings,
-                 seed: int | None, database_key: bytes | None, rtol: float | None,
-                 atol: float | None) -> None:
+                 seed: int | None, database_key: bytes | None, options: _Options) -> None:
         self.fn, self.strategy, self.settings, self.seed = fn, strategy, settings, seed
         self.nondeterminism: PropertyFailure | None = None  # the first such finding of this search
         # property -> why the function cannot have it (no forward AD, no double backward): found on
@@ -276,7 +297,7 @@ class _Search:
         self.unsupported: dict[str, str] = {}
         self.failed_target: Target | None = None  # the last example a property failed on
         self.checkable = 0  # examples whose outputs could be checked (a function may return None on some)
-        self.database_key, self.rtol, self.atol = database_key, rtol, atol
+        self.database_key, self.options = database_key, options
 
     def run(self, selected: tuple[Property, ...], report: Report) -> None:
         fn, strategy = self.fn, self.strategy
@@ -304,7 +325,8 @@ class _Search:
                 report.generation_seconds += time.perf_counter() - t0
                 return value
 
-            example = Example(target, graph, timed_draw, rtol=self.rtol, atol=self.atol)
+            example = Example(target, graph, timed_draw, rtol=self.options.rtol, atol=self.options.atol,
+                              reference=self.options.reference)
             # Tallied only once the example completes: Hypothesis may reject it part-way (a
             # filtered draw), and then none of its properties ran on a kept example.
             outcomes: list[tuple[PropertyReport, str | None, list[str], float]] = []
@@ -477,9 +499,9 @@ def _nondeterministic(failure: PropertyFailure, what: str, mismatches: Sequence[
 class _Replay:
     """How a failure's search is replayed: the line that re-runs exactly that search."""
 
-    def __init__(self, seed: int | None, max_examples: int, rtol: float | None, atol: float | None, *,
+    def __init__(self, seed: int | None, max_examples: int, options: _Options, *,
                  settings_given: bool, inputs: str = "inputs") -> None:
-        self.seed, self.max_examples, self.rtol, self.atol = seed, max_examples, rtol, atol
+        self.seed, self.max_examples, self.options = seed, max_examples, options
         self.settings_given, self.inputs = settings_given, inputs
 
     def render(self, failure: PropertyFailure, names: list[str]) -> str:
@@ -488,7 +510,9 @@ class _Replay:
         if names != [p.name for p in select(None)]:
             args.append(f"properties={names!r}")
         args.append(f"max_examples={self.max_examples}")
-        args += [f"{k}={v!r}" for k, v in (("rtol", self.rtol), ("atol", self.atol)) if v is not None]
+        args += [f"{k}={v!r}" for k, v in (("rtol", self.options.rtol), ("atol", self.options.atol)) if v is not None]
+        if self.options.reference is not None:
+            args.append("reference=reference")
         if self.settings_given:
             args.append("settings=settings")
         comments = [c for c, on in (("profile is derandomized", self.seed is None),

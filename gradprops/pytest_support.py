@@ -95,6 +95,7 @@ class AutogradTest:
     settings: hypothesis.settings | None = None
     rtol: float | None = None
     atol: float | None = None
+    reference: Callable[..., Any] | None = None
     marks: tuple[Any, ...] = ()
     examples: tuple[Any, ...] = ()  # pinned cases every item checks first
     location: tuple[str, int] = field(default=("<unknown>", 0))
@@ -133,7 +134,7 @@ class AutogradTest:
             reports.append(check(
                 self.fn, self.strategy(spec.dtype, spec.device), properties=[spec.property],
                 max_examples=max_examples or self.max_examples, seed=seed, settings=self.settings,
-                rtol=self.rtol, atol=self.atol, examples=self.examples,
+                rtol=self.rtol, atol=self.atol, reference=self.reference, examples=self.examples,
             ))
         return reports
 
@@ -149,6 +150,7 @@ def autograd_test(
     settings: hypothesis.settings | None = None,
     rtol: float | None = None,
     atol: float | None = None,
+    reference: Callable[..., Any] | None = None,
     marks: Sequence[Any] = (),
     examples: Sequence[Any] = (),
 ) -> Any:
@@ -174,7 +176,7 @@ def autograd_test(
     ``inputs`` takes ``device`` (a signature string does: ``gst.inputs(signature, device=...)``).
     ``properties`` defaults to ``--gradprops-properties``, else every
     property in the registry. ``max_examples``, ``settings`` (a ``hypothesis.settings``),
-    ``rtol`` and ``atol`` go to :func:`gradprops.check`; ``--gradprops-max-examples`` wins over
+    ``rtol``, ``atol`` and ``reference`` go to :func:`gradprops.check`; ``--gradprops-max-examples`` wins over
     the profile but not over ``max_examples`` here. ``marks`` are pytest marks for every item.
     ``examples`` pins concrete cases (a known regression) that every item checks first, whatever
     its dtype (see :func:`gradprops.check`'s ``examples``).
@@ -197,8 +199,8 @@ def autograd_test(
     caller = sys._getframe(1)
     location = (caller.f_code.co_filename, caller.f_lineno - 1)  # 0-based, as pytest reports it
     arguments: dict[str, Any] = dict(properties=properties, dtypes=dtypes, devices=devices,
-                                     max_examples=max_examples, settings=settings, rtol=rtol, atol=atol, marks=marks,
-                                     examples=examples)
+                                     max_examples=max_examples, settings=settings, rtol=rtol, atol=atol,
+                                     reference=reference, marks=marks, examples=examples)
     if fn is None:
         def decorate(function: Callable[..., Any]) -> AutogradTest:
             __tracebackhide__ = True
@@ -218,6 +220,7 @@ def _build(
     settings: hypothesis.settings | None,
     rtol: float | None,
     atol: float | None,
+    reference: Callable[..., Any] | None,
     marks: Sequence[Any],
     examples: Sequence[Any],
     location: tuple[str, int],
@@ -242,12 +245,15 @@ def _build(
         raise UsageError(f"autograd_test: max_examples must be a positive integer, got {max_examples!r}")
     if settings is not None and not isinstance(settings, hypothesis.settings):
         raise UsageError(f"autograd_test: settings must be a hypothesis.settings, got {type(settings).__name__}")
+    if reference is not None and not callable(reference):
+        raise UsageError(
+            f"autograd_test: reference must be a callable taking fn's inputs, got {type(reference).__name__}")
     names = None if properties is None else tuple(p.name for p in registry.select(properties))
     test = AutogradTest(
         fn=fn, inputs=inputs, takes_dtype=takes_dtype, takes_device=takes_device, properties=names,
         dtypes=None if dtypes is None else _dtype_names(dtypes, "dtypes"),
         devices=None if devices is None else _device_names(devices),
-        max_examples=max_examples, settings=settings, rtol=rtol, atol=atol, marks=tuple(marks),
+        max_examples=max_examples, settings=settings, rtol=rtol, atol=atol, reference=reference, marks=tuple(marks),
         examples=tuple(pinned(examples)), location=location,
     )
     return test
@@ -381,7 +387,8 @@ def run_item(
             test.fn, test.strategy(spec.dtype, spec.device), properties=[spec.property],
             max_examples=test.max_examples or options.max_examples,
             seed=item_seed(options, seed, test.settings), settings=test.settings,
-            rtol=test.rtol, atol=test.atol, database_key=f"gradprops:{nodeid}".encode(), examples=test.examples,
+            rtol=test.rtol, atol=test.atol, reference=test.reference, database_key=f"gradprops:{nodeid}".encode(),
+            examples=test.examples,
         )
     except PropertyFailure as failure:
         raise add_replay(failure, replay) from failure.__cause__

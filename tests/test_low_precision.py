@@ -1,6 +1,7 @@
 """The low-precision oracle: wrong float16/bfloat16 paths are caught, correct ones pass, its error model holds."""
 
 import math
+import re
 from typing import ClassVar
 
 import pytest
@@ -105,6 +106,43 @@ def test_helper_with_a_reference_catches_a_kernel_further_off_than_the_reference
     gradprops.assert_low_precision(torch.sin, (x,), seed=v, reference=reference)
     with pytest.raises(gradprops.PropertyFailure, match="low_precision"):
         gradprops.assert_low_precision(lambda t: t.sin() * 1.05, (x,), seed=v, reference=reference)
+
+
+def _gelu_kernel(x):
+    """A 'fast kernel': tanh-approximated GELU with its own float16/bfloat16 path."""
+    return F.gelu(x, approximate="tanh")
+
+
+def _gelu_kernel_wrong_in_bfloat16(x):
+    return F.gelu(x, approximate="tanh") * (1.03 if x.dtype == torch.bfloat16 else 1.0)
+
+
+def _gelu_reference(x):
+    """The plain PyTorch composite the kernel replaces."""
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def test_check_and_autograd_test_take_a_reference_for_the_low_precision_oracle():
+    inputs = gst.inputs("()", dtype=torch.bfloat16, low=-4, high=4)
+    report = gradprops.check(_gelu_kernel, inputs, properties=["low_precision"], reference=_gelu_reference,
+                             max_examples=20, seed=0)
+    assert report.ran("low_precision") == 20
+    with pytest.raises(gradprops.PropertyFailure, match="low_precision") as failure:
+        gradprops.check(_gelu_kernel_wrong_in_bfloat16, inputs, properties=["low_precision"],
+                        reference=_gelu_reference, max_examples=20, seed=0)
+    assert re.search(r"\n  reference: \S*_gelu_reference\n", str(failure.value))
+    assert "reference=reference" in str(failure.value)  # both replay lines pass it on
+    test = gradprops.autograd_test(_gelu_kernel_wrong_in_bfloat16, inputs="()", dtypes=["bfloat16"],
+                                   properties=["low_precision"], reference=_gelu_reference)
+    with pytest.raises(gradprops.PropertyFailure, match="low_precision"):
+        test(seed=0, max_examples=20)
+
+
+def test_a_reference_that_is_not_callable_is_a_usage_error():
+    with pytest.raises(gradprops.UsageError, match="reference must be a callable"):
+        gradprops.check(torch.sin, gst.inputs("()"), reference="torch.sin")
+    with pytest.raises(gradprops.UsageError, match="reference must be a callable"):
+        gradprops.autograd_test(torch.sin, inputs="()", reference=torch.zeros(1))
 
 
 def test_a_reference_with_other_output_shapes_is_a_usage_error():

@@ -57,6 +57,7 @@ class Example:
     draw: Callable[[st.SearchStrategy[Any]], Any]
     rtol: float | None = None
     atol: float | None = None
+    reference: Callable[..., Any] | None = None  # check(reference=): low_precision's float64 answer
     _shared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -160,7 +161,8 @@ def _adjoint(ex: Example) -> list[str]:
 
 
 def _low_precision(ex: Example) -> list[str]:
-    return check_low_precision(ex.target, ex.shared_seed(), generator=ex.shared_generator(stream=5), graph=ex.graph)
+    return check_low_precision(ex.target, ex.shared_seed(), reference=ex.reference,
+                               generator=ex.shared_generator(stream=5), graph=ex.graph)
 
 
 def _vmap(ex: Example) -> list[str]:
