@@ -23,6 +23,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "assert_chain_rule",
+    "assert_compiled_matches_eager",
     "assert_finite_differences",
     "assert_finite_grads",
     "assert_forward_reverse_adjoint",
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
     from gradprops.errors import NotChecked, PropertyFailure, UsageError
     from gradprops.properties import (
         assert_chain_rule,
+        assert_compiled_matches_eager,
         assert_finite_differences,
         assert_finite_grads,
         assert_forward_reverse_adjoint,

@@ -32,6 +32,8 @@ from gradprops.properties._common import (
     raise_if_parameters_read_elsewhere,
     tolerance_for,
 )
+from gradprops.properties.compiled import BACKENDS, backend_names, checked_backends
+from gradprops.properties.compiled import NAME as COMPILED
 from gradprops.properties.registry import Example, Property, select
 from gradprops.report import PropertyReport, Report
 from gradprops.signals import FunctionRaised, NoOutputToCheck, NotApplicable, Unsupported
@@ -85,6 +87,7 @@ def check(
     rtol: float | None = None,
     atol: float | None = None,
     reference: Callable[..., Any] | None = None,
+    compile_backends: Sequence[str | Callable[..., Any]] = BACKENDS,
     database_key: bytes | None = None,
     examples: Sequence[Inputs] = (),
 ) -> Report:
@@ -111,6 +114,9 @@ def check(
     the same inputs: ``low_precision`` then takes the float64 answer from it and bounds ``fn``'s
     error in a narrow dtype by the reference's own error in that dtype (see
     :func:`gradprops.assert_low_precision`). Outputs of other shapes are a UsageError.
+
+    ``compile_backends`` are the ``torch.compile`` backends the opt-in ``compiled_matches_eager``
+    compares with eager (names, or backend callables ``(gm, example_inputs) -> callable``).
 
     ``examples`` pins cases that are always checked first, before anything is drawn (a known
     regression, a case from a bug report): each is concrete inputs, as a helper takes them, and is
@@ -153,7 +159,7 @@ def check(
     )
     given = settings is not None
     pinned_settings = hypothesis.settings(run_settings, max_examples=PINNED_EXAMPLES)
-    given_options = _Options(rtol, atol, reference)
+    given_options = _Options(rtol, atol, reference, checked_backends(compile_backends))
     searches = [(_Search(fn, st.just(case), pinned_settings, seed, None, given_options),
                  _Replay(seed, PINNED_EXAMPLES, given_options, settings_given=given, inputs=f"examples[{k}]"))
                 for k, case in enumerate(pinned(examples))]
@@ -246,6 +252,7 @@ class _Options:
     rtol: float | None = None
     atol: float | None = None
     reference: Callable[..., Any] | None = None
+    compile_backends: tuple[str | Callable[..., Any], ...] = BACKENDS
 
 
 def _with_narrowing(failure: PropertyFailure, target: Target | None) -> PropertyFailure:
@@ -326,7 +333,7 @@ class _Search:
                 return value
 
             example = Example(target, graph, timed_draw, rtol=self.options.rtol, atol=self.options.atol,
-                              reference=self.options.reference)
+                              reference=self.options.reference, compile_backends=self.options.compile_backends)
             # Tallied only once the example completes: Hypothesis may reject it part-way (a
             # filtered draw), and then none of its properties ran on a kept example.
             outcomes: list[tuple[PropertyReport, str | None, list[str], float]] = []
@@ -513,6 +520,8 @@ class _Replay:
         args += [f"{k}={v!r}" for k, v in (("rtol", self.options.rtol), ("atol", self.options.atol)) if v is not None]
         if self.options.reference is not None:
             args.append("reference=reference")
+        if self.options.compile_backends != BACKENDS and COMPILED in names:
+            args.append(f"compile_backends={backend_names(self.options.compile_backends)}")
         if self.settings_given:
             args.append("settings=settings")
         comments = [c for c, on in (("profile is derandomized", self.seed is None),

@@ -203,13 +203,15 @@ def compare_all(
     magnitude: float | None = None,
     actual_label: str = "actual",
     expected_label: str = "expected",
+    label_prefix: str = "grad of ",
 ) -> list[Mismatch]:
-    """Compare grads variable by variable; one :class:`Mismatch` per variable that disagrees."""
+    """Compare grads variable by variable; one :class:`Mismatch` per variable that disagrees, named
+    ``label_prefix`` + its name (``""`` where ``names`` label outputs and grads alike)."""
     if magnitude is None:
         magnitude = max(max_abs(actual), max_abs(expected))
     found = []
     for a, e, n in zip(actual, expected, names):
-        m = compare(a, e, name=f"grad of {n}", tolerance=tolerance, magnitude=magnitude,
+        m = compare(a, e, name=f"{label_prefix}{n}", tolerance=tolerance, magnitude=magnitude,
                     actual_label=actual_label, expected_label=expected_label)
         if m is not None:
             found.append(m)

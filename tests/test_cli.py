@@ -175,12 +175,13 @@ def test_options_mean_the_same_before_or_after_check(capsys: pytest.CaptureFixtu
 
 def test_list_names_every_op_and_property(capsys: pytest.CaptureFixture[str]) -> None:
     from gradprops.app.catalogue import ENTRIES
-    from gradprops.properties.registry import PROPERTIES
+    from gradprops.properties.registry import OPT_IN, PROPERTIES
 
     code, out, _ = run(capsys, "list", "ops")
     assert code == 0 and [line.split()[0] for line in out.splitlines()] == list(ENTRIES)
     code, out, _ = run(capsys, "list", "properties")
-    assert code == 0 and [line.split()[0] for line in out.splitlines()] == [p.name for p in PROPERTIES]
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == [p.name for p in (*PROPERTIES, *OPT_IN)]
+    assert all("(opt-in" in line for line in out.splitlines()[len(PROPERTIES):])
 
 
 def test_dtype_and_options_reach_every_job(capsys: pytest.CaptureFixture[str],

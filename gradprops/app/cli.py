@@ -185,10 +185,12 @@ def _list(args: argparse.Namespace) -> int:
     if given:
         raise UsageError(f"'gradprops list' takes no options, got {', '.join(given)}")
     if args.what == "properties":
-        from gradprops.properties.registry import PROPERTIES
+        from gradprops.properties.registry import OPT_IN, PROPERTIES
 
         for p in PROPERTIES:
             print(f"{p.name:<24} {p.summary}")
+        for p in OPT_IN:
+            print(f"{p.name:<24} (opt-in: name it in --properties) {p.summary}")
     else:
         from gradprops.app.catalogue import ENTRIES
 

@@ -24,6 +24,8 @@ from gradprops.properties.adjoint import NAME as ADJOINT
 from gradprops.properties.adjoint import check_forward_reverse_adjoint
 from gradprops.properties.chain_rule import NAME as CHAIN_RULE
 from gradprops.properties.chain_rule import Downstream, check_chain_rule
+from gradprops.properties.compiled import BACKENDS, check_compiled_matches_eager
+from gradprops.properties.compiled import NAME as COMPILED
 from gradprops.properties.finite_differences import NAME as FINITE_DIFFERENCES
 from gradprops.properties.finite_differences import check_finite_differences
 from gradprops.properties.finite_grads import NAME as FINITE_GRADS
@@ -58,6 +60,7 @@ class Example:
     rtol: float | None = None
     atol: float | None = None
     reference: Callable[..., Any] | None = None  # check(reference=): low_precision's float64 answer
+    compile_backends: tuple[Any, ...] = BACKENDS  # check(compile_backends=): compiled_matches_eager's
     _shared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -174,6 +177,11 @@ def _opcheck(ex: Example) -> list[str]:
     return check_opcheck(ex.target, graph=ex.graph)
 
 
+def _compiled(ex: Example) -> list[str]:
+    return check_compiled_matches_eager(ex.target, ex.shared_seed(), backends=ex.compile_backends, rtol=ex.rtol,
+                                        atol=ex.atol, generator=ex.shared_generator(stream=7), graph=ex.graph)
+
+
 def _chain_rule(ex: Example) -> list[str]:
     h = Downstream.random(ex.shared_generator(stream=3))
     return check_chain_rule(ex.target, h, rtol=ex.rtol, atol=ex.atol, graph=ex.graph)
@@ -211,10 +219,18 @@ PROPERTIES: tuple[Property, ...] = (
              _second_order, needs=("double backward", "float64")),
 )
 
+#: Properties that run only when named (``properties=[..., "compiled_matches_eager"]``): each costs
+#: more than the default set together (torch.compile: seconds per shape class).
+OPT_IN: tuple[Property, ...] = (
+    Property(COMPILED, "torch.compile(f) with each backend (aot_eager, inductor) gives f's outputs and grads",
+             _compiled, needs=("torch.compile",)),
+)
+
 
 def select(names: Sequence[str] | None) -> tuple[Property, ...]:
-    """The properties to run: all of them, exactly those named, or all but those named with a
-    leading ``-`` (``"-second_order,-forward_reverse_adjoint"``), in registry order.
+    """The properties to run: the default set (:data:`PROPERTIES`), exactly those named (opt-in ones
+    included, :data:`OPT_IN`), or the default set but those named with a leading ``-``
+    (``"-second_order,-forward_reverse_adjoint"``), in registry order.
 
     >>> [p.name for p in select("-second_order")] == [p.name for p in PROPERTIES if p.name != "second_order"]
     True
@@ -223,7 +239,7 @@ def select(names: Sequence[str] | None) -> tuple[Property, ...]:
         return PROPERTIES
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    known = {p.name: p for p in PROPERTIES}
+    known = {p.name: p for p in (*PROPERTIES, *OPT_IN)}
     dropped = [n[1:] for n in names if n.startswith("-")]
     if dropped and len(dropped) != len(names):
         raise UsageError(f"properties {list(names)} mixes names with '-name' exclusions: either name the "
@@ -239,4 +255,4 @@ def select(names: Sequence[str] | None) -> tuple[Property, ...]:
         if not kept:
             raise UsageError(f"properties {list(names)} leaves out every property: keep at least one")
         return kept
-    return tuple(p for p in PROPERTIES if p.name in names)
+    return tuple(p for p in (*PROPERTIES, *OPT_IN) if p.name in names)

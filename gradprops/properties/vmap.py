@@ -45,6 +45,8 @@ from gradprops.target import Inputs, Seed, Target
 
 NAME = "vmap"
 
+_TORCH_COMPILE_MODULES = ("torch._functorch", "torch._dynamo", "torch._inductor")
+
 
 def check_vmap(
     target: Target, seed: Seed | None = None, *, rtol: float | None = None, atol: float | None = None,
@@ -87,10 +89,11 @@ def check_vmap(
         flat_names = [f"{label}, sample {b}" if len(got) > 1 else label for b in range(len(got)) for label in labels]
         return beyond_noise(
             lambda m: compare_all(flat_got, flat_want, flat_names, tolerance, m, actual_label=got_label,
-                                  expected_label=want_label),
+                                  expected_label=want_label, label_prefix=""),
             max_abs([*flat_got, *flat_want]), tolerance, seed, outputs, variables, names)
 
     output_labels = [f"output {k}" for k in range(len(outputs))]
+    grad_labels = [f"grad of {n}" for n in names]
     fail_on(NAME, f"torch.func.vmap(f) over a batch of 2 does not equal f on each sample: the batching rule of "
                   f"{rule} (its vmap staticmethod, or the one generate_vmap_rule builds from forward) is wrong",
             mismatches([[o[b] for o in batched_outputs] for b in (0, 1)], per_sample_outputs, output_labels,
@@ -98,15 +101,18 @@ def check_vmap(
     fail_on(NAME, "the VJP under torch.func.vmap does not equal backward(v) on each sample: backward computes "
                   "something else on batched tensors (an in-place write into a batched tensor, a size or an "
                   ".item() read from the batch dim)",
-            mismatches([[g[b] for g in batched_vjp] for b in (0, 1)], per_sample_vjp, names,
+            mismatches([[g[b] for g in batched_vjp] for b in (0, 1)], per_sample_vjp, grad_labels,
                        "vmap of torch.func.vjp", "backward(v) per sample"), case, extra=note)
     fail_on(NAME, "torch.func.vjp does not equal torch.autograd's backward(v) on the same inputs and seed",
-            mismatches([front_end], [per_sample_vjp[0]], names, "torch.func.vjp", "backward(v)"), case)
+            mismatches([front_end], [per_sample_vjp[0]], grad_labels, "torch.func.vjp", "backward(v)"), case)
     return [note] if note else []
 
 
 def _batchable_functions(functions: list[type[torch.autograd.Function]]) -> list[type[torch.autograd.Function]]:
     """The graph's custom Functions, each able to run under vmap; Unsupported otherwise."""
+    # torch.compile's own Function (AOTAutograd's CompiledFunction) holds a compiled graph, not code of the
+    # user's: compiled_matches_eager compares it with eager.
+    functions = [f for f in functions if not f.__module__.startswith(_TORCH_COMPILE_MODULES)]
     if not functions:
         raise Unsupported("no custom torch.autograd.Function in the graph: under vmap only torch's own batching "
                           "rules would run, and they are not under test")
