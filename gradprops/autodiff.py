@@ -481,8 +481,6 @@ def _primal(v: Tensor) -> Tensor:
     return fresh_leaf(v).detach()
 
 
-
-
 # --- float64 copies and shifted evaluations (finite differences) --------------------------------
 
 def float64_target(target: Target) -> Target:
@@ -705,6 +703,17 @@ def func_vjp(target: Target, values: Sequence[Tensor], seed: Sequence[Tensor]) -
         return tuple(g.detach() for g in pullback(tuple(seed)))
 
     return _transformed("torch.func.vjp", run)
+
+
+def func_jvp(target: Target, values: Sequence[Tensor], directions: Sequence[Tensor]) -> tuple[Tensor, ...]:
+    """``J·d`` at ``values`` through ``torch.func.jvp`` rather than forward-mode dual tensors (on the
+    same primals as :func:`jvp`: a stride-0 layout cannot hold a tangent)."""
+    def run() -> tuple[Tensor, ...]:
+        primals = tuple(_primal(v) for v in values)
+        tangents = tuple(d.to(v.dtype) for v, d in zip(primals, directions))
+        return tuple(torch.func.jvp(lambda *vs: target.outputs(vs), primals, tangents)[1])
+
+    return _transformed("torch.func.jvp", run)
 
 
 def vmapped_outputs(target: Target, batched: Sequence[Tensor]) -> tuple[Tensor, ...]:

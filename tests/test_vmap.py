@@ -64,6 +64,43 @@ class ItemInBackward(GeneratedRule):
         return g * x.cos() * (1.0 + 0.0 * x.sum().item())
 
 
+def _under_torch_func(t: torch.Tensor) -> bool:
+    return torch._C._functorch.is_functorch_wrapped_tensor(t)
+
+
+class WithJvp(Sin):
+    """sin with a correct jvp."""
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return t * x.cos()
+
+
+class JvpOffUnderTorchFunc(WithJvp):
+    """A jvp with a path of its own for torch.func's wrapped tensors (as a kernel dispatching on
+    tensor type does), 2% off there: forward-mode AD with dual tensors never takes it."""
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return t * x.cos() * (1.02 if _under_torch_func(t) else 1.0)
+
+
+class BackwardOffUnderTorchFunc(WithJvp):
+    """Its backward is 2% off on torch.func's wrapped tensors only."""
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x.cos() * (1.02 if _under_torch_func(g) else 1.0)
+
+
 VECTORS = gst.inputs("(n)")
 
 
@@ -79,6 +116,17 @@ def test_a_wrong_vmap_rule_fails_only_vmap() -> None:
     assert failure.value.property == "vmap"
     assert "the batching rule of ScaledRule" in str(failure.value) and "vmap(f)" in str(failure.value)
     gradprops.check(ScaledRule.apply, VECTORS, seed=0, max_examples=30, properties="-vmap")  # the rest pass
+
+
+@pytest.mark.parametrize(("function", "headline"), [
+    (JvpOffUnderTorchFunc, "torch.func.jvp does not equal forward-mode AD"),
+    (BackwardOffUnderTorchFunc, "does not equal backward(v)"),  # found first under vmap of torch.func.vjp
+], ids=["jvp", "vjp"])
+def test_torch_func_front_ends_that_disagree_with_torch_autograd_are_found(function, headline) -> None:
+    gradprops.check(WithJvp.apply, VECTORS, seed=0, max_examples=20, properties=["vmap"])
+    with pytest.raises(gradprops.PropertyFailure, match="vmap") as failure:
+        gradprops.check(function.apply, VECTORS, seed=0, max_examples=20, properties=["vmap"])
+    assert headline in str(failure.value)
 
 
 def test_a_rule_that_mixes_samples_is_found() -> None:

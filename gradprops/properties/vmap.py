@@ -10,14 +10,17 @@ them). It compares, sample by sample:
 - ``vmap(f)`` with ``f`` on each sample: the forward's batching rule;
 - ``vmap`` of ``torch.func.vjp``'s pullback over inputs and seeds with ``torch.autograd``'s VJP on
   each sample: backward run on batched tensors;
-- ``torch.func.vjp`` with ``torch.autograd``'s VJP on the drawn sample: the two autograd front ends.
+- ``torch.func.vjp`` with ``torch.autograd``'s VJP on the drawn sample, and, where every custom
+  Function has a ``jvp``, ``torch.func.jvp`` with forward-mode AD's (dual tensors) along a random
+  direction: the two front ends of each mode. ``torch.func.grad`` is ``vjp`` seeded with 1, and
+  ``jacrev`` is ``vmap`` of ``vjp``: both are the paths compared here.
 
 It applies where the graph holds a custom Function: elsewhere vmap runs only torch's own batching
 rules, which are not under test. An old-style Function (``forward(ctx, ...)``) cannot run under
 ``torch.func`` at all, and one without a batching rule cannot run under vmap: both are notes, found
 once per check, never failures. Cost per example: 2 forwards and 2 backwards of one sample (the
-drawn sample's forward, and its VJP for the shared seed, are the example's own), and 2 forwards and
-a backward of the batch of two.
+drawn sample's forward, and its VJP for the shared seed, are the example's own), 2 forwards and
+a backward of the batch of two, and 2 forward-mode passes where the Functions have a ``jvp``.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradprops.autodiff import Graph, func_vjp, vmapped_outputs, vmapped_vjp
+from gradprops.autodiff import Graph, func_jvp, func_vjp, jvp, vmapped_outputs, vmapped_vjp
 from gradprops.compare import Mismatch, compare_all, max_abs
+from gradprops.describe import describe_tensor
 from gradprops.noise import random_seed_like
 from gradprops.properties._common import (
     as_helper,
@@ -79,6 +83,9 @@ def check_vmap(
         batched_outputs = vmapped_outputs(target, batched)
         batched_vjp = vmapped_vjp(target, batched, [torch.stack([a, b]) for a, b in zip(seed, seed1)])
         front_end = func_vjp(target, variables, seed)
+        direction = random_seed_like(variables, generator)
+        without_jvp = [f.__name__ for f in functions if f.jvp is torch.autograd.Function.jvp]
+        tangents = None if without_jvp else (func_jvp(target, variables, direction), jvp(target, variables, direction))
     rule = ", ".join(f.__name__ for f in functions)
     tolerance = tolerance_for(variables, outputs, rtol, atol)
 
@@ -105,6 +112,13 @@ def check_vmap(
                        "vmap of torch.func.vjp", "backward(v) per sample"), case, extra=note)
     fail_on(NAME, "torch.func.vjp does not equal torch.autograd's backward(v) on the same inputs and seed",
             mismatches([front_end], [per_sample_vjp[0]], grad_labels, "torch.func.vjp", "backward(v)"), case)
+    if tangents is not None:
+        extras["jvp direction"] = "; ".join(describe_tensor(d) for d in direction) + \
+            " (the helper below draws its own)"
+        fail_on(NAME, "torch.func.jvp does not equal forward-mode AD (dual tensors) along the same direction d",
+                mismatches([tangents[0]], [tangents[1]], [f"tangent of {label}" for label in output_labels],
+                           "torch.func.jvp", "forward-mode AD"), case)
+    # Without a jvp nothing forward-mode runs at all: forward_reverse_adjoint reports that, once per check.
     return [note] if note else []
 
 
