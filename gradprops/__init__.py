@@ -24,6 +24,7 @@ __all__ = [
     "__version__",
     "assert_chain_rule",
     "assert_compiled_matches_eager",
+    "assert_devices",
     "assert_finite_differences",
     "assert_finite_grads",
     "assert_forward_reverse_adjoint",
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
     from gradprops.properties import (
         assert_chain_rule,
         assert_compiled_matches_eager,
+        assert_devices,
         assert_finite_differences,
         assert_finite_grads,
         assert_forward_reverse_adjoint,

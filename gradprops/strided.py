@@ -32,18 +32,19 @@ def repeats(t: Tensor) -> bool:
     return any(s == 0 and n > 1 for n, s in zip(t.shape, t.stride()))
 
 
-def fresh_leaf(t: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+def fresh_leaf(t: Tensor, dtype: torch.dtype | None = None, device: torch.device | None = None) -> Tensor:
     """A new leaf with ``t``'s values *and* memory layout (strides, offset into a larger buffer),
-    converted to ``dtype`` when given; ``requires_grad`` as ``t``'s.
+    converted to ``dtype`` and moved to ``device`` when given; ``requires_grad`` as ``t``'s.
 
     ``clone()`` would make strided slices contiguous, and the layout is part of what we test.
     """
     requires_grad = t.requires_grad
     t = t.detach()
     dtype = t.dtype if dtype is None else dtype
+    device = t.device if device is None else device
     span = storage_span(t)
-    buffer = (t.as_strided((span,), (1,), 0).to(dtype=dtype, copy=True) if span
-              else torch.empty(0, dtype=dtype, device=t.device))
+    buffer = (t.as_strided((span,), (1,), 0).to(dtype=dtype, device=device, copy=True) if span
+              else torch.empty(0, dtype=dtype, device=device))
     return buffer.as_strided(t.shape, t.stride(), t.storage_offset()).requires_grad_(requires_grad)
 
 

@@ -3,6 +3,7 @@
 from gradprops.properties.adjoint import assert_forward_reverse_adjoint
 from gradprops.properties.chain_rule import assert_chain_rule
 from gradprops.properties.compiled import assert_compiled_matches_eager
+from gradprops.properties.devices import assert_devices
 from gradprops.properties.finite_differences import assert_finite_differences
 from gradprops.properties.finite_grads import assert_finite_grads
 from gradprops.properties.jacobian import assert_vjp_matches_jacobian
@@ -17,6 +18,7 @@ from gradprops.properties.vmap import assert_vmap
 __all__ = [
     "assert_chain_rule",
     "assert_compiled_matches_eager",
+    "assert_devices",
     "assert_finite_differences",
     "assert_finite_grads",
     "assert_forward_reverse_adjoint",

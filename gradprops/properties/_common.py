@@ -21,7 +21,7 @@ from gradprops.autodiff import (
     parameters_read_elsewhere,
     vjp,
 )
-from gradprops.compare import Escalation, Mismatch, compare, max_abs, overflowed
+from gradprops.compare import Escalation, Mismatch, compare, compare_all, max_abs, overflowed
 from gradprops.describe import Case, describe_seed, seed_source
 from gradprops.errors import NotChecked, PropertyFailure, UsageError
 from gradprops.noise import random_seed_like
@@ -369,6 +369,29 @@ def beyond_noise(
         return NOISE_RUNS.verdict(judge)
     except (FunctionRaised, Mutated):
         return found  # the function fails near x: its own property reports that, not this one
+
+
+def against_eager(
+    target: Target, variables: Sequence[Tensor], names: Sequence[str], seed: Sequence[Tensor],
+    eager: tuple[Sequence[Tensor], Sequence[Tensor]], got: Sequence[Tensor], tolerance: Tolerance, label: str,
+) -> list[Mismatch]:
+    """Where ``got`` — outputs then grads of another implementation of the same computation (compiled,
+    on another device) at the variables and ``seed`` — differs from ``eager`` (outputs, grads) by more
+    than rounding explains: the tolerance, then the noise floor, then twice the rounding noise of
+    the eager computation measured under Monte Carlo arithmetic on each side (another kernel rounds
+    differently, as correctly)."""
+    outputs, grads = eager
+    want = [*outputs, *grads]
+    labels = [*(f"output {k}" for k in range(len(outputs))), *(f"grad of {n}" for n in names)]
+
+    def compared_at(values: Sequence[Tensor]) -> list[Tensor]:
+        outs, gs = outputs_and_vjp(target, values, seed, names)
+        return [*outs, *gs]
+
+    return beyond_noise(
+        lambda m: compare_all(got, want, labels, tolerance, m, actual_label=label, expected_label="eager",
+                              label_prefix=""),
+        max_abs(want), tolerance, seed, outputs, variables, names, compared_at=compared_at, compared=want)
 
 
 #: Runs of the measured noise a verdict rests on: 2, and 16 when the difference is within 4 noise

@@ -29,11 +29,10 @@ import torch
 from torch import Tensor
 
 from gradprops.autodiff import Graph, outputs_and_vjp
-from gradprops.compare import Mismatch, compare_all, max_abs
 from gradprops.errors import UsageError
 from gradprops.properties._common import (
+    against_eager,
     as_helper,
-    beyond_noise,
     fail_on,
     findings_as_failures,
     make_case,
@@ -134,15 +133,6 @@ def check_compiled_matches_eager(
         eager_grads = list(graph.vjp(seed))
     tolerance = tolerance_for(variables, eager_outputs, rtol, atol)
     values = [v.detach() for v in variables]
-    want = [*eager_outputs, *eager_grads]
-    labels = [*(f"output {k}" for k in range(len(eager_outputs))), *(f"grad of {n}" for n in names)]
-
-    def mismatches(got: Sequence[Tensor], backend: str) -> list[Mismatch]:
-        return beyond_noise(
-            lambda m: compare_all(got, want, labels, tolerance, m, actual_label=f"compiled ({backend})",
-                                  expected_label="eager", label_prefix=""),
-            max_abs(want), tolerance, seed, eager_outputs, variables, names)
-
     fell_back = []
     for backend in backends:
         extras["backend"] = _name(backend)
@@ -155,7 +145,8 @@ def check_compiled_matches_eager(
             continue
         fail_on(NAME, f"torch.compile(fn, backend={_name(backend)!r}) does not give what fn gives eagerly: the "
                       "traced graph, AOTAutograd's backward graph or the backend computes something else",
-                mismatches([*outputs, *grads], _name(backend)), case)
+                against_eager(target, variables, names, seed, (eager_outputs, eager_grads), [*outputs, *grads],
+                              tolerance, f"compiled ({_name(backend)})"), case)
     del extras["backend"]
     if len(fell_back) == len(backends):
         raise NotApplicable(f"no compiled graph ran ({', '.join(fell_back)}): Dynamo ran the function eagerly "

@@ -26,6 +26,8 @@ from gradprops.properties.chain_rule import NAME as CHAIN_RULE
 from gradprops.properties.chain_rule import Downstream, check_chain_rule
 from gradprops.properties.compiled import BACKENDS, check_compiled_matches_eager
 from gradprops.properties.compiled import NAME as COMPILED
+from gradprops.properties.devices import NAME as DEVICES
+from gradprops.properties.devices import check_devices
 from gradprops.properties.finite_differences import NAME as FINITE_DIFFERENCES
 from gradprops.properties.finite_differences import check_finite_differences
 from gradprops.properties.finite_grads import NAME as FINITE_GRADS
@@ -182,6 +184,10 @@ def _compiled(ex: Example) -> list[str]:
                                         atol=ex.atol, generator=ex.shared_generator(stream=7), graph=ex.graph)
 
 
+def _devices(ex: Example) -> list[str]:
+    return check_devices(ex.target, ex.shared_seed(), rtol=ex.rtol, atol=ex.atol, graph=ex.graph)
+
+
 def _chain_rule(ex: Example) -> list[str]:
     h = Downstream.random(ex.shared_generator(stream=3))
     return check_chain_rule(ex.target, h, rtol=ex.rtol, atol=ex.atol, graph=ex.graph)
@@ -217,6 +223,9 @@ PROPERTIES: tuple[Property, ...] = (
     Property(CHAIN_RULE, "h(f(x)).backward() = VJP(∂h/∂y) for random downstream h", _chain_rule),
     Property(SECOND_ORDER, "double backward: linear in its seed, = finite differences of the VJP",
              _second_order, needs=("double backward", "float64")),
+    # Last: it draws nothing of its own, so adding it left every other property's draws as they were.
+    Property(DEVICES, "outputs and grads on every other available device (cuda, mps, xpu) = the inputs' "
+             "device's, within rounding", _devices, needs=("a second device",)),
 )
 
 #: Properties that run only when named (``properties=[..., "compiled_matches_eager"]``): each costs
