@@ -9,7 +9,8 @@ Tables:
   1. per property: seconds per example / seconds of one forward+backward, same function and inputs;
   2. gradprops.check (default properties) per example vs torch.autograd.gradcheck slow and fast mode;
   3. scaling of the default set: time and peak memory per example from 10 to 1,000,000 elements;
-  4. generation alone: examples per second of gst.tensors, and its share of a check's time.
+  4. generation alone: examples per second of gst.tensors, and its share of a check's time;
+  5. the opt-in compiled_matches_eager: its first example (the compile) and each one after.
 """
 
 from __future__ import annotations
@@ -88,17 +89,19 @@ def forward_backward(fn: Callable, inputs: tuple[torch.Tensor, ...]) -> Callable
     return run
 
 
-def per_example(fn: Callable, inputs: object, properties: list[str] | None, examples: int) -> tuple[float, dict]:
+def per_example(fn: Callable, inputs: object, properties: list[str] | None, examples: int,
+                **options: object) -> tuple[float, dict]:
     """Seconds per example of a check, per property, and generation's share: steady state, warmed up.
 
     The first example of a process pays one-off costs (forward-mode AD's first dual tensors, lazy
     imports, allocator growth): a warm-up check runs first and is not counted.
     """
     settings = hypothesis.settings(database=None, phases=[hypothesis.Phase.generate])
-    gradprops.check(fn, inputs, properties=properties, max_examples=1, seed=1, settings=settings)
+    gradprops.check(fn, inputs, properties=properties, max_examples=1, seed=1, settings=settings, **options)
     # Best of two runs (same seed, same draws): this shared machine's speed drifts by ±30% over seconds.
     report = min(
-        (gradprops.check(fn, inputs, properties=properties, max_examples=examples, seed=0, settings=settings)
+        (gradprops.check(fn, inputs, properties=properties, max_examples=examples, seed=0, settings=settings,
+                         **options)
          for _ in range(2)),
         key=lambda r: r.seconds,
     )
@@ -271,11 +274,49 @@ def table_generation(sizes: list[int], examples: int) -> None:
         print(f"| {n:,} | {rate:,.0f} | {per_prop['_generation']:.0%} |")
 
 
+def table_compiled(sizes: list[int], examples: int) -> None:
+    print("\n## 5. Opt-in compiled_matches_eager, per backend (sin, float64, a concrete input)\n")
+    print("First example: Dynamo's trace and the backend's compile (once per shape class, then reused); "
+          "per example after it: the compiled forward+backward, eager's, and the comparison.\n")
+    print("| backend | elements | fwd+bwd | first example | per example after | ÷ fwd+bwd |")
+    print("|---|---|---|---|---|---|")
+    settings = hypothesis.settings(database=None, phases=[hypothesis.Phase.generate])
+    for backend in ("aot_eager", "inductor"):
+        for n in sizes:
+            fn = lambda t: torch.sin(t) * 1.0  # noqa: E731 a new function per row: nothing compiled before
+            inputs = (torch.randn(n, dtype=F64, requires_grad=True),)
+            base = best_of(forward_backward(fn, inputs), 20)
+            started = time.perf_counter()
+            gradprops.check(fn, inputs, properties=["compiled_matches_eager"], max_examples=1, seed=1,
+                            settings=settings, compile_backends=[backend])
+            first = time.perf_counter() - started
+            total, _ = per_example(fn, inputs, ["compiled_matches_eager"], examples, compile_backends=[backend])
+            print(f"| {backend} | {n:,} | {base * 1e3:.3f} ms | {first:.1f} s | {total * 1e3:.1f} ms | "
+                  f"{total / base:.0f}× |")
+    print("\n(The first row per backend is a cold start; later rows compile a new size of the same code.)\n")
+    print("A whole check on generated inputs (gst.inputs('(n)'): shapes, layouts, batch dims; "
+          f"{examples * 5} examples, float64), wall seconds:\n")
+    print("| properties | seconds | ÷ default set |")
+    print("|---|---|---|")
+    drawn = gst.inputs("(n)")
+    started = time.perf_counter()
+    gradprops.check(lambda t: torch.sin(t) * 2.0, drawn, max_examples=examples * 5, seed=0, settings=settings)
+    default = time.perf_counter() - started
+    print(f"| default set | {default:.1f} | 1× |")
+    for backend in ("aot_eager", "inductor"):
+        started = time.perf_counter()
+        gradprops.check(lambda t: torch.sin(t) * 3.0, drawn, properties=["compiled_matches_eager"],
+                        max_examples=examples * 5, seed=0, settings=settings, compile_backends=[backend])
+        took = time.perf_counter() - started
+        print(f"| compiled_matches_eager ({backend}) | {took:.1f} | {took / default:.1f}× |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--one-size", type=int)
     parser.add_argument("--examples", type=int, default=10)
+    parser.add_argument("--compiled-only", action="store_true", help="only table 5")
     args = parser.parse_args()
     torch.set_num_threads(1)
     # The imports' objects live for the whole run; without this, a full garbage collection walking
@@ -285,6 +326,9 @@ def main() -> None:
         one_size(args.one_size, args.examples)
         return
     examples = 3 if args.quick else args.examples
+    if args.compiled_only:
+        table_compiled([10, 1_000, 100_000], examples)
+        return
     print(f"# gradprops cost benchmark — {datetime.date.today()}, {platform.machine()}, "
           f"{torch.get_num_threads()} torch thread, Python {platform.python_version()}, "
           f"torch {torch.__version__}, hypothesis {hypothesis.__version__}, gradprops {gradprops.__version__}")
@@ -294,6 +338,7 @@ def main() -> None:
     table_vs_gradcheck(sizes, examples)
     table_scaling([10, 1_000, 100_000, 1_000_000], examples)
     table_generation(sizes, examples)
+    table_compiled(sizes, examples)
 
 
 if __name__ == "__main__":
