@@ -7,7 +7,8 @@ import hashlib
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from torch import Tensor
 
 from gradprops.autodiff import Graph
 from gradprops.compare import compare
-from gradprops.errors import PropertyFailure, UsageError
+from gradprops.errors import NotChecked, PropertyFailure, UsageError
 from gradprops.properties._common import (
     CASES_WATCH_NARROWING,
     PRECISION_LOST,
@@ -34,7 +35,7 @@ from gradprops.properties._common import (
 )
 from gradprops.properties.compiled import BACKENDS, backend_names, checked_backends
 from gradprops.properties.compiled import NAME as COMPILED
-from gradprops.properties.registry import Example, Property, select
+from gradprops.properties.registry import Example, Property, named, select
 from gradprops.report import PropertyReport, Report
 from gradprops.signals import FunctionRaised, NoOutputToCheck, NotApplicable, Unsupported
 from gradprops.strategies.values import SEEDS
@@ -90,6 +91,7 @@ def check(
     compile_backends: Sequence[str | Callable[..., Any]] = BACKENDS,
     database_key: bytes | None = None,
     examples: Sequence[Inputs] = (),
+    _requested: Collection[str] | None = None,
 ) -> Report:
     """Check ``fn``'s backward on generated cases; raise PropertyFailure for the shrunk failure.
 
@@ -117,6 +119,11 @@ def check(
 
     ``compile_backends`` are the ``torch.compile`` backends the opt-in ``compiled_matches_eager``
     compares with eager (names, or backend callables ``(gm, example_inputs) -> callable``).
+
+    A property named in ``properties`` that ran on no example (the function cannot have it: no
+    forward AD, no second device, inputs not float64) is said as a :class:`~gradprops.NotChecked`
+    warning; ``vmap`` named for a custom Function that cannot run under vmap is a failure.
+    (``_requested`` is the pytest plugin's: each item runs one property, named by the user or not.)
 
     ``examples`` pins cases that are always checked first, before anything is drawn (a known
     regression, a case from a bug report): each is concrete inputs, as a helper takes them, and is
@@ -159,7 +166,8 @@ def check(
     )
     given = settings is not None
     pinned_settings = hypothesis.settings(run_settings, max_examples=PINNED_EXAMPLES)
-    given_options = _Options(rtol, atol, reference, checked_backends(compile_backends))
+    given_options = _Options(rtol, atol, reference, checked_backends(compile_backends),
+                             named(properties) if _requested is None else frozenset(_requested))
     searches = [(_Search(fn, st.just(case), pinned_settings, seed, None, given_options),
                  _Replay(seed, PINNED_EXAMPLES, given_options, settings_given=given, inputs=f"examples[{k}]"))
                 for k, case in enumerate(pinned(examples))]
@@ -184,6 +192,13 @@ def check(
                 focused.with_replay(focused.replay)  # renders the message again
             raise _with_narrowing(focused, search.failed_target) from failure.__cause__
     report.seconds = time.perf_counter() - started
+    # (The pytest plugin, which passes _requested, reports such a property as a skipped item itself.)
+    for name in sorted(given_options.requested & report.properties.keys()) if _requested is None else ():
+        tally = report.properties[name]
+        if tally.examples == 0 and tally.skipped:
+            warnings.warn(NotChecked(
+                f"{name} was asked for but ran on no example: "
+                + "; ".join(f"{reason} ({count}×)" for reason, count in tally.skipped.items())), stacklevel=2)
     return report
 
 
@@ -253,6 +268,7 @@ class _Options:
     atol: float | None = None
     reference: Callable[..., Any] | None = None
     compile_backends: tuple[str | Callable[..., Any], ...] = BACKENDS
+    requested: frozenset[str] = frozenset()  # named by the caller: a property that cannot run is a warning
 
 
 def _with_narrowing(failure: PropertyFailure, target: Target | None) -> PropertyFailure:
@@ -333,7 +349,8 @@ class _Search:
                 return value
 
             example = Example(target, graph, timed_draw, rtol=self.options.rtol, atol=self.options.atol,
-                              reference=self.options.reference, compile_backends=self.options.compile_backends)
+                              reference=self.options.reference, compile_backends=self.options.compile_backends,
+                              requested=self.options.requested)
             # Tallied only once the example completes: Hypothesis may reject it part-way (a
             # filtered draw), and then none of its properties ran on a kept example.
             outcomes: list[tuple[PropertyReport, str | None, list[str], float]] = []

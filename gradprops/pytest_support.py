@@ -89,6 +89,7 @@ class AutogradTest:
     takes_dtype: bool
     takes_device: bool
     properties: tuple[str, ...] | None = None
+    requested: frozenset[str] = frozenset()  # the properties the user named (not the items' own selection)
     dtypes: tuple[str, ...] | None = None
     devices: tuple[str, ...] | None = None
     max_examples: int | None = None
@@ -135,6 +136,7 @@ class AutogradTest:
                 self.fn, self.strategy(spec.dtype, spec.device), properties=[spec.property],
                 max_examples=max_examples or self.max_examples, seed=seed, settings=self.settings,
                 rtol=self.rtol, atol=self.atol, reference=self.reference, examples=self.examples,
+                _requested=self.requested,
             ))
         return reports
 
@@ -251,6 +253,7 @@ def _build(
     names = None if properties is None else tuple(p.name for p in registry.select(properties))
     test = AutogradTest(
         fn=fn, inputs=inputs, takes_dtype=takes_dtype, takes_device=takes_device, properties=names,
+        requested=registry.named(properties),
         dtypes=None if dtypes is None else _dtype_names(dtypes, "dtypes"),
         devices=None if devices is None else _device_names(devices),
         max_examples=max_examples, settings=settings, rtol=rtol, atol=atol, reference=reference, marks=tuple(marks),
@@ -389,6 +392,7 @@ def run_item(
             seed=item_seed(options, seed, test.settings), settings=test.settings,
             rtol=test.rtol, atol=test.atol, reference=test.reference, database_key=f"gradprops:{nodeid}".encode(),
             examples=test.examples,
+            _requested=test.requested | registry.named(options.properties if test.properties is None else None),
         )
     except PropertyFailure as failure:
         raise add_replay(failure, replay) from failure.__cause__

@@ -159,8 +159,8 @@ def test_the_helper() -> None:
     gradprops.assert_vmap(Sin.apply, x)
     with pytest.raises(gradprops.PropertyFailure, match="batching rule of ScaledRule"):
         gradprops.assert_vmap(ScaledRule.apply, x)
-    with pytest.warns(gradprops.NotChecked, match="vmap was not checked: NoRule has no batching rule"):
-        gradprops.assert_vmap(NoRule.apply, x)
+    with pytest.raises(gradprops.PropertyFailure, match="vmap was asked for, and NoRule has no batching rule"):
+        gradprops.assert_vmap(NoRule.apply, x)  # the helper asks for vmap
 
 
 class Layer(torch.nn.Module):
@@ -177,3 +177,13 @@ class Layer(torch.nn.Module):
 def test_a_module_is_batched_over_its_inputs_and_its_parameters() -> None:
     report = gradprops.check(Layer(), gst.inputs("(3)"), seed=0, max_examples=20, properties=["vmap"])
     assert report.properties["vmap"].examples == report.examples > 0
+
+
+def test_vmap_asked_for_by_name_fails_where_the_function_cannot_run_under_it() -> None:
+    with pytest.raises(gradprops.PropertyFailure, match="vmap was asked for, and NoRule has no batching rule"):
+        gradprops.check(NoRule.apply, VECTORS, seed=0, max_examples=5, properties=["vmap"])
+    with pytest.raises(gradprops.PropertyFailure, match="vmap was asked for, and Sin is an old-style"):
+        gradprops.assert_vmap(OldStyle.apply, (torch.ones(2, dtype=torch.float64, requires_grad=True),))
+    with pytest.warns(gradprops.NotChecked, match=r"vmap was asked for but ran on no example: no custom"):
+        gradprops.check(torch.sin, VECTORS, seed=0, max_examples=5, properties=["vmap"])
+    gradprops.autograd_test(NoRule.apply, inputs=VECTORS)(seed=0, max_examples=5)  # not named: a skip, no failure

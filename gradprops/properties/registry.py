@@ -63,6 +63,7 @@ class Example:
     atol: float | None = None
     reference: Callable[..., Any] | None = None  # check(reference=): low_precision's float64 answer
     compile_backends: tuple[Any, ...] = BACKENDS  # check(compile_backends=): compiled_matches_eager's
+    requested: frozenset[str] = frozenset()  # the properties the caller named
     _shared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -172,7 +173,7 @@ def _low_precision(ex: Example) -> list[str]:
 
 def _vmap(ex: Example) -> list[str]:
     return check_vmap(ex.target, ex.shared_seed(), rtol=ex.rtol, atol=ex.atol, generator=ex.shared_generator(stream=6),
-                      graph=ex.graph)
+                      graph=ex.graph, required=VMAP in ex.requested)
 
 
 def _opcheck(ex: Example) -> list[str]:
@@ -234,6 +235,18 @@ OPT_IN: tuple[Property, ...] = (
     Property(COMPILED, "torch.compile(f) with each backend (aot_eager, inductor) gives f's outputs and grads",
              _compiled, needs=("torch.compile",)),
 )
+
+
+def named(properties: Sequence[str] | str | None) -> frozenset[str]:
+    """The properties a ``properties=`` argument names (not the default set, not ``-name`` exclusions).
+
+    >>> sorted(named("vmap,opcheck")), named("-second_order"), named(None)
+    (['opcheck', 'vmap'], frozenset(), frozenset())
+    """
+    if properties is None:
+        return frozenset()
+    names = [n.strip() for n in properties.split(",")] if isinstance(properties, str) else list(properties)
+    return frozenset(n for n in names if n and not n.startswith("-"))
 
 
 def select(names: Sequence[str] | None) -> tuple[Property, ...]:

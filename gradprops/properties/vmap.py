@@ -34,6 +34,7 @@ from torch import Tensor
 from gradprops.autodiff import Graph, func_jvp, func_vjp, jvp, vmapped_outputs, vmapped_vjp
 from gradprops.compare import Mismatch, compare_all, max_abs
 from gradprops.describe import describe_tensor
+from gradprops.errors import PropertyFailure
 from gradprops.noise import random_seed_like
 from gradprops.properties._common import (
     as_helper,
@@ -54,11 +55,12 @@ _TORCH_COMPILE_MODULES = ("torch._functorch", "torch._dynamo", "torch._inductor"
 
 def check_vmap(
     target: Target, seed: Seed | None = None, *, rtol: float | None = None, atol: float | None = None,
-    generator: torch.Generator | None = None, graph: Graph | None = None,
+    generator: torch.Generator | None = None, graph: Graph | None = None, required: bool = False,
 ) -> list[str]:
     """Run the property on ``target`` with seed ``seed`` for the drawn sample (random when None);
     returns notes, raises PropertyFailure, or :class:`~gradprops.signals.Unsupported` where it
-    cannot apply."""
+    cannot apply. ``required`` (vmap asked for by name, or its helper): a custom Function that
+    cannot run under vmap is a failure, not a note."""
     graph = graph or Graph(target)
     generator = generator or torch.Generator().manual_seed(0)
     variables = graph.variables
@@ -71,7 +73,12 @@ def check_vmap(
         target, variables, seeds=seeds, extras=extras, helper_call="gradprops.assert_vmap(fn, inputs, seed=v)")
     with findings_as_failures(NAME, case):
         outputs = graph.outputs
-    functions = _batchable_functions(graph.custom_functions)
+    try:
+        functions = _batchable_functions(graph.custom_functions)
+    except Unbatchable as exc:
+        if required:
+            raise PropertyFailure(NAME, f"vmap was asked for, and {exc}", case()) from exc
+        raise
     seed = seed_or_random(seed, outputs, generator)
     seeds["v"] = seed
     seed1 = random_seed_like(outputs, generator)
@@ -122,6 +129,10 @@ def check_vmap(
     return [note] if note else []
 
 
+class Unbatchable(Unsupported):
+    """A custom Function in the graph cannot run under vmap (no batching rule, old style)."""
+
+
 def _batchable_functions(functions: list[type[torch.autograd.Function]]) -> list[type[torch.autograd.Function]]:
     """The graph's custom Functions, each able to run under vmap; Unsupported otherwise."""
     # torch.compile's own Function (AOTAutograd's CompiledFunction) holds a compiled graph, not code of the
@@ -133,12 +144,12 @@ def _batchable_functions(functions: list[type[torch.autograd.Function]]) -> list
     base = torch.autograd.Function
     for cls in functions:
         if cls.setup_context is base.setup_context:
-            raise Unsupported(
+            raise Unbatchable(
                 f"{cls.__name__} is an old-style autograd.Function (forward(ctx, ...)): torch.func transforms "
                 "(vmap, grad, vjp) cannot run it; to check it under vmap, give it forward(*args) without ctx "
                 "and a setup_context(ctx, inputs, output)")
         if not getattr(cls, "generate_vmap_rule", False) and cls.vmap is base.vmap:
-            raise Unsupported(
+            raise Unbatchable(
                 f"{cls.__name__} has no batching rule, so torch.func.vmap raises on it: set "
                 "generate_vmap_rule = True (forward must then be pure torch ops) or write a vmap staticmethod")
     return functions
@@ -187,4 +198,4 @@ def assert_vmap(
     ...     def backward(ctx, g): return g * ctx.saved_tensors[0].cos()
     >>> assert_vmap(Sin.apply, (torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64, requires_grad=True),))
     """
-    as_helper(NAME, Target(fn, inputs), lambda target: check_vmap(target, seed, rtol=rtol, atol=atol))
+    as_helper(NAME, Target(fn, inputs), lambda target: check_vmap(target, seed, rtol=rtol, atol=atol, required=True))
