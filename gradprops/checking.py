@@ -350,7 +350,7 @@ class _Search:
 
             example = Example(target, graph, timed_draw, rtol=self.options.rtol, atol=self.options.atol,
                               reference=self.options.reference, compile_backends=self.options.compile_backends,
-                              requested=self.options.requested)
+                              requested=self.options.requested, drawn_function=isinstance(fn, st.SearchStrategy))
             # Tallied only once the example completes: Hypothesis may reject it part-way (a
             # filtered draw), and then none of its properties ran on a kept example.
             outcomes: list[tuple[PropertyReport, str | None, list[str], float]] = []

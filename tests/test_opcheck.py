@@ -53,6 +53,30 @@ writes_input.register_fake(lambda x: torch.empty_like(x))
 writes_input.register_autograd(_backward, setup_context=_save)
 
 
+# An op with two overloads, its autograd formula registered for one of them only. Its
+# implementation is differentiable torch code, so grads through the other overload come out right by
+# accident (autograd records the ops inside): every other property passes; opcheck does not.
+_overloads = torch.library.Library("gradprops_tests_overloads", "DEF")
+_overloads.define("scale(Tensor x) -> Tensor")
+_overloads.define("scale.by(Tensor x, float factor) -> Tensor")
+_overloads.impl("scale", lambda x: x * 2.0, "CompositeExplicitAutograd")
+_overloads.impl("scale.by", lambda x, factor: x * factor, "CompositeExplicitAutograd")
+torch.library.register_autograd("gradprops_tests_overloads::scale", lambda ctx, g: g * 2.0)
+torch.library.register_fake("gradprops_tests_overloads::scale", lambda x: torch.empty_like(x))
+torch.library.register_fake("gradprops_tests_overloads::scale.by", lambda x, factor: torch.empty_like(x))
+
+
+def test_an_autograd_formula_registered_for_one_overload_only_is_found() -> None:
+    gradprops.check(lambda t: torch.ops.gradprops_tests_overloads.scale(t), gst.inputs("(n)"), seed=0,
+                    max_examples=10, properties=["opcheck"])
+    with pytest.raises(gradprops.PropertyFailure) as failure:
+        gradprops.check(lambda t: torch.ops.gradprops_tests_overloads.scale.by(t, 2.0), gst.inputs("(n)"), seed=0,
+                        max_examples=10)
+    # opcheck says it; under -W error torch's own warning in backward, turned into an error, says it first
+    assert ("test_autograd_registration failed with gradprops_tests_overloads::scale.by" in str(failure.value)
+            or "gradprops_tests_overloads::scale: an autograd kernel was not registered" in str(failure.value))
+
+
 def test_a_correct_custom_op_passes_and_is_checked() -> None:
     report = gradprops.check(lambda x: good_sin(2 * x), gst.inputs("(m,n)"), seed=0, max_examples=15)
     assert report.properties["opcheck"].examples > 0 and not report.properties["opcheck"].skipped

@@ -45,16 +45,18 @@ TORCH_NAMESPACES = frozenset({
 })
 
 
-def check_opcheck(target: Target, *, graph: Graph | None = None) -> list[str]:
+def check_opcheck(target: Target, *, graph: Graph | None = None, look_everywhere: bool = True) -> list[str]:
     """Run the property on ``target``; returns notes, raises PropertyFailure, or
-    :class:`~gradprops.signals.Unsupported` where the forward calls no custom op."""
+    :class:`~gradprops.signals.Unsupported` where the forward calls no custom op. Without
+    ``look_everywhere`` custom ops are looked for only where the graph holds a custom Function."""
     graph = graph or Graph(target)
     variables = graph.variables
     case = lambda: make_case(target, variables, helper_call="gradprops.assert_opcheck(fn, inputs)")  # noqa: E731
     with findings_as_failures(NAME, case):
-        # A differentiable custom op shows in the graph as its generated autograd Function: without
-        # one, skip the recorded forward (an op off the differentiable path is not looked for).
-        calls = custom_op_calls(target, variables) if graph.custom_functions else {}
+        # A differentiable custom op shows in the graph as its generated autograd Function; one without
+        # an autograd registration does not (its implementation's own ops do), so only look_everywhere
+        # records the forward whatever the graph holds.
+        calls = custom_op_calls(target, variables) if look_everywhere or graph.custom_functions else {}
     if not calls:
         raise Unsupported("no torch.library custom op in the forward: opcheck tests registered ops")
     for op, (args, kwargs) in calls.items():

@@ -64,6 +64,7 @@ class Example:
     reference: Callable[..., Any] | None = None  # check(reference=): low_precision's float64 answer
     compile_backends: tuple[Any, ...] = BACKENDS  # check(compile_backends=): compiled_matches_eager's
     requested: frozenset[str] = frozenset()  # the properties the caller named
+    drawn_function: bool = False  # fn is a strategy: each example has a function of its own
     _shared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -177,7 +178,10 @@ def _vmap(ex: Example) -> list[str]:
 
 
 def _opcheck(ex: Example) -> list[str]:
-    return check_opcheck(ex.target, graph=ex.graph)
+    # A fixed function: looked for everywhere, once (a function without custom ops is then skipped for
+    # the rest of the check). A drawn one (a catalogue op, generated programs) is recorded on every
+    # example, so there only a graph with a custom Function is looked into.
+    return check_opcheck(ex.target, graph=ex.graph, look_everywhere=not ex.drawn_function)
 
 
 def _compiled(ex: Example) -> list[str]:
