@@ -1,0 +1,108 @@
+"""Wall times a user waits for: the main job, the test suite, a downstream suite serial and in parallel.
+
+    python benchmarks/wall_times.py                 # main job, downstream serial and -n 2 (about 2 minutes)
+    python benchmarks/wall_times.py --suite         # and gradprops' own test suite at -n 2 (3-4 minutes more)
+
+Each command runs in a fresh process, as a user or CI would run it, and is timed from start to exit.
+Printed with the hardware, the versions and the load average before each run: on a machine that is
+not idle (load above its cores) the figures say more about the neighbours than about gradprops.
+
+- main job: ``gradprops -n 2`` (the catalogue and the fuzz jobs, seed 0);
+- downstream: ``examples/downstream``'s tests with the plugin, serial and ``-n 2``, each with its
+  slowest and median item among those that ran (pytest's JUnit XML; skipped items, a property
+  the function cannot have, cost nothing), so a single item's shrinking shows;
+- suite: ``pytest -q -n 2 -p no:cacheprovider`` on ``tests/`` (``--suite``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from xml.etree import ElementTree
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def hardware() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch  # the versions only: the timed commands run in their own processes
+
+    pytest = subprocess.run([sys.executable, "-m", "pytest", "--version"], capture_output=True, text=True)
+    return (f"{model}, {os.cpu_count()} cores; Python {platform.python_version()}, torch {torch.__version__}, "
+            f"{pytest.stdout.strip()}")
+
+
+def timed(command: list[str], cwd: Path) -> tuple[float, str, int]:
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    took = time.perf_counter() - started
+    print(f"  $ {' '.join(command)}   (in {cwd.relative_to(ROOT) if cwd != ROOT else '.'}; load before: {load:.1f})")
+    return took, done.stdout + done.stderr, done.returncode
+
+
+def item_durations(junit: Path) -> tuple[list[float], int]:
+    """Durations of the items that ran (skipped ones cost nothing and would drag the median down),
+    and how many were skipped, from pytest's JUnit XML."""
+    ran, skipped = [], 0
+    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+        if case.find("skipped") is not None:
+            skipped += 1
+        else:
+            ran.append(float(case.get("time", 0)))
+    return ran, skipped
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--suite", action="store_true", help="also time gradprops' own test suite at -n 2")
+    args = parser.parse_args()
+    print(f"# wall times — {time.strftime('%Y-%m-%d %H:%M')}, {hardware()}\n")
+    results = []
+
+    took, out, code = timed(["gradprops", "-n", "2"], ROOT)
+    summary = next((line for line in out.splitlines() if " checks, " in line and "wall" in line), "no summary line")
+    results.append(("main job: gradprops -n 2", took, f"rc {code}; {summary.strip()}"))
+
+    downstream = ROOT / "examples" / "downstream"
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, extra in (("serial", []), ("-n 2", ["-n", "2"])):
+            junit = Path(tmp) / f"{len(runs)}.xml"
+            took, out, code = timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                     f"--junitxml={junit}", *extra], downstream)
+            items, skipped = item_durations(junit)
+            runs[label] = took
+            spread = (f"{len(items)} items ran ({skipped} skipped), median {statistics.median(items):.2f} s, slowest "
+                      f"{max(items):.2f} s ({max(items) / statistics.median(items):.1f}× the median)"
+                      if items else "no item ran")
+            results.append((f"examples/downstream, {label}", took, f"rc {code}; {spread}"))
+    results.append(("examples/downstream, serial ÷ -n 2", runs["serial"] / runs["-n 2"], "speed-up"))
+
+    if args.suite:
+        took, out, code = timed([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider"], ROOT)
+        last = next((line for line in reversed(out.splitlines()) if " passed" in line), "no summary line")
+        results.append(("test suite: pytest -n 2", took, f"rc {code}; {last.strip()}"))
+
+    print("\n| what | seconds | |\n|---|---:|---|")
+    for what, value, note in results:
+        shown = f"{value:.2f}×" if note == "speed-up" else f"{value:.1f}"
+        print(f"| {what} | {shown} | {'' if note == 'speed-up' else note} |")
+
+
+if __name__ == "__main__":
+    main()
