@@ -103,7 +103,8 @@ def run_one(entry: Entry, dtype: str, seed: int, examples: int,
     started = time.perf_counter()
     fn, inputs = entry.strategies(getattr(torch, dtype))
     try:
-        report = gradprops.check(fn, inputs, properties=normal, max_examples=examples, seed=seed)
+        # every property but the known findings, as the gradprops command runs them: none asked for by name
+        report = gradprops.check(fn, inputs, properties=normal, max_examples=examples, seed=seed, _requested=())
     except PropertyFailure as failure:
         raised = failure.detail.startswith(RAISED)
         result["outcome"] = "cannot run" if raised and dtype != "float64" else "failed"
