@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,19 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def hardware() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch  # the versions only: the timed commands run in their own processes
+    from false_alarms import environment  # its sibling: the same description of the machine
 
+    env = environment()
     pytest = subprocess.run([sys.executable, "-m", "pytest", "--version"], capture_output=True, text=True)
-    return (f"{model}, {os.cpu_count()} cores; Python {platform.python_version()}, torch {torch.__version__}, "
-            f"{pytest.stdout.strip()}")
+    return (f"{env['cpu']}, {env['cores']} cores; Python {env['python']}, torch {env['torch']}, "
+            f"Hypothesis {env['hypothesis']}, {pytest.stdout.strip()}, gradprops/ as of {env['gradprops_commit']}")
 
 
 def timed(command: list[str], cwd: Path) -> tuple[float, str, int]:
