@@ -1,6 +1,7 @@
 """Wall times a user waits for: the main job, the test suite, a downstream suite serial and in parallel.
 
     python benchmarks/wall_times.py                 # main job, downstream serial and -n 2 (about 2 minutes)
+    python benchmarks/wall_times.py --no-main-job --downstream-examples 100
     python benchmarks/wall_times.py --suite         # and gradprops' own test suite at -n 2 (3-4 minutes more)
 
 Each command runs in a fresh process, as a user or CI would run it, and is timed from start to exit.
@@ -8,7 +9,8 @@ Printed with the hardware, the versions and the load average before each run: on
 not idle (load above its cores) the figures say more about the neighbours than about gradprops.
 
 - main job: ``gradprops -n 2`` (the catalogue and the fuzz jobs, seed 0);
-- downstream: ``examples/downstream``'s tests with the plugin, serial and ``-n 2``, each with its
+- downstream: ``examples/downstream``'s tests with the plugin, serial and ``-n 2``, at its own 25
+  examples per item and at 100 (where items carry enough work for two workers to pay), each with its
   slowest and median item among those that ran (pytest's JUnit XML; skipped items, a property
   the function cannot have, cost nothing), so a single item's shrinking shows;
 - suite: ``pytest -q -n 2 -p no:cacheprovider`` on ``tests/`` (``--suite``).
@@ -62,28 +64,35 @@ def item_durations(junit: Path) -> tuple[list[float], int]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--suite", action="store_true", help="also time gradprops' own test suite at -n 2")
+    parser.add_argument("--downstream-examples", type=int, nargs="*", default=[25, 100],
+                        help="--gradprops-max-examples for the downstream runs (its pyproject says 25)")
+    parser.add_argument("--no-main-job", action="store_true")
     args = parser.parse_args()
     print(f"# wall times — {time.strftime('%Y-%m-%d %H:%M')}, {hardware()}\n")
     results = []
 
-    took, out, code = timed(["gradprops", "-n", "2"], ROOT)
-    summary = next((line for line in out.splitlines() if " checks, " in line and "wall" in line), "no summary line")
-    results.append(("main job: gradprops -n 2", took, f"rc {code}; {summary.strip()}"))
+    if not args.no_main_job:
+        took, out, code = timed(["gradprops", "-n", "2"], ROOT)
+        summary = next((line for line in out.splitlines() if " checks, " in line and "wall" in line), "no summary")
+        results.append(("main job: gradprops -n 2", took, f"rc {code}; {summary.strip()}"))
 
     downstream = ROOT / "examples" / "downstream"
-    runs = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, extra in (("serial", []), ("-n 2", ["-n", "2"])):
-            junit = Path(tmp) / f"{len(runs)}.xml"
-            took, out, code = timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                     f"--junitxml={junit}", *extra], downstream)
-            items, skipped = item_durations(junit)
-            runs[label] = took
-            spread = (f"{len(items)} items ran ({skipped} skipped), median {statistics.median(items):.2f} s, slowest "
-                      f"{max(items):.2f} s ({max(items) / statistics.median(items):.1f}× the median)"
-                      if items else "no item ran")
-            results.append((f"examples/downstream, {label}", took, f"rc {code}; {spread}"))
-    results.append(("examples/downstream, serial ÷ -n 2", runs["serial"] / runs["-n 2"], "speed-up"))
+    for examples in args.downstream_examples:
+        runs = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for label, extra in (("serial", []), ("-n 2", ["-n", "2"])):
+                junit = Path(tmp) / f"{len(runs)}.xml"
+                took, out, code = timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                         f"--gradprops-max-examples={examples}", f"--junitxml={junit}", *extra],
+                                        downstream)
+                items, skipped = item_durations(junit)
+                runs[label] = took
+                spread = (f"{len(items)} items ran ({skipped} skipped), median {statistics.median(items):.2f} s, "
+                          f"slowest {max(items):.2f} s ({max(items) / statistics.median(items):.1f}× the median)"
+                          if items else "no item ran")
+                results.append((f"examples/downstream, {examples} examples, {label}", took, f"rc {code}; {spread}"))
+        results.append((f"examples/downstream, {examples} examples, serial ÷ -n 2", runs["serial"] / runs["-n 2"],
+                         "speed-up"))
 
     if args.suite:
         took, out, code = timed([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider"], ROOT)

@@ -106,3 +106,9 @@ def test_plain_torch_ops_are_skipped_with_the_reason() -> None:
     assert any("no torch.library custom op" in why for why in report.properties["opcheck"].skipped)
     with pytest.warns(gradprops.NotChecked, match="opcheck was not checked: no torch.library custom op"):
         gradprops.assert_opcheck(torch.sin, (torch.ones(2, requires_grad=True),))
+
+
+def test_vmap_does_not_take_a_custom_ops_generated_function_for_an_old_style_one_of_the_users() -> None:
+    # torch.library makes an old-style autograd.Function for the op; torch.func reaches the op itself
+    with pytest.warns(gradprops.NotChecked, match="vmap was asked for but ran on no example: no custom torch"):
+        gradprops.check(good_sin, gst.inputs("(n)"), seed=0, max_examples=3, properties=["vmap"])

@@ -50,7 +50,9 @@ from gradprops.target import Inputs, Seed, Target
 
 NAME = "vmap"
 
-_TORCH_COMPILE_MODULES = ("torch._functorch", "torch._dynamo", "torch._inductor")
+#: Where torch's own autograd Functions live: AOTAutograd's CompiledFunction (a compiled graph) and a
+#: torch.library custom op's generated Function (vmap reaches the op itself, not it: opcheck's business).
+_TORCH_INTERNAL_FUNCTIONS = ("torch._functorch", "torch._dynamo", "torch._inductor", "torch._library")
 
 
 def check_vmap(
@@ -135,9 +137,7 @@ class Unbatchable(Unsupported):
 
 def _batchable_functions(functions: list[type[torch.autograd.Function]]) -> list[type[torch.autograd.Function]]:
     """The graph's custom Functions, each able to run under vmap; Unsupported otherwise."""
-    # torch.compile's own Function (AOTAutograd's CompiledFunction) holds a compiled graph, not code of the
-    # user's: compiled_matches_eager compares it with eager.
-    functions = [f for f in functions if not f.__module__.startswith(_TORCH_COMPILE_MODULES)]
+    functions = [f for f in functions if not f.__module__.startswith(_TORCH_INTERNAL_FUNCTIONS)]
     if not functions:
         raise Unsupported("no custom torch.autograd.Function in the graph: under vmap only torch's own batching "
                           "rules would run, and they are not under test")
