@@ -11,7 +11,11 @@ float64 path, replayed under :class:`SimulatedPrecision`:
   kernels do exactly that);
 * every floating input of an op is first moved by a random relative amount of up to one unit
   roundoff of the type the kernel computes in (float32 for float16/bfloat16/float32, float64
-  for float64): Monte Carlo arithmetic. A fused op rounds inside — layer_norm's mean and
+  for float64): Monte Carlo arithmetic. An input that is itself a rounded result (stored in the
+  narrow dtype) moves by up to a roundoff of that dtype, each element on its own and all of them
+  together by one common relative amount: another correct kernel computes and rounds it otherwise,
+  equal values round alike, and where they feed a sum that cancels (kl_div along a constant row)
+  their common error adds up instead of averaging out. A fused op rounds inside — layer_norm's mean and
   variance, softmax's sums — and where it cancels terms, as layer_norm does under its 1/√eps,
   this is how that rounding shows;
 * a k-term accumulation (matrix product, convolution, softmax, cumulative op, sum, norm, var) also
@@ -162,8 +166,16 @@ class SimulatedPrecision(TorchDispatchMode):
     def _jitter(self, t: Any, scale: float = 1.0) -> Any:
         if not isinstance(t, Tensor) or not t.numel() or not _wide(t):
             return t
+        stored = t in self._stored
         noise = torch.rand(t.shape, generator=self.generator, dtype=torch.float64).to(t.device).mul_(2).sub_(1)
-        return t * noise.mul_(scale * (self.stored_roundoff if t in self._stored else self.roundoff)).add_(1)
+        noise.mul_(scale * (self.stored_roundoff if stored else self.roundoff))
+        if stored and not self.stochastic_rounding:
+            # A result another correct kernel computes, and rounds, otherwise: equal values round alike,
+            # so where they feed a sum that cancels their common error adds up. One relative move of up
+            # to a roundoff of the stored dtype, common to the whole tensor, stands for that.
+            noise.add_((2 * float(torch.rand((), generator=self.generator, dtype=torch.float64)) - 1)
+                       * self.stored_roundoff)
+        return t * noise.add_(1)
 
     def _round(self, t: Tensor) -> Tensor:
         if _wide(t) and t.numel():

@@ -247,8 +247,12 @@ def test_simulation_holds_a_loss_kernels_normalisation_in_the_dtype_as_torch_doe
     with SimulatedPrecision(torch.float16, torch.Generator().manual_seed(0)):
         simulated = backward(g.double(), x.double(), y.double(), 1, *extra)
     exact = backward(g.double(), x.double(), y.double(), 1, *extra)
-    assert float(in_float16[0] / exact[0] - 1) > 2 * unit_roundoff(torch.float16)  # torch's error, not ours
-    assert torch.equal(simulated, in_float16.double())
+    u = unit_roundoff(torch.float16)
+    assert float(in_float16[0] / exact[0] - 1) > 2 * u  # torch's error, not ours
+    # the simulation makes it too (2.8 u), give or take the common move of an intermediate (≤ u) and a rounding
+    # (a subnormal spacing here)
+    assert float((simulated / exact - 1).median()) > u
+    assert torch.allclose(simulated, in_float16.double(), rtol=2 * u, atol=2.0**-24)  # one subnormal spacing
 
 
 def test_a_float16_mean_squared_error_over_a_hundred_thousand_terms_is_not_a_false_alarm():
@@ -258,6 +262,21 @@ def test_a_float16_mean_squared_error_over_a_hundred_thousand_terms_is_not_a_fal
     y = torch.tensor([-0.5], dtype=torch.float16, requires_grad=True)
     gradprops.assert_low_precision(lambda a, b: F.mse_loss(*torch.broadcast_tensors(a, b)), (x, y),
                                    seed=torch.tensor(-0.810546875, dtype=torch.float16))
+
+
+def test_terms_that_round_alike_and_cancel_are_not_a_false_alarm():
+    # kl_div at float16 seed 7 of benchmarks/false_alarms.py: logits constant along rows of 2,048 and
+    # targets equal but for four values, so the row's terms xlogy(t, t) - t·x are equal, round alike,
+    # and cancel to ~1% of their size: torch's float16 loss was 1.33x the allowance. The simulation
+    # moves each rounded intermediate by one common relative error too, as another kernel's rounding
+    # would, and covers it (without that move this fails).
+    x = torch.tensor([-0.56298828125, -1.0, -0.78173828125, 0.9482421875, -0.64599609375, -0.09112548828125],
+                     dtype=torch.float16)[:, None].expand(6, 2048).requires_grad_()
+    y = torch.full((6, 2048), -0.0017061233520507812, dtype=torch.float16)
+    y[0, 0], y[0, 297], y[3, 87], y[5, 2047] = 5.0, 2.0, 2.0, 0.00390625
+    gradprops.assert_low_precision(
+        lambda a, b: F.kl_div(F.log_softmax(a, -1), F.softmax(b, -1), reduction="batchmean"),
+        (x, y.requires_grad_()), seed=torch.tensor(0.515625, dtype=torch.float16))
 
 
 def test_fused_accumulations_without_a_decomposition_count_their_terms():
