@@ -220,8 +220,8 @@ PROPERTIES: tuple[Property, ...] = (
              "a float64 path loses nothing in narrower steps", _low_precision, needs=("real dtypes",)),
     Property(ADJOINT, "⟨v, JVP(d)⟩ by forward-mode AD = ⟨backward(v), d⟩", _adjoint,
              needs=("forward AD",)),
-    Property(VMAP, "torch.func.vmap of f and of its VJP = f and its VJP on each sample; torch.func.vjp = "
-             "backward(v)", _vmap, needs=("a custom autograd.Function with a batching rule",)),
+    Property(VMAP, "torch.func.vmap of f and of its VJP = f and its VJP on each sample; torch.func.vjp and "
+             ".jvp = torch.autograd's", _vmap, needs=("a custom autograd.Function with a batching rule",)),
     Property(OPCHECK, "every torch.library custom op called passes torch.library.opcheck on this example's "
              "arguments (schema, autograd registration, fake kernel, AOT dispatch)", _opcheck,
              needs=("a torch.library custom op",)),
