@@ -1,17 +1,20 @@
-"""False alarms measured: the built-in catalogue (correct torch ops) over many seeds and dtypes.
+"""False alarms measured: the main job's checks (correct torch ops, random programs of them) over many
+seeds and dtypes.
 
-Every catalogue op is checked with :func:`gradprops.check` exactly as the ``gradprops`` command
-checks it (``Entry.strategies(dtype)``, every property but the op's known torch findings, the same
-``max_examples`` and ``seed``), once per seed and dtype. The ops are correct, so every failure is a
-false alarm of gradprops (or a torch bug not yet listed in ``Entry.known``). Prints the hardware
-and versions, a table per dtype (examples run, failures, failures per 10,000 examples), then each
-failure with the first lines of its message and the command that replays it.
+Every job of the ``gradprops`` command — each catalogue op, then the two random-program fuzz jobs —
+is checked exactly as the command checks it (:func:`gradprops.app.runner.run_job`'s strategies,
+every property but the job's known torch findings, the same ``max_examples`` and ``seed``), once per
+seed and dtype. The ops are correct, so every failure is a false alarm of gradprops (or a torch bug
+not yet listed in ``Entry.known``). Prints the hardware and versions, a table per dtype (examples
+run, failures, failures per 10,000 examples), then each failure with the first lines of its message
+and the command that replays it.
 
-    python benchmarks/false_alarms.py                                   # float64 seeds 0-19, 25 examples
+    python benchmarks/false_alarms.py                    # float64 seeds 0-19: catalogue (25 examples), fuzz (200)
     python benchmarks/false_alarms.py --seeds 0-4 --dtypes float32 --jobs 2
+    python benchmarks/false_alarms.py --seeds 0-99 --fuzz-only --jobs 2
     python benchmarks/false_alarms.py --seeds 12,17,20-40 --ops softmax,layer_norm_affine --json out.json
 
-How long, per seed at 25 examples with ``--jobs 2`` on a 2-core AMD EPYC shared with other jobs
+How long, per seed (catalogue; the fuzz jobs add ~5 s) with ``--jobs 2`` on a 2-core AMD EPYC shared with other jobs
 (load average 8-12): float64 ~2-2.5 min, float32 ~4 min, bfloat16 ~5 min, float16 ~7 min (failing
 checks shrink, which is slow). So ``--seeds 0-19`` in float64 takes ~45 min there; on an idle machine
 expect a third of that.
@@ -48,7 +51,8 @@ import torch
 
 import gradprops
 from gradprops import dtype_names
-from gradprops.app.catalogue import ENTRIES, Entry
+from gradprops.app.catalogue import ENTRIES
+from gradprops.app.runner import CATALOGUE_EXAMPLES, FUZZ_JOBS, JOBS, Job
 from gradprops.errors import PropertyFailure
 from gradprops.properties.registry import select
 
@@ -79,29 +83,29 @@ def parse_names(text: str, allowed: Iterable[str], what: str) -> list[str]:
     return names
 
 
-def run_one(entry: Entry, dtype: str, seed: int, examples: int,
+def run_one(job: Job, dtype: str, seed: int, examples: int,
             properties: Sequence[str] | None = None) -> dict[str, Any]:
-    """Check one catalogue entry in one dtype at one seed; a plain, JSON-ready result.
+    """Check one job (a catalogue op or a fuzz job) in one dtype at one seed; a plain, JSON-ready result.
 
     ``outcome`` is ``passed``, ``failed``, ``cannot run`` or ``error``; ``examples`` examples drawn
     (the budget when the check failed); ``property_examples`` {property: examples it ran on};
     ``known`` the properties left out as known torch findings.
 
-    >>> r = run_one(ENTRIES["sin"], "float64", 0, 2)
+    >>> r = run_one(JOBS["sin"], "float64", 0, 2)
     >>> r["outcome"], r["examples"]
     ('passed', 2)
     """
     names = [p.name for p in select(properties)]
-    known = entry.known_in(dtype)
+    known = job.known(dtype)
     normal = [n for n in names if n not in known]
     result: dict[str, Any] = {
-        "op": entry.name, "dtype": dtype, "seed": seed, "outcome": "passed", "examples": 0,
+        "op": job.name, "kind": job.kind, "dtype": dtype, "seed": seed, "outcome": "passed", "examples": 0,
         "property_examples": {}, "known": [n for n in names if n in known], "seconds": 0.0,
     }
     if not normal:
         return result
     started = time.perf_counter()
-    fn, inputs = entry.strategies(getattr(torch, dtype))
+    fn, inputs = job.strategies(getattr(torch, dtype))
     try:
         # every property but the known findings, as the gradprops command runs them: none asked for by name
         report = gradprops.check(fn, inputs, properties=normal, max_examples=examples, seed=seed, _requested=())
@@ -160,7 +164,8 @@ def _in_processes(tasks: Sequence[Task], jobs: int) -> Iterable[dict[str, Any]]:
             except EOFError:  # the process died before it sent anything
                 process.join()
                 name, dtype, seed, examples, _ = task
-                result = {"op": name, "dtype": dtype, "seed": seed, "outcome": "error", "examples": examples,
+                result = {"op": name, "kind": JOBS[name].kind, "dtype": dtype, "seed": seed, "outcome": "error",
+                          "examples": examples,
                           "property": None, "mismatches": [], "seconds": 0.0, "property_examples": {}, "known": [],
                           "message": f"the process checking it died (exit code {process.exitcode}: "
                                      f"{'killed, e.g. out of memory' if (process.exitcode or 0) < 0 else 'crashed'})"}
@@ -172,18 +177,20 @@ def _in_processes(tasks: Sequence[Task], jobs: int) -> Iterable[dict[str, Any]]:
 def _child(task: Task, send: Any) -> None:
     torch.set_num_threads(1)  # one core per process: --jobs processes share the machine's cores
     name, dtype, seed, examples, properties = task
-    send.send(run_one(ENTRIES[name], dtype, seed, examples, properties))
+    send.send(run_one(JOBS[name], dtype, seed, examples, properties))
     send.close()
 
 
-def run(entries: Mapping[str, Entry], dtypes: Sequence[str], seeds: Sequence[int], examples: int,
+def run(checked: Mapping[str, Job], dtypes: Sequence[str], seeds: Sequence[int], examples: int | None = None,
         properties: Sequence[str] | None = None, jobs: int = 1, progress: bool = False) -> list[dict[str, Any]]:
-    """Every entry × dtype × seed; with ``jobs > 1`` in worker processes (entries must be catalogue ones).
+    """Every job × dtype × seed (``examples`` None: each job's own budget); with ``jobs > 1`` in worker
+    processes (the jobs must then be the command's own, :data:`JOBS`).
 
-    >>> [r["outcome"] for r in run({"neg": ENTRIES["neg"]}, ["float64"], [0, 1], 2)]
+    >>> [r["outcome"] for r in run({"neg": JOBS["neg"]}, ["float64"], [0, 1], 2)]
     ['passed', 'passed']
     """
-    tasks = [(name, dtype, seed, examples, properties) for dtype in dtypes for seed in seeds for name in entries]
+    tasks = [(name, dtype, seed, examples or checked[name].examples or CATALOGUE_EXAMPLES, properties)
+             for dtype in dtypes for seed in seeds for name in checked]
     results: list[dict[str, Any]] = []
     started = time.perf_counter()
 
@@ -195,14 +202,14 @@ def run(entries: Mapping[str, Entry], dtypes: Sequence[str], seeds: Sequence[int
                   f"{r['dtype']} seed {r['seed']}{flag}", flush=True)
 
     if jobs > 1:
-        unknown = [n for n in entries if ENTRIES.get(n) is not entries[n]]
+        unknown = [n for n in checked if JOBS.get(n) is not checked[n]]
         if unknown:
-            raise SystemExit(f"false_alarms: --jobs > 1 runs catalogue entries only, not {unknown}")
+            raise SystemExit(f"false_alarms: --jobs > 1 runs the gradprops command's jobs only, not {unknown}")
         for r in _in_processes(tasks, jobs):
             note(r)
     else:
         for name, dtype, seed, n, props in tasks:
-            note(run_one(entries[name], dtype, seed, n, props))
+            note(run_one(checked[name], dtype, seed, n, props))
     order = {t[:3]: i for i, t in enumerate(tasks)}
     return sorted(results, key=lambda r: order[(r["op"], r["dtype"], r["seed"])])
 
@@ -243,15 +250,17 @@ def _numbers(m: dict[str, Any]) -> str:
     return f"{m.get('name', '?')}: " + ", ".join(parts) + f"; tolerance {m.get('tolerance', '?')}"
 
 
-def replay_command(r: dict[str, Any], examples: int) -> str:
+def replay_command(r: dict[str, Any]) -> str:
     """The command that re-runs one check, and the Python call that shows its shrunk failure."""
     properties = r.get("replay_properties") or [r["property"]]
-    return (f"python benchmarks/false_alarms.py --ops {r['op']} --dtypes {r['dtype']} --seeds {r['seed']} "
-            f"--examples {examples}\n      fn, inputs = ENTRIES[{r['op']!r}].strategies(torch.{r['dtype']}); "
-            f"gradprops.check(fn, inputs, seed={r['seed']}, max_examples={examples}, properties={properties!r})")
+    which = "--fuzz-only" if r.get("kind") == "fuzz" else f"--ops {r['op']}"
+    return (f"python benchmarks/false_alarms.py {which} --dtypes {r['dtype']} --seeds {r['seed']} "
+            f"--examples {r['examples']}\n      fn, inputs = JOBS[{r['op']!r}].strategies(torch.{r['dtype']}); "
+            f"gradprops.check(fn, inputs, seed={r['seed']}, max_examples={r['examples']}, "
+            f"properties={properties!r})")
 
 
-def render(results: Sequence[dict[str, Any]], examples: int, lines: int = 3) -> str:
+def render(results: Sequence[dict[str, Any]], lines: int = 3) -> str:
     """The table per dtype, then every failure, error and op that cannot run in a dtype."""
     table = summarize(results)
     out = [f"{'dtype':<9} {'checks':>7} {'examples':>9} {'failures':>8} {'per 10k':>8} {'failed %':>8} "
@@ -269,7 +278,7 @@ def render(results: Sequence[dict[str, Any]], examples: int, lines: int = 3) -> 
         out.append(f"\n--- {r['outcome'].upper()}: {r['op']} / {r['property']} / {r['dtype']} / seed {r['seed']}")
         out += ["    " + line for line in r["message"].splitlines()[:lines]]
         out += [f"    {_numbers(m)}" for m in r["mismatches"]]
-        out.append("    replay: " + replay_command(r, examples))
+        out.append("    replay: " + replay_command(r))
     for dtype, t in table.items():
         if t["cannot_run_ops"]:
             out.append(f"\ncannot run in {dtype} ({len(t['cannot_run_ops'])} ops):")
@@ -308,35 +317,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0-19", help="e.g. 0-19 or 12,17,20-40 (default 0-19)")
     parser.add_argument("--dtypes", default="float64", help=f"comma-separated, of {', '.join(dtype_names.REAL)}")
-    parser.add_argument("--examples", type=int, default=25, help="max_examples per check (default 25, "
-                        "as the gradprops command)")
-    parser.add_argument("--ops", default=None, help="comma-separated catalogue entries (default: all)")
+    parser.add_argument("--examples", type=int, default=None, help="max_examples per check (default: as the "
+                        f"gradprops command, {CATALOGUE_EXAMPLES} per catalogue op, {FUZZ_JOBS[0].examples} "
+                        "per fuzz job)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--ops", default=None, help="comma-separated catalogue entries, no fuzz jobs "
+                       "(default: every entry, then the fuzz jobs)")
+    which.add_argument("--no-fuzz", action="store_true", help="every catalogue entry, no fuzz jobs")
+    which.add_argument("--fuzz-only", action="store_true", help="the fuzz jobs only")
     parser.add_argument("--properties", default=None, help="comma-separated property names (default: all)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
     parser.add_argument("--lines", type=int, default=3, help="lines of each failure's message to print")
     parser.add_argument("--json", dest="json_file", default=None, help="write every result to this file")
     args = parser.parse_args(argv)
-    if args.examples < 1 or args.jobs < 1:
+    if (args.examples is not None and args.examples < 1) or args.jobs < 1:
         raise SystemExit("false_alarms: --examples and --jobs must be positive")
     seeds = parse_seeds(args.seeds)
     try:
         dtypes = dtype_names.parse(args.dtypes, dtype_names.REAL)
     except ValueError as e:
         raise SystemExit(f"false_alarms: --dtypes: {e}") from None
-    names = list(ENTRIES) if args.ops is None else parse_names(args.ops, ENTRIES, "ops")
+    if args.ops is not None:
+        names = parse_names(args.ops, ENTRIES, "ops")
+    else:
+        names = [j.name for j in FUZZ_JOBS] if args.fuzz_only else list(ENTRIES)
+        names += [] if args.no_fuzz or args.fuzz_only else [j.name for j in FUZZ_JOBS]
     properties = None if args.properties is None else [p.strip() for p in args.properties.split(",")]
     select(properties)  # a UsageError now, not in every worker
     env = environment()
-    print(f"false_alarms: {len(names)} ops × {len(dtypes)} dtypes ({','.join(dtypes)}) × {len(seeds)} seeds "
-          f"({args.seeds}), {args.examples} examples, {args.jobs} job(s)")
+    fuzz = sum(JOBS[n].kind == "fuzz" for n in names)
+    budget = f"{args.examples} examples each" if args.examples else "the command's examples each"
+    print(f"false_alarms: {len(names) - fuzz} catalogue ops + {fuzz} fuzz jobs × {len(dtypes)} dtypes "
+          f"({','.join(dtypes)}) × {len(seeds)} seeds ({args.seeds}), {budget}, {args.jobs} job(s)")
     print(f"  {env['cpu']}, {env['cores']} cores; Python {env['python']}, torch {env['torch']}, "
           f"Hypothesis {env['hypothesis']}, gradprops/ as of commit {env['gradprops_commit']}", flush=True)
     started = time.perf_counter()
-    results = run({n: ENTRIES[n] for n in names}, dtypes, seeds, args.examples, properties, args.jobs,
-                  progress=True)
+    results = run({n: JOBS[n] for n in names}, dtypes, seeds, args.examples, properties, args.jobs, progress=True)
     wall = time.perf_counter() - started
     print()
-    print(render(results, args.examples, args.lines))
+    print(render(results, args.lines))
     print(f"\n{len(results)} checks in {wall:.0f}s wall ({sum(r['seconds'] for r in results):.0f}s of checks)")
     if args.json_file:
         Path(args.json_file).write_text(json.dumps(
