@@ -116,7 +116,8 @@ BUILTINS = {
     "pow(x, y), x > 0": (torch.pow, gst.inputs("(),()", low=(0.5, -2.0), high=(3.0, 2.0), exclude=((), (0.0,)))),
     "hypot": (torch.hypot, gst.inputs("(),()", low=0.1, high=10.0)),
     "logsumexp": (lambda x: torch.logsumexp(x, -1), gst.inputs("(n)")),
-    "var": (lambda x: x.var(-1), gst.inputs("(n)")),
+    # correction=0: defined from n = 1 (torch warns where the unbiased var has no degree of freedom)
+    "var": (lambda x: x.var(-1, correction=0), gst.inputs("(n)", min_side=1)),
     "normalize": (lambda x: F.normalize(x, dim=-1), gst.inputs("(n)", low=0.5, high=2.0)),
     "layer_norm": (lambda x: F.layer_norm(x, x.shape[-1:]), gst.inputs("(4)")),
     "bmm-like einsum": (lambda a, b: torch.einsum("...ij,...jk->...ik", a, b), gst.inputs("(m,n),(n,p)")),
