@@ -134,7 +134,7 @@ def as_seed(seed: Tensor | Sequence[Tensor], outputs: Sequence[Tensor], label: s
         if (s.is_floating_point() or s.is_complex()) and s.numel() and not bool(s.isfinite().all()):
             raise UsageError(f"seed {label} for output {i} has NaN or inf values: a seed must be finite "
                              "(a NaN seed makes every comparison pass or fail by accident)")
-    return tuple(s.detach() for s in seeds)
+    return tuple(s.detach() for s in seeds)  # not copies: Graph.vjp knows a seed by its memory
 
 
 def vjp(
@@ -282,12 +282,24 @@ def _require_untouched(
         m = compare(t.detach(), b, name=name, tolerance=_EXACT, magnitude=0.0,
                     actual_label="after", expected_label="before")
         if m is not None:
+            _restore(t, b)
             what = "its seed (grad_output)" if name.startswith("seed") else f"{name}"
             raise Mutated(
                 f"{stage} wrote into {what} in place; it must only read it (autograd may share "
                 "that tensor with other parts of the graph, whose grads it then corrupts)",
                 m,
             )
+
+
+
+def _restore(t: Tensor, before: Tensor) -> None:
+    """Put back the values the function under test overwrote: the caller's seed or fixed input is as
+    it was, and the failure's case shows what was given, not what was left of it. (Not where ``t``
+    repeats memory, an expanded tensor: torch refuses in-place writes into one, so none happened.)"""
+    if not repeats(t):
+        with torch.no_grad():
+            t.detach().copy_(before)
+
 
 # --- forward that must not write into its inputs ------------------------------------------------
 

@@ -127,18 +127,26 @@ def test_nonlinear_in_seed_passes_when_seeds_are_positive():
 @pytest.mark.parametrize(
     "helper",
     [
-        lambda fn, x: gradprops.assert_seed_linearity(fn, x, seeds=(rand(3), rand(3, seed=2))),
-        lambda fn, x: gradprops.assert_vjp_matches_jacobian(fn, x, rand(3)),
+        lambda fn, x, u, v: gradprops.assert_seed_linearity(fn, x, seeds=(u, v)),
+        lambda fn, x, u, v: gradprops.assert_vjp_matches_jacobian(fn, x, v),
     ],
     ids=["seed_linearity", "vjp_matches_jacobian"],
 )
 def test_writing_into_the_seed_is_caught_by_the_helper_that_sees_it(helper, request):
+    given = (rand(3), rand(3, seed=2))
+    kept = [s.clone() for s in given]
     with pytest.raises(gradprops.PropertyFailure) as info:
-        helper(WritesIntoSeed.apply, (leaf(3),))
+        helper(WritesIntoSeed.apply, (leaf(3),), *given)
     text = str(info.value)
     assert info.value.property == request.node.callspec.id
     assert "backward wrote into its seed (grad_output) in place" in text
     assert "seed (output 0)" in text
+    # what backward overwrote is put back: the caller's seeds are as they were (a user trial found the
+    # caller's seed overwritten), and the case shows the seeds given, not what backward left of them
+    assert all(torch.equal(s, k) for s, k in zip(given, kept))
+    shown = dict(info.value.case.seeds)
+    assert "seed v" in shown and all(torch.equal(shown[f"seed {name}"], k)
+                                     for name, k in zip("uv", kept) if f"seed {name}" in shown)
 
 
 def test_writing_into_the_ones_seed_is_caught_by_ones_seeding():

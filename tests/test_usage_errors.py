@@ -158,12 +158,30 @@ f64 = torch.float64
          "all zero"),
         (lambda: gradprops.assert_finite_differences(torch.sin, (x64(2),), directions=torch.zeros(2, dtype=f64)),
          "all zero"),
+        # one all-zero seed: backward's grads are 0 whatever its formula (found by a user trial: these passed)
+        *[(lambda h=helper: h(torch.sin, (x64(2),), seed=torch.zeros(2, dtype=f64)), "seed is all zero")
+          for helper in (gradprops.assert_finite_differences, gradprops.assert_second_order,
+                         gradprops.assert_forward_reverse_adjoint, gradprops.assert_finite_grads,
+                         gradprops.assert_devices, gradprops.assert_vmap)],
+        (lambda: gradprops.assert_vjp_matches_jacobian(torch.sin, (x64(2),), torch.zeros(2, dtype=f64)),
+         "seed is all zero"),
+        (lambda: gradprops.assert_low_precision(torch.sin, (x64(2).half(),), seed=torch.zeros(2).half()),
+         "seed is all zero"),
+        (lambda: gradprops.assert_compiled_matches_eager(torch.sin, (x64(2),), seed=torch.zeros(2, dtype=f64)),
+         "seed is all zero"),
+        (lambda: gradprops.assert_vjp_matches_jacobian(lambda a: (a.sin(), a.cos()), (x64(2),),
+                                                       (torch.zeros(2, dtype=f64), torch.zeros(2, dtype=f64))),
+         "seed are all zero"),
     ],
 )
 def test_degenerate_seeds_and_directions_are_usage_errors_not_vacuous_passes(call, says):
     with pytest.raises(gradprops.UsageError) as info:
         call()
     assert says in str(info.value)
+
+
+def test_a_seed_of_an_empty_output_is_not_taken_for_an_all_zero_one():
+    gradprops.assert_vjp_matches_jacobian(torch.sin, (x64(0),), torch.zeros(0, dtype=f64))
 
 
 def test_what_a_helper_could_not_check_is_said_not_dropped():

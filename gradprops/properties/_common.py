@@ -32,10 +32,15 @@ from gradprops.target import Target
 from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
 
 
-def as_helper(property: str, target: Target, run: Callable[[Target], list[str]]) -> None:
+def as_helper(property: str, target: Target, run: Callable[[Target], list[str]], *, seed: Any = None,
+              seed_label: str = "seed") -> None:
     """Run a property on ``target`` for an ``assert_*`` helper: what it could not check is said as
     a :class:`~gradprops.errors.NotChecked` warning, never dropped; a failure that only says the
-    module differentiates its own parameters behind gradprops' back is a UsageError saying so."""
+    module differentiates its own parameters behind gradprops' back is a UsageError saying so.
+    ``seed``, the caller's seed(s) if any, must not be all zero: backward's part of the check would hold
+    for any backward."""
+    if seed is not None:
+        require_not_all_zero(seed_label, seed)
     try:
         notes = run(target)
     except NotApplicable as exc:
@@ -212,13 +217,21 @@ def as_per_variable(
 
 
 def require_not_all_zero(label: str, seeds: Any) -> None:
-    """A helper's seeds that are all zero (every one of them) check nothing: a UsageError."""
-    if not isinstance(seeds, (tuple, list)):
-        return  # seed_pair says what is wrong with its shape
-    flat = [t for s in seeds for t in ((s,) if isinstance(s, Tensor) else s)]
-    if flat and all(isinstance(t, Tensor) and not bool(t.any()) for t in flat):
-        raise UsageError(f"{label} are all zero, so the property holds for any backward: pass e.g. torch.randn_like "
-                         "of the outputs")
+    """A helper's seed(s) that are all zero (every one of them) check nothing: a UsageError.
+
+    >>> require_not_all_zero("seed", torch.zeros(3))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    gradprops.errors.UsageError: seed is all zero, so backward's part of the check holds for any backward: ...
+    """
+    if not isinstance(seeds, (Tensor, tuple, list)):
+        return  # as_seed / seed_pair say what is wrong with its type
+    flat = [t for s in ((seeds,) if isinstance(seeds, Tensor) else seeds)
+            for t in ((s,) if isinstance(s, Tensor) else s if isinstance(s, (tuple, list)) else ())]
+    if (all(isinstance(t, Tensor) for t in flat) and any(t.numel() for t in flat)
+            and not any(bool(t.any()) for t in flat)):
+        raise UsageError(f"{label} {'is' if isinstance(seeds, Tensor) else 'are'} all zero, so backward's part of "
+                         "the check holds for any backward: pass e.g. torch.randn_like of the outputs, or leave "
+                         "it out for a random one")
 
 
 def scalar_mismatch(

@@ -140,7 +140,7 @@ def assert_forward_reverse_adjoint(
     >>> assert_forward_reverse_adjoint(torch.tanh, (x,))
     """
     as_helper(NAME, Target(fn, inputs),
-              lambda target: check_forward_reverse_adjoint(target, seed, directions, rtol=rtol, atol=atol))
+              lambda target: check_forward_reverse_adjoint(target, seed, directions, rtol=rtol, atol=atol), seed=seed)
 
 
 def _jvp(target: Target, variables: Sequence[Tensor], d: Sequence[Tensor]) -> tuple[Tensor, ...]:

@@ -154,7 +154,7 @@ def assert_finite_differences(
     >>> assert_finite_differences(torch.sin, (x,), seed=torch.randn(4, dtype=torch.float64))
     """
     as_helper(NAME, Target(fn, inputs),
-              lambda target: check_finite_differences(target, seed, directions, rtol=rtol, atol=atol))
+              lambda target: check_finite_differences(target, seed, directions, rtol=rtol, atol=atol), seed=seed)
 
 
 BLOCK = 256

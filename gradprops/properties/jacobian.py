@@ -114,4 +114,4 @@ def assert_vjp_matches_jacobian(
     as_helper(NAME, Target(fn, inputs),
               lambda target: [note + (" (pass generator= to sample other rows)" if "capped" in note else "")
                               for note in check_vjp_matches_jacobian(target, seed, rtol=rtol, atol=atol,
-                                                                     generator=generator)])
+                                                                     generator=generator)], seed=seed)

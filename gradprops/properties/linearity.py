@@ -22,7 +22,6 @@ from gradprops.properties._common import (
     make_case,
     overflow_note,
     overflows_inside,
-    require_not_all_zero,
     seed_pair,
     tolerance_for,
 )
@@ -124,10 +123,9 @@ def assert_seed_linearity(
     a, b = check_coefficients(coefficients)
     if a == 0 and b == 0:
         raise UsageError("coefficients (0, 0) make both sides 0 for any backward: pass e.g. coefficients=(2.0, -0.5)")
-    if seeds is not None:
-        require_not_all_zero("seeds u and v", seeds)
     as_helper(NAME, Target(fn, inputs),
-              lambda target: check_seed_linearity(target, seeds, coefficients, rtol=rtol, atol=atol))
+              lambda target: check_seed_linearity(target, seeds, coefficients, rtol=rtol, atol=atol),
+              seed=seeds, seed_label="seeds u and v")
 
 
 def _fitting(a: float, b: float, u: Sequence[Tensor], v: Sequence[Tensor]) -> tuple[float, float]:
