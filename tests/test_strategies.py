@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+import gradprops
 from gradprops import strategies as gst
 from gradprops.strategies.domains import default_margin
 from gradprops.strided import fresh_leaf
@@ -224,6 +225,7 @@ def test_any_domain_is_either_refused_by_name_or_respected(data):
     try:
         strategy = gst.tensors(dtype=dtype, low=low, high=high, exclude=exclude, margin=margin, positive=positive)
     except InvalidArgument as exc:
+        assert isinstance(exc, gradprops.UsageError), repr(exc)
         assert any(name in str(exc) for name in ("low=", "high=", "positive=", "the domain")), str(exc)
         return
     x = data.draw(strategy).detach().double()
@@ -416,8 +418,9 @@ def test_bad_arguments_raise_invalid_argument_naming_them(make, says):
     with pytest.raises(InvalidArgument) as info:
         make()  # raised when the strategy is made, not when first drawn from
     assert says in str(info.value)
+    assert isinstance(info.value, gradprops.UsageError)
 
 
 def test_a_shape_strategy_that_draws_a_bad_shape_is_named():
-    with pytest.raises(InvalidArgument, match=r"the shape strategy drew \[2\]"):
+    with pytest.raises(gradprops.UsageError, match=r"the shape strategy drew \[2\]"):
         find_one(gst.tensors(shape=st.just([2])), lambda t: True)

@@ -177,6 +177,7 @@ def test_bad_arguments_raise_invalid_argument_naming_them(make, says):
     with pytest.raises(InvalidArgument) as info:
         make()
     assert says in str(info.value)
+    assert isinstance(info.value, gradprops.UsageError)
 
 
 def test_inputs_are_drawn_on_the_device_asked_for_in_every_layout() -> None:

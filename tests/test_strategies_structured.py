@@ -119,9 +119,10 @@ def test_a_wrong_backward_on_spd_matrices_is_caught():
     (lambda: gst.spd(torch.eye(2)), "takes a strategy of input tuples"),
 ])
 def test_bad_arguments_are_invalid_arguments(make, message):
-    with pytest.raises(InvalidArgument, match=message):
+    with pytest.raises(InvalidArgument, match=message) as info:
         made = make()
         find(made, lambda _: True)
+    assert isinstance(info.value, gradprops.UsageError)
 
 
 def _first(case):

@@ -7,6 +7,7 @@ from, so a mistake surfaces at the line that made it.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,13 +38,15 @@ def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ArgumentError(f"{name} must be an integer, got {name}={value!r} ({type(value).__name__})")
     if minimum is not None and value < minimum:
-        raise ArgumentError(f"{name} must be at least {minimum}, got {name}={value!r}")
+        raise ArgumentError(f"{name} must be at least {minimum}, got {name}={value!r}: pass {name}={minimum} "
+                            "or more")
     return value
 
 
 def check_order(low_name: str, low: int, high_name: str, high: int) -> None:
     if low > high:
-        raise ArgumentError(f"{low_name}={low!r} is larger than {high_name}={high!r}")
+        raise ArgumentError(f"{low_name}={low!r} is larger than {high_name}={high!r}: pass {low_name} <= "
+                            f"{high_name}, e.g. {low_name}={high!r}, {high_name}={low!r}")
 
 
 def check_bool(value: Any, name: str) -> bool:
@@ -59,8 +62,14 @@ def check_real(value: Any, name: str, *, allow_none: bool = True) -> float | Non
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ArgumentError(f"{name} must be a real number{' or None' if allow_none else ''}, "
                               f"got {name}={value!r} ({type(value).__name__})")
-    if not math.isfinite(value):
-        raise ArgumentError(f"{name} must be finite, got {name}={value!r}")
+    try:
+        finite, shown = math.isfinite(value), repr(value)
+    except OverflowError:  # an int too large for a float (and maybe for repr)
+        finite, shown = False, f"an int of {int(value).bit_length()} bits"
+    if not finite:
+        raise ArgumentError(f"{name} must be finite, got {name}={shown}: pass a number between "
+                            f"-{sys.float_info.max:.4g} and {sys.float_info.max:.4g}"
+                            f"{', or None for no bound' if allow_none else ''}")
     return float(value)
 
 
@@ -94,7 +103,8 @@ def check_device(value: Any, name: str) -> torch.device:
                                 "draw on 'cpu', or skip the test where it is missing")
         count = getattr(module, "device_count", None)
         if device.index is not None and callable(count) and device.index >= count():
-            raise ArgumentError(f"{name}={str(device)!r}: only {count()} {device.type} device(s) here")
+            raise ArgumentError(f"{name}={str(device)!r}: only {count()} {device.type} device(s) here; "
+                                f"pass an index below {count()}, e.g. {name}='{device.type}:0'")
     return device
 
 
@@ -105,7 +115,8 @@ def check_shape(value: Any, name: str) -> tuple[int, ...]:
             f"{name} must be a tuple of non-negative integers (or a strategy of them), got {name}={value!r}"
         )
     if any(n < 0 for n in value):
-        raise ArgumentError(f"{name} must not have negative sizes, got {name}={value!r}")
+        raise ArgumentError(f"{name} must not have negative sizes, got {name}={value!r}: pass sizes of 0 or "
+                            "more, e.g. (2, 3)")
     return tuple(value)
 
 

@@ -16,10 +16,9 @@ from functools import cached_property
 from typing import Any
 
 import torch
-from hypothesis.errors import InvalidArgument
 from torch import Tensor
 
-from gradprops.strategies._validation import COMPLEX, FLOATING, INTEGER, check_bool, check_real
+from gradprops.strategies._validation import COMPLEX, FLOATING, INTEGER, ArgumentError, check_bool, check_real
 from gradprops.strided import real_dtype
 
 #: Largest magnitude drawn on purpose where the domain does not bound it (specials, ``wide`` fills).
@@ -155,8 +154,8 @@ class Domain:
         for value in options:
             if self.allows(value):
                 return torch.tensor(value, dtype=self.dtype).item()
-        raise InvalidArgument(f"no {self.dtype} value lies in the domain {self.describe()}: widen low/high, "
-                              "drop an excluded point or make the margin smaller")
+        raise ArgumentError(f"no {self.dtype} value lies in the domain {self.describe()}: widen low/high, "
+                            "drop an excluded point or make the margin smaller")
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """``n`` allowed values in :attr:`dtype`, uniform over the allowed part of :attr:`box`."""
@@ -239,34 +238,39 @@ def make_domain(dtype: torch.dtype, *, low: Any = None, high: Any = None, exclud
     positive = check_bool(positive, f"positive{where}")
     margin = check_real(margin, f"margin{where}")
     if margin is not None and margin < 0:
-        raise InvalidArgument(f"margin{where} must not be negative, got margin{where}={margin!r}")
+        raise ArgumentError(f"margin{where} must not be negative, got margin{where}={margin!r}: pass a margin "
+                            f"of 0 or more, e.g. margin{where}={-margin!r}, or None for the default")
     points = _check_points(exclude, f"exclude{where}")
     if dtype in COMPLEX or dtype == torch.bool:
         defaults = (("low", low, None), ("high", high, None), ("positive", positive, False),
                     ("exclude", points, ()), ("margin", margin, None))
         given = [name for name, value, default in defaults if value != default]
         if given:
-            raise InvalidArgument(f"{given[0]}{where} does not apply to dtype={dtype}: complex and bool tensors take "
-                                  "no domain (drop low, high, exclude, margin and positive)")
+            raise ArgumentError(f"{given[0]}{where} does not apply to dtype={dtype}: complex and bool tensors take "
+                                "no domain (drop low, high, exclude, margin and positive)")
         return Domain(dtype)
     info: Any = torch.iinfo(dtype) if dtype in INTEGER else torch.finfo(dtype)
     for name, value in (("low", low), ("high", high)):
         if value is not None and not info.min <= value <= info.max:
-            raise InvalidArgument(f"{name}{where}={value!r} is outside the range of {dtype} "
-                                  f"[{info.min}, {info.max}]")
+            raise ArgumentError(f"{name}{where}={value!r} is outside the range of {dtype} "
+                                f"[{info.min}, {info.max}]: pass a {name} within it, or None for no bound")
     if low is not None and high is not None and low > high:
-        raise InvalidArgument(f"low{where}={low!r} is larger than high{where}={high!r}")
+        raise ArgumentError(f"low{where}={low!r} is larger than high{where}={high!r}: pass low <= high, "
+                            f"e.g. low{where}={high!r}, high{where}={low!r}")
     if positive and high is not None and high <= 0:
-        raise InvalidArgument(f"positive{where}=True leaves no values below high{where}={high!r}")
+        raise ArgumentError(f"positive{where}=True leaves no values below high{where}={high!r}: pass a high "
+                            f"above 0 (e.g. high{where}=1.0), or drop positive{where}=True to draw values up to "
+                            f"high{where}={high!r}")
     pairs = tuple((p, default_margin(dtype, p) if margin is None else margin) for p in points)
     domain = Domain(dtype, low=low, high=high, positive=positive, exclude=pairs)
-    domain.safe  # noqa: B018 - raises InvalidArgument now if no value is allowed
+    domain.safe  # noqa: B018 - raises ArgumentError now if no value is allowed
     return domain
 
 
 def _check_points(exclude: Any, name: str) -> tuple[float, ...]:
     if isinstance(exclude, (str, bytes)) or not isinstance(exclude, Iterable):
-        raise InvalidArgument(f"{name} must be a tuple of numbers, got {name}={exclude!r}")
+        raise ArgumentError(f"{name} must be a tuple of numbers, got {name}={exclude!r}: pass the points to "
+                            f"keep away from, e.g. {name}=(0.0,), or () for none")
     points = tuple(exclude)
     for i, p in enumerate(points):
         check_real(p, f"{name}[{i}]", allow_none=False)

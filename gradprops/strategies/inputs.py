@@ -8,11 +8,10 @@ from typing import Any
 
 import torch
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
 from torch import Tensor
 
 from gradprops.strategies._cached import integers_between
-from gradprops.strategies._validation import check_bool, check_int
+from gradprops.strategies._validation import ArgumentError, check_bool, check_int
 from gradprops.strategies.shapes import (
     LARGE_DRAWS,
     MAX_CORE_SIDE,
@@ -112,24 +111,28 @@ def inputs(
     count = len(parsed.cores)
     check_int(min_side, "min_side", minimum=0)
     if min_side > 1:
-        raise InvalidArgument(
-            f"min_side must be 0 or 1 for inputs(), got min_side={min_side}: min_side=1 leaves out "
+        raise ArgumentError(
+            f"min_side must be 0 or 1 for inputs(), got min_side={min_side}: pass min_side=1 to leave out "
             "size-0 dims; size-1 dims stay, since broadcasting needs them (write larger fixed sizes "
             "into the signature, e.g. '(n,4)')")
     check_int(max_side, "max_side", minimum=1)
     check_int(max_batch_dims, "max_batch_dims", minimum=0)
     longest = max(map(len, parsed.cores)) + max_batch_dims + parsed.elementwise
     if longest > MAX_DIMS:
-        raise InvalidArgument(f"max_batch_dims={max_batch_dims} gives inputs of up to {longest} dims, more "
-                              f"than the {MAX_DIMS} gradprops draws")
+        raise ArgumentError(f"max_batch_dims={max_batch_dims} gives inputs of up to {longest} dims, more "
+                            f"than the {MAX_DIMS} gradprops draws: pass "
+                            f"max_batch_dims={max_batch_dims - (longest - MAX_DIMS)} or fewer")
     check_int(max_elements, "max_elements", minimum=1)
     check_bool(large, "large")
     fixed = sum(math.prod(int(n) for n in core if n.isdigit()) for core in parsed.cores)
     if fixed > max_elements:
-        raise InvalidArgument(f"the fixed sizes of signature={signature!r} alone hold {fixed} elements, more "
-                              f"than max_elements={max_elements}: raise max_elements to at least {fixed}")
+        raise ArgumentError(f"the fixed sizes of signature={signature!r} alone hold {fixed} elements, more "
+                            f"than max_elements={max_elements}: raise max_elements to at least {fixed}, e.g. "
+                            f"gst.inputs({signature!r}, max_elements={max(fixed, 10 * max_elements)}), or write "
+                            "smaller fixed sizes into the signature")
     if min_side and any(n == "0" for core in parsed.cores for n in core):
-        raise InvalidArgument(f"signature={signature!r} fixes a size 0, which min_side=1 excludes")
+        raise ArgumentError(f"signature={signature!r} fixes a size 0, which min_side=1 excludes: pass "
+                            "min_side=0, or a fixed size of 1 or more")
     per_input = {
         "dtype": _per_input(dtype, "dtype", count, lambda v: isinstance(v, tuple)),
         "low": _per_input(low, "low", count, lambda v: isinstance(v, tuple)),
@@ -151,14 +154,22 @@ def inputs(
 
 
 def _names(names: Sequence[str] | None, count: int, arguments: Mapping[str, Any] | None) -> tuple[str, ...]:
-    if names is None or isinstance(names, str) or len(names) != count:
-        raise InvalidArgument(
+    if names is None or isinstance(names, str) or not isinstance(names, Sequence) or len(names) != count:
+        example = [f"x{i}" for i in range(count)] if count > 1 else ["input"]
+        raise ArgumentError(
             f"names must list one argument name per input of the signature ({count}), got {names!r}: the "
-            "tensors are then passed as keyword arguments, with arguments= beside them, e.g. names=['input']")
-    clash = set(names) & set(arguments or {})
-    if clash or len(set(names)) != count or not all(isinstance(n, str) and n.isidentifier() for n in names):
-        raise InvalidArgument(f"names {list(names)} must be distinct argument names, none of them also in "
-                              f"arguments ({sorted(clash)} are)")
+            f"tensors are then passed as keyword arguments, with arguments= beside them, e.g. names={example}")
+    try:
+        arguments = dict(arguments or {})
+    except (TypeError, ValueError):
+        raise ArgumentError(f"arguments must be a dict of keyword arguments, got arguments={arguments!r}"[:300]
+                            + ": e.g. arguments={'dim': -1, 'keepdim': st.booleans()}") from None
+    named = [n for n in names if isinstance(n, str) and n.isidentifier()]
+    clash = set(named) & set(arguments)
+    if clash or len(named) != count or len(set(named)) != count:
+        raise ArgumentError(f"names {list(names)} must be distinct argument names (identifiers), none of them "
+                            f"also in arguments ({sorted(clash)} are): rename them, e.g. "
+                            f"names={[f'x{i}' for i in range(count)]}")
     return tuple(names)
 
 
@@ -171,8 +182,8 @@ def _keyword_inputs(draw: Callable[[st.SearchStrategy[Any]], Any], tensors: st.S
         if callable(value) and not isinstance(value, st.SearchStrategy):
             value = value(drawn)
             if not isinstance(value, st.SearchStrategy):
-                raise InvalidArgument(f"arguments[{name!r}] is a function of the drawn tensors and must return "
-                                      f"a strategy, returned {value!r}: e.g. lambda xs: st.integers(0, xs[0].dim())")
+                raise ArgumentError(f"arguments[{name!r}] is a function of the drawn tensors and must return "
+                                    f"a strategy, returned {value!r}: e.g. lambda xs: st.integers(0, xs[0].dim())")
         case[name] = draw(value) if isinstance(value, st.SearchStrategy) else value
     return case
 
@@ -187,11 +198,23 @@ def _per_input(value: Any, name: str, count: int, is_per_input: Callable[[Any], 
     if not is_per_input(value):
         return (value,) * count
     if len(value) != count:
-        raise InvalidArgument(f"{name} has {len(value)} entries but the signature has {count} inputs: give "
-                              f"one {name} for all inputs or one per input, got {name}={value!r}")
+        raise ArgumentError(f"{name} has {len(value)} entries but the signature has {count} inputs: give "
+                            f"one {name} for all inputs or one per input, got {name}={value!r}: pass a tuple "
+                            f"of {count}, e.g. {name}={_example(name, value, count)}, or a single value")
     if name == "exclude":
         return tuple(() if v is None else v for v in value)
     return tuple(value)
+
+
+def _example(name: str, value: tuple[Any, ...], count: int) -> str:
+    """``value`` cut or padded (with its last entry) to ``count`` entries, as the caller would write it.
+
+    >>> _example("dtype", (torch.float64, torch.int64, torch.int64), 2)
+    '(torch.float64, torch.int64)'
+    """
+    pad = value[-1] if value else {"dtype": torch.float64, "positive": False, "exclude": ()}.get(name)
+    entries = (*value[:count], *(pad,) * (count - len(value)))
+    return repr(entries)
 
 
 @st.composite

@@ -10,12 +10,11 @@ from typing import Any
 
 import torch
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
 from torch import Tensor
 
 from gradprops.noise import signed_noise
 from gradprops.strategies._cached import integers_between
-from gradprops.strategies._validation import check_names
+from gradprops.strategies._validation import ArgumentError, check_names
 from gradprops.strategies.domains import LARGE
 from gradprops.strategies.layouts import LAYOUTS, draw_layout
 from gradprops.strategies.values import SEEDS
@@ -100,14 +99,16 @@ def seeds(
     (torch.Size([2, 3]), torch.float32)
     """
     if isinstance(outputs, Tensor) or not isinstance(outputs, Sequence):
-        raise InvalidArgument(f"outputs must be a sequence of tensors such as (y,), got outputs={outputs!r}"[:300])
+        raise ArgumentError(f"outputs must be a sequence of tensors such as (y,), got outputs={outputs!r}"[:300]
+                            + ": pass the function's outputs as a tuple, e.g. gst.seeds((y,)) for one tensor y")
     specs = []
     for i, out in enumerate(outputs):
         if not isinstance(out, Tensor):
-            raise InvalidArgument(f"outputs[{i}] must be a tensor, got {type(out).__name__}: {out!r}"[:300])
+            raise ArgumentError(f"outputs[{i}] must be a tensor, got {type(out).__name__}: {out!r}"[:300]
+                                + ": pass only the output tensors, e.g. gst.seeds((y, z))")
         if not (out.is_floating_point() or out.is_complex()):
-            raise InvalidArgument(f"outputs[{i}] has dtype {out.dtype}: only floating and complex outputs "
-                                  "take a seed")
+            raise ArgumentError(f"outputs[{i}] has dtype {out.dtype}: only floating and complex outputs "
+                                f"take a seed; leave outputs[{i}] out of outputs")
         specs.append(_Output(tuple(out.shape), out.dtype, out.device))
     chosen = LAYOUTS if layouts is None else check_names(layouts, "layouts", LAYOUTS)
     return _seeds_for(tuple(specs), tuple(chosen))

@@ -15,10 +15,9 @@ from typing import Any
 
 from hypothesis import reject
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
 
 from gradprops.strategies._cached import integers_between, one_of_values
-from gradprops.strategies._validation import check_int, check_order
+from gradprops.strategies._validation import ArgumentError, check_int, check_order
 
 #: Roughly one shape in ``EMPTY_ONE_IN`` that may be empty gets a size-0 dim. Size 0 is decided
 #: once per shape rather than per dim so that empty tensors stay a minority of the examples.
@@ -69,7 +68,8 @@ def shapes(
     check_int(max_dims, "max_dims", minimum=0)
     check_order("min_dims", min_dims, "max_dims", max_dims)
     if max_dims > MAX_DIMS:
-        raise InvalidArgument(f"max_dims={max_dims} is more than the {MAX_DIMS} dims gradprops draws")
+        raise ArgumentError(f"max_dims={max_dims} is more than the {MAX_DIMS} dims gradprops draws: pass "
+                            f"max_dims={MAX_DIMS} or fewer")
     check_int(min_side, "min_side", minimum=0)
     check_int(max_side, "max_side", minimum=0)
     check_order("min_side", min_side, "max_side", max_side)

@@ -77,7 +77,8 @@ def parse_signature(signature: Any) -> Signature:
                 raise ArgumentError(f"signature={signature!r} makes the fixed dim {name!r} optional; only "
                                       "named dims can be optional, e.g. '(m?,n)'")
         if len(core) > MAX_DIMS:
-            raise ArgumentError(f"signature={signature!r} has a core of more than {MAX_DIMS} dims")
+            raise ArgumentError(f"signature={signature!r} has a core of more than {MAX_DIMS} dims: write at "
+                                f"most {MAX_DIMS} dims per input")
     return Signature(text, cores)
 
 

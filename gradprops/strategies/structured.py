@@ -28,9 +28,9 @@ from typing import Any
 import torch
 from hypothesis import assume
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
 from torch import Tensor
 
+from gradprops.strategies._validation import ArgumentError
 from gradprops.strided import fresh_leaf
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
@@ -61,8 +61,8 @@ def spd(cases: st.SearchStrategy[Any], index: int = 0, *, condition: float = 100
 
 def _check_condition(condition: Any) -> None:
     if isinstance(condition, bool) or not isinstance(condition, (int, float)) or not 1 <= condition < math.inf:
-        raise InvalidArgument(f"condition must be a finite number >= 1 (largest over smallest eigenvalue or "
-                              f"singular value), got {condition!r}")
+        raise ArgumentError(f"condition must be a finite number >= 1 (largest over smallest eigenvalue or "
+                            f"singular value), got {condition!r}: pass e.g. condition=100.0")
 
 
 def well_conditioned(cases: st.SearchStrategy[Any], index: int = 0, *,
@@ -108,7 +108,9 @@ def simplex(cases: st.SearchStrategy[Any], index: int = 0, *, dim: int = -1,
     (True, True)
     """
     if isinstance(smallest, bool) or not isinstance(smallest, (int, float)) or not 0 < smallest <= 1:
-        raise InvalidArgument(f"smallest must be in (0, 1] (a fraction of the uniform value), got {smallest!r}")
+        raise ArgumentError(f"smallest must be in (0, 1] (a fraction of the uniform value), got {smallest!r}: "
+                            "pass e.g. smallest=1e-3")
+    _check_dim(dim)
     return _rewritten(cases, index, "simplex", lambda x: _simplex_values(x, dim, float(smallest)),
                       own=lambda x: {_dim(x, dim, "simplex")})
 
@@ -125,8 +127,8 @@ def class_indices(cases: st.SearchStrategy[Any], index: int = 0, *, dim: int = -
     >>> target.dtype, bool(((target >= 0) & (target < logits.shape[-1])).all())
     (torch.int64, True)
     """
-    if isinstance(dim, bool) or not isinstance(dim, int):
-        raise InvalidArgument(f"dim must be an int, got {dim!r}")
+    _check_dim(dim)
+    _check_cases(cases, index, "class_indices")
 
     @st.composite
     def appended(draw: Draw) -> tuple[Tensor, ...]:
@@ -150,10 +152,7 @@ def _rewritten(cases: st.SearchStrategy[Any], index: int, name: str, values: Cal
                own: Callable[[Tensor], set[int]] = lambda x: {x.dim() - 2, x.dim() - 1}) -> st.SearchStrategy[Cases]:
     """``cases`` with tensor ``index`` replaced by ``values`` of it; ``own``: the dims the domain
     works on (a matrix's two, a simplex's one), which are never split into repeats."""
-    if isinstance(index, bool) or not isinstance(index, int):
-        raise InvalidArgument(f"index must be the int position of the tensor to rewrite, got {index!r}")
-    if not isinstance(cases, st.SearchStrategy):
-        raise InvalidArgument(f"{name} takes a strategy of input tuples, e.g. gst.inputs('(n,n)'), got {cases!r}")
+    _check_cases(cases, index, name)
 
     def rewrite(drawn: Any) -> tuple[Tensor, ...]:
         drawn = _as_tuple(drawn, index, name)
@@ -169,6 +168,20 @@ def _rewritten(cases: st.SearchStrategy[Any], index: int, name: str, values: Cal
     return cases.map(rewrite)
 
 
+def _check_dim(dim: Any) -> None:
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise ArgumentError(f"dim must be an int, got dim={dim!r}: pass the dim's position, e.g. dim=-1")
+
+
+def _check_cases(cases: Any, index: Any, name: str) -> None:
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ArgumentError(f"index must be the int position of the tensor to rewrite, got index={index!r}: "
+                            "pass e.g. index=0 for the first input")
+    if not isinstance(cases, st.SearchStrategy):
+        raise ArgumentError(f"{name} takes a strategy of input tuples, e.g. gst.inputs('(n,n)'), "
+                            f"got {cases!r}"[:300] + f": pass {name}(gst.inputs(...))")
+
+
 def _repeated_batch_dims(x: Tensor, own: set[int]) -> list[int]:
     """The stride-0 dims of ``x`` outside the dims ``own`` the domain works on."""
     return [d for d in range(x.dim()) if x.stride(d) == 0 and x.shape[d] > 1 and d not in own]
@@ -177,17 +190,20 @@ def _repeated_batch_dims(x: Tensor, own: set[int]) -> list[int]:
 def _as_tuple(drawn: Any, index: int, name: str) -> tuple[Tensor, ...]:
     drawn = (drawn,) if isinstance(drawn, Tensor) else drawn
     if not isinstance(drawn, tuple) or not -len(drawn) <= index < len(drawn) or not isinstance(drawn[index], Tensor):
-        raise InvalidArgument(f"{name}: the strategy must draw tuples of tensors with one at index {index}, "
-                              f"drew {type(drawn).__name__}")
+        size = f"a tuple of {len(drawn)}" if isinstance(drawn, tuple) else f"a {type(drawn).__name__}"
+        raise ArgumentError(f"{name}: the strategy must draw tuples of tensors with one at index {index}, "
+                            f"drew {size}: pass the index of a tensor it draws (index=0 for the first), or "
+                            "a strategy such as gst.inputs('(n,n)')")
     if not drawn[index].is_floating_point():
-        raise InvalidArgument(f"{name}: input {index} is {drawn[index].dtype}; it must be a floating-point tensor")
+        raise ArgumentError(f"{name}: input {index} is {drawn[index].dtype}; it must be a floating-point tensor: "
+                            "draw it with a floating dtype, e.g. gst.inputs(..., dtype=torch.float64)")
     return drawn
 
 
 def _dim(x: Tensor, dim: int, name: str) -> int:
     if not -x.dim() <= dim < max(x.dim(), 1) or x.dim() == 0:
-        raise InvalidArgument(f"{name}: dim={dim} is out of range for input of shape {tuple(x.shape)}: draw "
-                              "inputs with that dim (a signature such as '(n,c)')")
+        raise ArgumentError(f"{name}: dim={dim} is out of range for input of shape {tuple(x.shape)}: draw "
+                            "inputs with that dim (a signature such as '(n,c)')")
     return dim % x.dim()
 
 
@@ -209,7 +225,8 @@ def _in_layout_of(x: Tensor, values: Tensor) -> Tensor:
 
 def _spd_values(a: Tensor, condition: float) -> Tensor:
     if a.shape[-1] != a.shape[-2]:
-        raise InvalidArgument(f"spd: input has shape {tuple(a.shape)}; it must end in a square (n, n) matrix")
+        raise ArgumentError(f"spd: input has shape {tuple(a.shape)}; it must end in a square (n, n) matrix: "
+                            "draw square matrices, e.g. gst.spd(gst.inputs('(n,n)'))")
     if not a.numel():
         return a
     q, _ = torch.linalg.qr(torch.nan_to_num(a, nan=0.0, posinf=1.0, neginf=-1.0))
@@ -228,7 +245,8 @@ def _orthonormal(a: Tensor) -> Tensor:
 
 def _orthogonal_values(a: Tensor) -> Tensor:
     if a.shape[-2] < a.shape[-1]:
-        raise InvalidArgument(f"orthogonal: input has shape {tuple(a.shape)}; orthonormal columns need m >= n")
+        raise ArgumentError(f"orthogonal: input has shape {tuple(a.shape)}; orthonormal columns need m >= n: "
+                            "draw at least as many rows as columns, e.g. gst.orthogonal(gst.inputs('(n,n)'))")
     return _orthonormal(a) if a.numel() else a
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import torch
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
 from torch import Tensor
 
 from gradprops.strategies._validation import (
+    ArgumentError,
     check_bool,
     check_device,
     check_dtype,
@@ -126,8 +126,9 @@ def tensors(
     elif not isinstance(shape, st.SearchStrategy):
         shape = check_shape(shape, "shape")
         if math.prod(shape) > max_elements:
-            raise InvalidArgument(f"shape={shape!r} holds {math.prod(shape)} elements, more than "
-                                  f"max_elements={max_elements}: raise max_elements or pass a smaller shape")
+            raise ArgumentError(f"shape={shape!r} holds {math.prod(shape)} elements, more than "
+                                f"max_elements={max_elements}: raise max_elements or pass a smaller shape, "
+                                f"e.g. max_elements={math.prod(shape)}")
     spec = make_spec(dtype=dtype, low=low, high=high, exclude=exclude, margin=margin, positive=positive,
                      layouts=layouts, requires_grad=requires_grad, device=device)
     return _tensors(shape=shape, spec=spec, max_elements=max_elements)
@@ -141,7 +142,8 @@ def _tensors(draw: Callable[[st.SearchStrategy[Any]], Any], *,
         drawn = draw(shape)
         try:
             shape = check_shape(drawn, "shape")
-        except InvalidArgument as exc:
-            raise InvalidArgument(f"the shape strategy drew {drawn!r}: {exc}") from None
+        except ArgumentError as exc:
+            raise ArgumentError(f"the shape strategy drew {drawn!r}: {exc}; draw tuples of sizes, e.g. "
+                                "shape=gst.shapes() or st.just((2, 3))") from None
         (shape,) = fit_budget((shape,), tuple(((0, d),) for d in range(len(shape))), max_elements)
     return draw_tensor(draw, shape, spec)
