@@ -29,7 +29,7 @@ from torch import Tensor
 from gradprops.autodiff import evaluate_along, float64_target, realized_direction
 from gradprops.compare import abs_of_temporary, finite_max, widened
 from gradprops.noise import signed_noise
-from gradprops.properties._common import all_finite
+from gradprops.properties._common import HowChecked, all_finite
 from gradprops.signals import FunctionRaised, NotApplicable
 from gradprops.strided import wide_dtype
 from gradprops.target import Target
@@ -258,7 +258,8 @@ def float64_version(target: Target) -> tuple[Target, str]:
     if wide is target:
         return target, ""
     dtypes = sorted({str(x.value.dtype) for x in target.variables if wide_dtype(x.value.dtype) != x.value.dtype})
-    return wide, f"{'/'.join(dtypes)} target: finite differences on float64 copies of its inputs and parameters"
+    return wide, HowChecked(f"{'/'.join(dtypes)} target: finite differences on float64 copies of its inputs and "
+                            "parameters")
 
 
 def float64_outputs(

@@ -31,6 +31,7 @@ from gradprops.compare import compare_all, max_abs
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.noise import random_seed_like, signed_noise
 from gradprops.properties._common import (
+    HowChecked,
     all_finite,
     as_helper,
     as_per_variable,
@@ -315,7 +316,7 @@ def _choose_target(target: Target) -> tuple[Target, bool, list[str]]:
         reason = f"the function raised on float64 copies: {type(exc.original).__name__}: {exc.original}"
     else:
         if all(o.dtype in (torch.float64, torch.complex128) for o in outs):
-            return wide, True, [note.replace("finite differences", "second order")]
+            return wide, True, [HowChecked(note.replace("finite differences", "second order"))]
         reason = "the function returns lower-precision outputs on float64 inputs"
     return target, False, [f"second-order finite differences skipped ({reason}); linearity checked in the "
                            "target's dtype"]
