@@ -27,6 +27,7 @@ from gradprops.errors import NotChecked, PropertyFailure, UsageError
 from gradprops.properties._common import (
     CASES_WATCH_NARROWING,
     PRECISION_LOST,
+    all_float64,
     findings_as_failures,
     make_case,
     narrowing_said,
@@ -280,10 +281,13 @@ def _with_narrowing(failure: PropertyFailure, target: Target | None) -> Property
     """
     if target is None or PRECISION_LOST in failure.case.extras or "narrower steps" in failure.detail:
         return failure
+    if not all_float64(target):
+        return failure
     said = narrowing_said(target)
+    failure.case.narrower_steps = bool(said)
     if said:
         failure.case.extras[PRECISION_LOST] = said
-        failure.with_replay(failure.replay)  # renders the message again
+    failure.with_replay(failure.replay)  # renders the message again (its Kind lines depend on it)
     return failure
 
 

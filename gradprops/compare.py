@@ -44,7 +44,7 @@ class Mismatch:
         """How many allowances the worst difference is: above 1 is a mismatch."""
         return self.max_abs_diff / max(self.allowed_at_worst, 1e-300)
 
-    def render(self) -> str:
+    def render(self, narrower_possible: bool = True) -> str:
         pct = 100.0 * self.mismatched / max(self.numel, 1)
         a = self.actual[self.worst_index].item() if self.actual.dim() else self.actual.item()
         e = self.expected[self.worst_index].item() if self.expected.dim() else self.expected.item()
@@ -60,28 +60,30 @@ class Mismatch:
             f"    Tolerance: {self.tolerance}; magnitude {self.magnitude:.3g}",
         ]
         if self.tolerance.kind == "two_paths":  # finite differences and exact checks say their own
-            lines.append(f"    Kind: {self.kind()}")
+            lines.append(f"    Kind: {self.kind(narrower_possible)}")
         if self.numel <= 24:
             lines.append(f"    {self.actual_label}: {format_values(self.actual)}")
             lines.append(f"    {self.expected_label}: {format_values(self.expected)}")
         return "\n".join(lines)
 
 
-    def kind(self) -> str:
+    def kind(self, narrower_possible: bool = True) -> str:
         """Which kind of wrong the size of the difference points to: overflow, precision or formula.
 
         Rounding to a dtype with unit roundoff ``u`` moves a result by a few ``u`` of the values it
         is computed from, so a difference of ``r`` times the comparison's magnitude, with ``r``
         within a few hundred ``u`` of a narrower dtype than the compared ones, is the size a
         computation in that dtype makes: a precision loss (a ``.float()`` step in a float64 path, a
-        float32 buffer). Far larger differences are a formula's (a factor, a term, an index).
+        float32 buffer) — unless ``narrower_possible`` is false, the function having been seen to
+        compute in its own dtype throughout. Far larger differences are a formula's (a factor, a
+        term, an index).
         """
         if self.max_abs_diff == float("inf"):
             return ("NaN or inf on one side only: an overflow (an intermediate past the dtype's range) or "
                     "a NaN (0·inf, 0/0) in one computation, or a wrong formula that divides by zero")
         relative = self.max_abs_diff / self.magnitude if self.magnitude else float("inf")
         wide = max(unit_roundoff(self.actual.dtype), unit_roundoff(self.expected.dtype))
-        for narrow in (torch.float32, torch.float16):
+        for narrow in (torch.float32, torch.float16) if narrower_possible else ():
             u = unit_roundoff(narrow)
             if u > wide and relative <= _ROUNDING_REACH * u:
                 return (f"{relative:.2g} of the magnitude, {relative / u:.3g}× {narrow}'s unit roundoff "

@@ -64,7 +64,9 @@ class PropertyFailure(AssertionError):
 
     def _render(self) -> str:
         parts = [f"gradprops: property '{self.property}' failed: {self.detail}"]
-        parts += [m.render() for m in self.mismatches]
+        # Precision lost in a narrower step is a diagnosis only where one may exist: not once the
+        # float64 function was seen to compute in float64 throughout.
+        parts += [m.render(narrower_possible=self.case.narrower_steps is not False) for m in self.mismatches]
         if self.extra:
             parts.append(self.extra)
         parts.append(self.case.render())

@@ -213,6 +213,38 @@ def test_a_float64_function_computed_in_float64_has_no_precision_note():
     assert "precision lost" not in str(caught.value)
 
 
+def test_a_float64_function_seen_to_compute_in_float64_is_not_suspected_of_a_narrower_step():
+    # 3% off for negative seed entries, all in float64: a difference of the size float16 makes, but
+    # the function was seen to have no float16 step, so the Kind line says formula (a user trial
+    # found it blaming "precision lost in a torch.float16 step").
+    class NegativeSeedsOff(Sin):
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return torch.where(g < 0, 0.97 * g, g) * x.cos()
+
+    x = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(gradprops.PropertyFailure) as caught:
+        gradprops.assert_vjp_matches_jacobian(NegativeSeedsOff.apply, (x,), torch.tensor(-0.5, dtype=torch.float64))
+    [kind] = [line for line in str(caught.value).splitlines() if "Kind:" in line]
+    assert "a wrong formula" in kind and "float16" not in kind
+    assert caught.value.case.narrower_steps is False
+    # where the function does narrow, the same size still points at that step
+    with pytest.raises(gradprops.PropertyFailure) as caught:
+        gradprops.assert_vjp_matches_jacobian(_HalfBackwardOff.apply, (x,), torch.tensor(-0.5, dtype=torch.float64))
+    assert caught.value.case.narrower_steps is True
+    assert "float16's unit roundoff" in str(caught.value)
+
+
+class _HalfBackwardOff(Sin):
+    """A backward through float16, 0.2% off for negative seed entries: the Kind line may blame that step."""
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return (torch.where(g < 0, 0.998 * g, g).half() * x.half().cos()).to(g.dtype)
+
+
 @pytest.mark.parametrize(("relative", "kind"), [(3e-7, "float32's unit roundoff"), (3e-3, "float16's unit roundoff"),
                                                  (0.2, "a wrong formula"), (float("inf"), "NaN or inf on one side")])
 def test_the_kind_of_a_float64_mismatch_follows_from_its_size(relative, kind):

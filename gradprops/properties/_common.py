@@ -86,11 +86,14 @@ def make_case(
             literals[label] = seed_source(tensors)
     diff = {id(v.value) for v in target.variables}
     extras = dict(extras or {})
-    if watch_narrowing and CASES_WATCH_NARROWING.get():
+    narrower: bool | None = None
+    if watch_narrowing and CASES_WATCH_NARROWING.get() and all_float64(target):
         said = narrowing_said(target)
+        narrower = bool(said)
         if said:
             extras[PRECISION_LOST] = said
     return Case(
+        narrower_steps=narrower,
         function=target.name,
         variables=[(v.name, t) for v, t in zip(target.variables, variables)],
         fixed_inputs=[(name, x) for name, x in zip(target.input_names, target.inputs) if id(x) not in diff],
@@ -110,6 +113,12 @@ PRECISION_LOST = "precision lost"
 #: dispatch mode). ``check()`` turns it off while Hypothesis shrinks, where every failing step
 #: builds a case, and adds the line to the final report only.
 CASES_WATCH_NARROWING: ContextVar[bool] = ContextVar("gradprops_cases_watch_narrowing", default=True)
+
+
+def all_float64(target: Target) -> bool:
+    """Whether every variable is float64 (complex128): where :func:`narrowing_said` can look."""
+    return bool(target.variables) and all(v.value.dtype in (torch.float64, torch.complex128)
+                                          for v in target.variables)
 
 
 def narrowing_said(target: Target) -> str:
