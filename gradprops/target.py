@@ -79,6 +79,10 @@ class Target:
     """
 
     def __init__(self, fn: Callable[..., Any], inputs: Inputs) -> None:
+        if isinstance(fn, type) and issubclass(fn, (torch.autograd.Function, torch.nn.Module)):
+            remedy = (f"{fn.__name__}.apply" if issubclass(fn, torch.autograd.Function)
+                      else f"an instance, {fn.__name__}(...)")
+            raise UsageError(f"the function under test is the class {fn.__name__}, not a function: pass {remedy}")
         if not callable(fn):
             raise UsageError(
                 f"the function under test must be callable, got {type(fn).__name__}: pass a "

@@ -616,3 +616,24 @@ def test_finite_differences_skip_where_forward_is_flat_to_float64_precision():
     d = torch.tensor(0.8309065761823623, dtype=torch.float64)
     with pytest.warns(gradprops.NotChecked, match="flat to float64 precision"):
         gradprops.assert_finite_differences(torch.nn.functional.gelu, (x,), seed=v, directions=d)
+
+
+def test_the_gradcheck_hint_says_gradcheck_refuses_an_expanded_input():
+    # gradcheck raises on stride-0 inputs, and .contiguous() hides a layout bug: the hint says both
+    # (a user trial ran the hint on a shrunk expanded case and met gradcheck's RuntimeError)
+    class WrongOnExpanded(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x.sin()
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * x.cos() * (2.0 if 0 in x.stride() else 1.0)
+
+    x = torch.tensor([0.3], dtype=f64).expand(2).requires_grad_()
+    f = failure(gradprops.assert_finite_differences, WrongOnExpanded.apply, (x,))
+    assert "gradcheck refuses input 0, expanded (stride 0): if it passes on .contiguous() copies" in str(f)
+    gradprops.assert_finite_differences(WrongOnExpanded.apply, (torch.tensor([0.3, 0.3], dtype=f64,
+                                                                             requires_grad=True),))

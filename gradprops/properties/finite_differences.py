@@ -58,7 +58,7 @@ from gradprops.properties._finite import (
     scaled_directions,
 )
 from gradprops.signals import FunctionRaised, NotApplicable
-from gradprops.strided import wide_dtype
+from gradprops.strided import repeats, wide_dtype
 from gradprops.target import Inputs, Seed, Target
 from gradprops.tolerances import Tolerance, resolve_tolerance
 
@@ -265,11 +265,16 @@ def _fail(
     )
     lines += per_variable_lines(per_variable, "finite differences")
     mismatches = [total, *(m for *_, m in per_variable if m is not None)]
-    lines.append(
-        "Hint: backward disagrees with the function's own values, so its formula is wrong (a sign, a "
-        "factor, a swapped or missing term), not only its handling of the seed. To see which entries "
-        "are wrong, run torch.autograd.gradcheck(fn, inputs) on this small case in float64."
-    )
+    hint = ("Hint: backward disagrees with the function's own values, so its formula is wrong (a sign, a "
+            "factor, a swapped or missing term), not only its handling of the seed. To see which entries "
+            "are wrong, run torch.autograd.gradcheck(fn, inputs) on this small case in float64")
+    expanded = [name for name, t in case.variables if repeats(t)]
+    if expanded:
+        # gradcheck raises on stride-0 inputs, and .contiguous() copies may hide a layout bug
+        hint += (f"; gradcheck refuses {', '.join(expanded)}, expanded (stride 0): if it passes on "
+                 ".contiguous() copies, backward goes wrong on this layout only, e.g. it reads its input's "
+                 "memory as if contiguous")
+    lines.append(hint + ".")
     raise PropertyFailure(
         NAME,
         "⟨v, J·d⟩ from central differences in float64 does not equal ⟨backward(v), d⟩",
