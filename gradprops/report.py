@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,8 +62,8 @@ class Report:
                 f"  {p.name:<24} {p.status:<8} {p.examples:>8} {sum(p.skipped.values()):>8} "
                 f"{p.seconds:>7.2f}s"
             )
-            lines += [f"      skipped {n}×: {reason}" for reason, n in p.skipped.most_common()]
-            lines += [f"      note {n}×: {note}" for note, n in p.notes.most_common()]
+            lines += [f"      skipped {n}×: {reason}" for reason, n in merged(p.skipped).most_common()]
+            lines += [f"      note {n}×: {note}" for note, n in merged(p.notes).most_common()]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,3 +87,31 @@ class Report:
                 for p in self.properties.values()
             },
         }
+
+
+_INTEGER = re.compile(r"\d+")
+
+
+def merged(said: Counter[str]) -> Counter[str]:
+    """Reasons or notes that differ only in their integers, said once with a range for each.
+
+    A note per example size ("explicit Jacobian capped: 8 of 9 rows", "… 8 of 400 rows") was one line
+    each: 38 lines for one check of a matrix product.
+
+    >>> merged(Counter({"capped: 8 of 9 rows": 2, "capped: 8 of 400 rows": 1, "other": 1}))
+    Counter({'capped: 8 of 9–400 rows': 3, 'other': 1})
+    """
+    groups: dict[str, list[tuple[list[int], int]]] = {}
+    for text, n in said.items():
+        groups.setdefault(_INTEGER.sub("#", text), []).append(([int(x) for x in _INTEGER.findall(text)], n))
+    out: Counter[str] = Counter()
+    for shape, members in groups.items():
+        if len(members) == 1:
+            numbers = members[0][0]
+            spans = [str(x) for x in numbers]
+        else:
+            spans = [f"{lo}" if lo == hi else f"{lo}–{hi}"
+                     for lo, hi in ((min(c), max(c)) for c in zip(*(m for m, _ in members)))]
+        parts = shape.split("#")
+        out["".join(p + (spans[i] if i < len(spans) else "") for i, p in enumerate(parts))] = sum(n for _, n in members)
+    return out
