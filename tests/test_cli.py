@@ -122,6 +122,21 @@ def _must_not_run(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("a job ran although the arguments were bad")
 
 
+def test_an_opt_in_property_can_be_named(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # 'gradprops list properties' says "(opt-in: name it in --properties)"; --properties refused it
+    asked: list[Any] = []
+
+    def record(job: Any, **options: Any) -> dict[str, Any]:
+        asked.append(options["properties"])
+        return {"name": job.name, "kind": job.kind, "seconds": 0.0, "failure": None,
+                "rows": {"compiled_matches_eager": {"status": "passed", "examples": 1, "seconds": 0.0}}}
+
+    monkeypatch.setattr(_runner, "run_job", record)
+    code, _, err = run(capsys, "--ops", "sin", "--properties", "compiled_matches_eager")
+    assert code == 0, err
+    assert asked == [["compiled_matches_eager"]]
+
+
 def test_a_module_that_raises_on_import_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "raises_on_import.py").write_text("x = 1\nraise RuntimeError('no config')\n")
