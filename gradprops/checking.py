@@ -23,7 +23,7 @@ from torch import Tensor
 
 from gradprops.autodiff import Graph
 from gradprops.compare import compare
-from gradprops.errors import NotChecked, PropertyFailure, UsageError
+from gradprops.errors import NotChecked, PropertyFailure, UsageError, findings_hidden
 from gradprops.properties._common import (
     CASES_WATCH_NARROWING,
     PRECISION_LOST,
@@ -42,6 +42,9 @@ from gradprops.signals import FunctionRaised, NoOutputToCheck, NotApplicable, Un
 from gradprops.strategies.values import SEEDS
 from gradprops.target import Inputs, Target, function_name
 from gradprops.tolerances import resolve_tolerance
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 # Hypothesis internals, typed Any: _NoLocalConstants.patchable() checks at run time what is there, and
 # stands in for them (a plain dict for its LRUCache).
@@ -191,7 +194,7 @@ def check(
                     f"stopped after {SHRINK_SECONDS:g} s (gradprops.checking.SHRINK_SECONDS), so this case may "
                     "not be the smallest; run again with the example database on and shrinking resumes from it")
                 focused.with_replay(focused.replay)  # renders the message again
-            raise _with_narrowing(focused, search.failed_target) from failure.__cause__
+            raise _with_narrowing(focused, search.failed_target).as_raised_to_the_caller() from failure.__cause__
     report.seconds = time.perf_counter() - started
     # (The pytest plugin, which passes _requested, reports such a property as a skipped item itself.)
     for name in sorted(given_options.requested & report.properties.keys()) if _requested is None else ():

@@ -56,6 +56,16 @@ class PropertyFailure(AssertionError):
         self.replay = ""  # set by the driver once it knows how the case was drawn
         super().__init__(self._render())
 
+    def as_raised_to_the_caller(self) -> PropertyFailure:
+        """This failure without the frames of gradprops and Hypothesis it was raised through, and
+        without Hypothesis' notes on its draws: the message says all of it (property, case, where and
+        by how much, how to reproduce), and a pytest report of the caller's test then shows the
+        caller's line, not 40 lines of gradprops' source. A chained cause (the exception the function
+        under test raised) keeps its traceback."""
+        if hasattr(self, "__notes__"):
+            del self.__notes__
+        return self.with_traceback(None)
+
     def with_replay(self, replay: str) -> PropertyFailure:
         """Attach how to replay the failing case (the driver knows; helpers print a snippet)."""
         self.replay = replay
@@ -89,3 +99,10 @@ class PropertyFailure(AssertionError):
 
 def _indent(text: str, prefix: str = "  ") -> str:
     return "\n".join(prefix + line if line else line for line in text.splitlines())
+
+
+def findings_hidden(excinfo: Any) -> bool:
+    """pytest's ``__tracebackhide__`` of gradprops' entry points (check, the helpers): their frames are
+    left out of the report of a :class:`PropertyFailure`, whose message says everything, and kept for
+    any other exception — a bug of gradprops must show where it happened."""
+    return excinfo is not None and excinfo.errisinstance(PropertyFailure)

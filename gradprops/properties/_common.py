@@ -23,13 +23,16 @@ from gradprops.autodiff import (
 )
 from gradprops.compare import Escalation, Mismatch, compare, compare_all, max_abs, overflowed
 from gradprops.describe import Case, describe_seed, seed_source
-from gradprops.errors import NotChecked, PropertyFailure, UsageError
+from gradprops.errors import NotChecked, PropertyFailure, UsageError, findings_hidden
 from gradprops.noise import random_seed_like
 from gradprops.precision import LargestIntermediate, SimulatedPrecision
 from gradprops.signals import FunctionRaised, Mutated, NotApplicable
 from gradprops.strided import wide_dtype
 from gradprops.target import Target
 from gradprops.tolerances import Tolerance, loosest_dtype, resolve_tolerance
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 
 class HowChecked(str):
@@ -54,7 +57,7 @@ def as_helper(property: str, target: Target, run: Callable[[Target], list[str]],
         return
     except PropertyFailure as failure:
         raise_if_parameters_read_elsewhere(target, failure)
-        raise
+        raise failure.as_raised_to_the_caller() from failure.__cause__
     for note in notes:
         if not isinstance(note, HowChecked):
             warnings.warn(NotChecked(f"{property}: {note}"), stacklevel=3)

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from gradprops.autodiff import Graph, jvp
-from gradprops.errors import PropertyFailure
+from gradprops.errors import PropertyFailure, findings_hidden
 from gradprops.noise import signed_noise
 from gradprops.properties._common import (
     all_finite,
@@ -36,6 +36,9 @@ from gradprops.properties._common import (
 from gradprops.properties._finite import abs_inner, along_one, inner, per_variable_lines
 from gradprops.signals import FunctionRaised, Mutated, NotApplicable, Unavailable, Unsupported
 from gradprops.target import Inputs, Seed, Target
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "forward_reverse_adjoint"
 

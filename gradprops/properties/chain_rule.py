@@ -24,7 +24,7 @@ from torch import Tensor
 from gradprops.autodiff import Graph, loss_grads
 from gradprops.compare import compare_all, max_abs
 from gradprops.describe import describe_tensor
-from gradprops.errors import UsageError
+from gradprops.errors import UsageError, findings_hidden
 from gradprops.noise import signed_noise
 from gradprops.properties._common import (
     as_helper,
@@ -36,6 +36,9 @@ from gradprops.properties._common import (
 )
 from gradprops.signals import call_user
 from gradprops.target import Inputs, Target
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "chain_rule"
 

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from gradprops.autodiff import Graph, outputs_and_vjp
-from gradprops.errors import UsageError
+from gradprops.errors import UsageError, findings_hidden
 from gradprops.properties._common import (
     against_eager,
     as_helper,
@@ -41,6 +41,9 @@ from gradprops.properties._common import (
 )
 from gradprops.signals import NotApplicable
 from gradprops.target import Inputs, Seed, Target
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "compiled_matches_eager"
 

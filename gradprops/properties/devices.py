@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from gradprops.autodiff import Graph, outputs_and_vjp
+from gradprops.errors import findings_hidden
 from gradprops.properties._common import (
     against_eager,
     as_helper,
@@ -34,6 +35,9 @@ from gradprops.properties._common import (
 from gradprops.signals import NotApplicable, Unsupported
 from gradprops.strided import fresh_leaf
 from gradprops.target import Inputs, Seed, Target
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "devices"
 

@@ -33,7 +33,7 @@ from gradprops.autodiff import (
     vjp_at,
 )
 from gradprops.compare import Mismatch
-from gradprops.errors import PropertyFailure
+from gradprops.errors import PropertyFailure, findings_hidden
 from gradprops.precision import LargestIntermediate, unit_roundoff
 from gradprops.properties._common import (
     all_finite,
@@ -61,6 +61,9 @@ from gradprops.signals import FunctionRaised, NotApplicable
 from gradprops.strided import repeats, wide_dtype
 from gradprops.target import Inputs, Seed, Target
 from gradprops.tolerances import Tolerance, resolve_tolerance
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "finite_differences"
 

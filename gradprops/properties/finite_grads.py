@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from gradprops.autodiff import Graph, float64_variables, outputs_at
-from gradprops.errors import PropertyFailure
+from gradprops.errors import PropertyFailure, findings_hidden
 from gradprops.properties._common import (
     all_finite,
     as_helper,
@@ -40,6 +40,9 @@ from gradprops.properties._finite import (
 from gradprops.signals import NotApplicable
 from gradprops.target import Inputs, Seed, Target
 from gradprops.tolerances import Tolerance
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "finite_grads"
 

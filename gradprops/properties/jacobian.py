@@ -4,6 +4,9 @@
 backward that mishandles a general seed — one that reads it in memory order ignoring its strides, or
 mixes up which output element a seed entry belongs to. It cannot catch a wrong formula: ``J`` comes
 from the same backward. The finite-difference and adjoint properties do that.
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from gradprops.autodiff import Graph
 from gradprops.compare import compare_all, max_abs, widened
-from gradprops.errors import UsageError
+from gradprops.errors import UsageError, findings_hidden
 from gradprops.properties._common import (
     all_finite,
     as_helper,
@@ -27,6 +27,9 @@ from gradprops.properties._common import (
 )
 from gradprops.strategies.seeds import largest_seed
 from gradprops.target import Inputs, Seed, Target
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "seed_linearity"
 

@@ -47,13 +47,16 @@ from torch import Tensor
 
 from gradprops.autodiff import Graph, float64_target, float64_variables, outputs_and_vjp, outputs_at
 from gradprops.compare import Escalation, Mismatch, compare, max_abs
-from gradprops.errors import PropertyFailure, UsageError
+from gradprops.errors import PropertyFailure, UsageError, findings_hidden
 from gradprops.precision import Narrowing, SimulatedPrecision, unit_roundoff
 from gradprops.properties._common import as_helper, findings_as_failures, least_precise_dtype, make_case, seed_or_random
 from gradprops.signals import FunctionRaised, NotApplicable
 from gradprops.strided import wide_dtype
 from gradprops.target import Inputs, Seed, Target, function_name
 from gradprops.tolerances import Tolerance
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "low_precision"
 

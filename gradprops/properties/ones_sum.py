@@ -15,6 +15,7 @@ from torch import Tensor
 
 from gradprops.autodiff import Graph, sum_vjp, vjp
 from gradprops.compare import compare_all, max_abs
+from gradprops.errors import findings_hidden
 from gradprops.properties._common import (
     as_helper,
     beyond_noise,
@@ -24,6 +25,9 @@ from gradprops.properties._common import (
     tolerance_for,
 )
 from gradprops.target import Inputs, Target
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "ones_seed_matches_sum"
 

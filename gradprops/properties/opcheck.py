@@ -29,10 +29,13 @@ from torch.utils._pytree import tree_map_only
 
 from gradprops.autodiff import Graph
 from gradprops.describe import describe_tensor
-from gradprops.errors import PropertyFailure
+from gradprops.errors import PropertyFailure, findings_hidden
 from gradprops.properties._common import as_helper, findings_as_failures, make_case
 from gradprops.signals import Unsupported
 from gradprops.target import Inputs, Target
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "opcheck"
 

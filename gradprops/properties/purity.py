@@ -34,7 +34,7 @@ from torch import Tensor
 
 from gradprops.autodiff import Graph, accumulated_grads, guarded_forward
 from gradprops.compare import compare, compare_all, max_abs
-from gradprops.errors import UsageError
+from gradprops.errors import UsageError, findings_hidden
 from gradprops.properties._common import (
     as_helper,
     beyond_noise,
@@ -48,6 +48,9 @@ from gradprops.signals import FunctionRaised, NotApplicable
 from gradprops.strided import fresh_leaf, repeats
 from gradprops.target import Inputs, Seed, Target
 from gradprops.tolerances import Tolerance
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "purity"
 _IDENTICAL = Tolerance(0.0, 0.0, "must be identical")

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from gradprops.autodiff import as_seed, double_vjp, forward, vjp, vjp_at
 from gradprops.compare import compare_all, max_abs
-from gradprops.errors import PropertyFailure, UsageError
+from gradprops.errors import PropertyFailure, UsageError, findings_hidden
 from gradprops.noise import random_seed_like, signed_noise
 from gradprops.properties._common import (
     HowChecked,
@@ -61,6 +61,9 @@ from gradprops.signals import FunctionRaised, NotApplicable, Unavailable, Unsupp
 from gradprops.strided import fresh_leaf, wide_dtype
 from gradprops.target import Inputs, Seed, Target
 from gradprops.tolerances import Tolerance
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "second_order"
 

@@ -34,7 +34,7 @@ from torch import Tensor
 from gradprops.autodiff import Graph, func_jvp, func_vjp, jvp, vmapped_outputs, vmapped_vjp
 from gradprops.compare import Mismatch, compare_all, max_abs
 from gradprops.describe import describe_tensor
-from gradprops.errors import PropertyFailure
+from gradprops.errors import PropertyFailure, findings_hidden
 from gradprops.noise import random_seed_like
 from gradprops.properties._common import (
     as_helper,
@@ -47,6 +47,9 @@ from gradprops.properties._common import (
 )
 from gradprops.signals import FunctionRaised, Unsupported
 from gradprops.target import Inputs, Seed, Target
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "vmap"
 
