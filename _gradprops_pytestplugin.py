@@ -13,7 +13,9 @@ What it adds:
 * the ``gradprops`` fixture: :func:`gradprops.check` and the helpers bound to the session settings.
 * ``--gradprops-seed``, ``--gradprops-max-examples``, ``--gradprops-properties``,
   ``--gradprops-dtypes``, ``--gradprops-devices``, each with an ini twin (``gradprops_seed``, ...).
-* a header line (versions, seed, budget) and a terminal summary of examples run per property.
+  A bad value, an unknown property name included, is a usage error at session start.
+* a header line (versions, seed, budget) and a terminal summary of examples run per property: a
+  property fails in a test only by its own PropertyFailure, and passes only if it ran on an example.
 * Hypothesis' options reach gradprops tests: ``--hypothesis-seed`` sets the session seed, and each
   search's statistics go to Hypothesis' plugin for ``--hypothesis-show-statistics``.
 * items are parametrized items (a callspec), so ``--lf``/``--ff``/``--sw`` select them on pytest 8
@@ -25,6 +27,7 @@ What it adds:
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import os
 import random
@@ -206,6 +209,8 @@ def _read_options(config: pytest.Config) -> Options:
             values[option.dest.removeprefix("gradprops_")] = option.parse(str(raw))
         except ValueError as exc:
             raise pytest.UsageError(f"gradprops: {source}: {exc}") from None
+        if option.dest == "gradprops_properties" and not _is_worker(config):
+            _check_property_names(values["properties"], source)
     seed = values.pop("seed", None)
     hypothesis_seed = config.getoption("hypothesis_seed", None)
     if hypothesis_seed is not None:
@@ -225,6 +230,27 @@ def _read_options(config: pytest.Config) -> Options:
             seed = random.SystemRandom().getrandbits(_SESSION_SEED_BITS)
     given = [g for g in given if not g.startswith("--gradprops-seed=")]
     return Options(seed=seed, seed_given=seed_given, given=tuple(given), **values)
+
+
+def _check_property_names(names: tuple[str, ...], source: str) -> None:
+    """A UsageError now, at session start, for a name that is no property in the registry.
+
+    Every test that names its own ``properties=`` ignores the option, so waiting for a test that
+    takes it would let a typo pass silently. This is the one place the plugin imports gradprops'
+    registry (and so torch) before a gradprops test is collected: only when the option is set, and
+    only on the controller (pytest-xdist workers get the same, already checked, option).
+    """
+    from gradprops.errors import UsageError
+    from gradprops.properties import registry
+
+    try:
+        registry.select(names)
+    except UsageError as exc:
+        known = [p.name for p in (*registry.PROPERTIES, *registry.OPT_IN)]
+        close = [match for name in names if name not in known
+                 for match in difflib.get_close_matches(name, known, n=1, cutoff=0.7)]
+        hint = f"; did you mean {', '.join(map(repr, dict.fromkeys(close)))}?" if close else ""
+        raise pytest.UsageError(f"gradprops: {source}: {exc}{hint}") from None
 
 
 _OPTIONS_KEY = pytest.StashKey[Options]()
@@ -373,6 +399,9 @@ class GradpropsItem(pytest.Function):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    failed_property = _failed_property(report, call)
+    if failed_property is not None:
+        report.gradprops_failed_property = failed_property  # for the summary; travels to the controller
     if not isinstance(item, GradpropsItem):
         return report
     if report.skipped and isinstance(report.longrepr, tuple):
@@ -384,6 +413,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if cause is not None:
             report.gradprops_cause = cause  # travels with the report to the xdist controller
     return report
+
+
+def _failed_property(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str | None:
+    """The property whose PropertyFailure failed the test (an item or a fixture test), else ``None``.
+
+    Only that property failed there: anything else that fails a test (an error in the test's own
+    body after ``gradprops.check`` passed, a usage error) is no property's failure.
+    """
+    errors = sys.modules.get("gradprops.errors")
+    if errors is None or not report.failed or call.excinfo is None:
+        return None
+    exc = call.excinfo.value
+    return str(exc.property) if isinstance(exc, errors.PropertyFailure) else None
 
 
 def raised_by_function(item: GradpropsItem, exc: BaseException) -> dict[str, str] | None:
@@ -553,6 +595,16 @@ class _Tally:
     skipped_examples: int = 0
 
 
+@dataclass
+class _Summary:
+    properties: dict[str, _Tally] = field(default_factory=dict)
+    other_failures: int = 0  # tests that recorded properties and failed, but not with a PropertyFailure
+
+
+LEGEND = ("passed: held on at least one example; failed: a gradprops PropertyFailure of that property; "
+          "skipped: skipped, or ran on no example")
+
+
 def _gradprops_reports(terminalreporter: Any) -> Iterator[Any]:
     for reports in terminalreporter.stats.values():
         for report in reports:
@@ -562,33 +614,53 @@ def _gradprops_reports(terminalreporter: Any) -> Iterator[Any]:
                 yield report
 
 
-def _tallies(terminalreporter: Any) -> dict[str, _Tally]:
-    tallies: dict[str, _Tally] = {}
-    for report in _gradprops_reports(terminalreporter):
-        seen: set[str] = set()
-        for key, value in report.user_properties:
-            kind, _, prop = str(key).partition(":")
-            if kind == "gradprops_property":
-                prop = str(value)
-            elif kind not in ("gradprops_examples", "gradprops_skipped"):
-                continue
-            tally = tallies.setdefault(prop, _Tally())
-            if prop not in seen:
-                seen.add(prop)
-                tally.tests += 1
-                outcome = "failed" if report.failed else "skipped" if report.skipped else "passed"
-                setattr(tally, outcome, getattr(tally, outcome) + 1)
+def _recorded(report: Any) -> dict[str, tuple[int, int]]:
+    """property -> (examples, skipped examples) that one test's report recorded, in order."""
+    recorded: dict[str, tuple[int, int]] = {}
+    for key, value in report.user_properties:
+        kind, _, prop = str(key).partition(":")
+        if kind == "gradprops_property":
+            recorded.setdefault(str(value), (0, 0))
+        elif kind in ("gradprops_examples", "gradprops_skipped"):
+            examples, skipped = recorded.get(prop, (0, 0))
             if kind == "gradprops_examples":
-                tally.examples += int(value)
-            elif kind == "gradprops_skipped":
-                tally.skipped_examples += int(value)
-    return tallies
+                examples += int(value)
+            else:
+                skipped += int(value)
+            recorded[prop] = (examples, skipped)
+    return recorded
+
+
+def _tallies(terminalreporter: Any) -> _Summary:
+    """Each test counts once under each property it recorded: failed only when a PropertyFailure of
+    that very property failed it; skipped when it was skipped or the property ran on no example of
+    it (a pass needs one); passed otherwise. A test that failed with anything else counts once, on
+    its own line, under no property (the properties it ran held)."""
+    summary = _Summary()
+    for report in _gradprops_reports(terminalreporter):
+        recorded = _recorded(report)
+        failed = getattr(report, "gradprops_failed_property", None) if report.failed else None
+        if report.failed and failed not in recorded:
+            summary.other_failures += 1
+        for prop, (examples, skipped) in recorded.items():
+            tally = summary.properties.setdefault(prop, _Tally())
+            tally.tests += 1
+            if prop == failed:
+                tally.failed += 1
+            elif report.skipped or not examples:
+                tally.skipped += 1
+            else:
+                tally.passed += 1
+            tally.examples += examples
+            tally.skipped_examples += skipped
+    return summary
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if _is_worker(config):
         return
-    tallies = _tallies(terminalreporter)
+    summary = _tallies(terminalreporter)
+    tallies = summary.properties
     if not tallies:
         return
     opts = options(config)
@@ -602,4 +674,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(
             f"{prop:<{width}} {t.tests:>6} {t.passed:>7} {t.failed:>7} {t.skipped:>8} "
             f"{t.examples:>9} {t.skipped_examples:>17}"
+        )
+    terminalreporter.write_line(LEGEND)
+    if summary.other_failures:
+        n = summary.other_failures
+        terminalreporter.write_line(
+            f"other failures: {n} test{'s' if n > 1 else ''} failed with something other than a property "
+            "failure (e.g. an error in the test's own code): counted here, not under any property"
         )

@@ -22,7 +22,7 @@ import torch
 from hypothesis import strategies as st
 
 from gradprops import dtype_names
-from gradprops.checking import check, pinned
+from gradprops.checking import _as_strategy, check, pinned
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.properties import registry
 from gradprops.report import Report
@@ -171,7 +171,11 @@ def autograd_test(
       dtype in ``dtypes``;
     * a callable taking ``dtype=`` (and optionally ``device=``) keywords and returning a strategy,
       e.g. ``functools.partial(gst.inputs, "(m,n)", min_side=1)`` or
-      ``lambda dtype: gst.tensors(dtype=dtype)``: called for each dtype (and device).
+      ``lambda dtype: gst.tensors(dtype=dtype)``: called for each dtype (and device);
+    * concrete inputs (a tensor, a tuple of tensors or a dict of them), as :func:`gradprops.check`
+      takes them: only seeds and the like vary.
+
+    Anything else is a :class:`~gradprops.UsageError` here, at import: one collection error.
 
     ``dtypes`` defaults to ``--gradprops-dtypes``, else float64; ``devices`` to
     ``--gradprops-devices``, else ``auto`` (cpu, plus cuda when available); devices apply only when
@@ -275,8 +279,19 @@ def _inputs(inputs: Any) -> tuple[Any, bool, bool]:
         except hypothesis.errors.InvalidArgument as exc:
             raise UsageError(f"autograd_test: {exc}") from None
         inputs = functools.partial(gst.inputs, inputs)
-    if isinstance(inputs, st.SearchStrategy) or not callable(inputs):
-        return inputs, False, False  # a strategy or concrete tensors: check() validates them
+    if isinstance(inputs, st.SearchStrategy):
+        return inputs, False, False
+    if not callable(inputs):
+        try:
+            _as_strategy(inputs)  # concrete inputs, as check() takes them; anything else is one error here
+        except UsageError:
+            raise UsageError(
+                f"autograd_test: inputs={inputs!r:.80} ({type(inputs).__name__}) is not something to draw "
+                "inputs from: pass a Hypothesis strategy (gst.inputs('(m,n)')), a gufunc signature string "
+                "('(m,n),(n,p)'), a callable taking dtype= (and optionally device=) that returns a strategy, "
+                "or concrete inputs (a tensor, a tuple of tensors or a dict of them)"
+            ) from None
+        return inputs, False, False
     try:
         parameters = inspect.signature(inputs).parameters
     except (TypeError, ValueError):

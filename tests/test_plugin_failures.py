@@ -81,3 +81,30 @@ test_typo = autograd_test(torch.sin, inputs="(m,n")
         "E   gradprops.errors.UsageError: autograd_test: signature='(m,n' is not a gufunc-style signature: *",
     ])
     assert "pytest_support.py" not in out and len(result.outlines) < 25
+
+
+@pytest.mark.parametrize(("inputs", "kind"), [("42", "int"), ("[1.0, 2.0]", "list")])
+def test_inputs_that_are_no_strategy_signature_callable_or_tensors_are_one_collection_error(
+    pytester: pytest.Pytester, inputs: str, kind: str
+) -> None:
+    """Not one runtime failure per property item (13 of them) saying what check() takes."""
+    pytester.makepyfile(test_bad_inputs=f"""
+import torch
+from gradprops import autograd_test
+
+def test_fine():
+    pass
+
+test_bad = autograd_test(torch.sin, inputs={inputs})
+""")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--gradprops-max-examples=2")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.assert_outcomes(errors=1)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "test_bad_inputs.py:7: in <module>",
+        "E   gradprops.errors.UsageError: autograd_test: inputs=* not something to draw inputs from: "
+        "pass a Hypothesis strategy*a gufunc signature string*a callable taking dtype=*a tensor*",
+    ])
+    assert f"autograd_test: inputs={inputs} ({kind}) is not something" in out
+    assert "pytest_support.py" not in out and out.count("UsageError") == 2  # the E line and the summary's

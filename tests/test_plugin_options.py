@@ -131,11 +131,46 @@ def test_bad_values_are_usage_errors_that_say_what_is_wrong(
 def test_an_unknown_property_name_is_reported_with_the_known_ones(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_scale=DTYPE_PROJECT)
     result = run(pytester, "--gradprops-properties=seed_linearty")
-    assert result.ret != pytest.ExitCode.OK
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     out = result.stdout.str() + result.stderr.str()
     message = next(line for line in out.splitlines() if "unknown properties" in line)
-    assert message.startswith("gradprops: --gradprops-properties: unknown properties ['seed_linearty']: choose from ")
+    assert message.startswith("ERROR: gradprops: --gradprops-properties: unknown properties ['seed_linearty']: "
+                              "choose from ")
     assert all(p.name in message for p in registry.PROPERTIES)
+
+
+OWN_PROPERTIES_ONLY = """
+from gradprops.pytest_support import autograd_test
+
+test_own = autograd_test(lambda x: 2 * x, inputs="()", properties=["seed_linearity"])
+"""
+
+
+@pytest.mark.parametrize("project", [OWN_PROPERTIES_ONLY, TRIVIAL], ids=["tests-name-their-own", "no-gradprops-test"])
+@pytest.mark.parametrize(
+    ("args", "ini", "source", "unknown", "close"),
+    [
+        (["--gradprops-properties=bogus"], "", "--gradprops-properties", "'bogus'", ""),
+        (["--gradprops-properties=seed_linearity,ones_seed_matches_som"], "", "--gradprops-properties",
+         "'ones_seed_matches_som'", "did you mean 'ones_seed_matches_sum'?"),
+        ([], "gradprops_properties = seed_linerity", "ini option gradprops_properties", "'seed_linerity'",
+         "did you mean 'seed_linearity'?"),
+    ],
+)
+def test_an_unknown_property_in_the_option_is_a_usage_error_whatever_the_tests_name(
+    pytester: pytest.Pytester, project: str, args: list[str], ini: str, source: str, unknown: str, close: str
+) -> None:
+    """Not only once a test takes the session's properties: a typo there is never silently ignored."""
+    pytester.makepyfile(test_project=project)
+    if ini:
+        pytester.makeini(f"[pytest]\n{ini}\n")
+    result = run(pytester, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    message = next(line for line in result.stderr.lines if "unknown properties" in line)
+    assert message.startswith(f"ERROR: gradprops: {source}: unknown properties [{unknown}]: choose from "), message
+    assert all(p.name in message for p in (*registry.PROPERTIES, *registry.OPT_IN))
+    assert close in message
+    assert "passed" not in result.stdout.str()  # stopped at session start
 
 
 def test_options_are_listed_in_help_with_their_ini_twins(pytester: pytest.Pytester) -> None:

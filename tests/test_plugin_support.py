@@ -88,6 +88,8 @@ def test_the_test_names_its_own_properties_over_the_session_option() -> None:
         ({"inputs": gst.inputs("()"), "dtypes": ["float32"]}, "dtypes= needs inputs that take a dtype"),
         ({"inputs": gst.inputs("()"), "devices": ["cpu"]}, "devices= needs inputs that take a device"),
         ({"inputs": lambda n: st.just(n)}, "a callable without a dtype parameter"),
+        ({"inputs": 42}, r"inputs=42 \(int\) is not something to draw inputs from: pass a Hypothesis strategy"),
+        ({"inputs": [1.0, torch.ones(1)]}, r"\(list\) is not something to draw inputs from"),
         ({"inputs": "()", "dtypes": ["float65"]}, "dtypes: unknown dtype 'float65': choose from float64"),
         ({"inputs": "()", "dtypes": [torch.complex32]}, "dtypes: unknown dtype 'torch.complex32'"),
         ({"inputs": "()", "properties": ["nope"]}, r"unknown properties \['nope'\]"),
@@ -98,6 +100,15 @@ def test_the_test_names_its_own_properties_over_the_session_option() -> None:
 def test_mistakes_in_autograd_test_are_usage_errors_at_import_time(kwargs: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         autograd_test(Sin.apply, **kwargs)
+
+
+def test_concrete_inputs_are_still_taken_as_check_takes_them() -> None:
+    x = torch.ones(2, dtype=torch.float64, requires_grad=True)
+    for inputs in (x, (x,), [x], {"input": x}):
+        test = autograd_test(Sin.apply, inputs=inputs, properties=["seed_linearity"])
+        assert ids(test) == ["seed_linearity"]
+    assert [r.examples for r in autograd_test(Sin.apply, inputs=(x,), properties=["seed_linearity"])(
+        seed=0, max_examples=2)] == [2]
 
 
 def test_the_object_is_recognised_by_its_marker_and_records_where_it_was_written() -> None:
