@@ -254,7 +254,6 @@ def _check_property_names(names: tuple[str, ...], source: str) -> None:
 
 
 _OPTIONS_KEY = pytest.StashKey[Options]()
-_THREADS_KEY = pytest.StashKey[bool]()
 
 
 def options(config: pytest.Config) -> Options:
@@ -372,7 +371,6 @@ class GradpropsItem(pytest.Function):
 
     def setup(self) -> None:
         super().setup()
-        limit_worker_threads(self.config)
         if self.spec.skip:
             pytest.skip(self.spec.skip)
 
@@ -380,7 +378,7 @@ class GradpropsItem(pytest.Function):
         from gradprops import pytest_support
 
         opts = options(self.config)
-        with hypothesis_statistics(self):
+        with hypothesis_statistics(self), one_torch_thread():
             result = pytest_support.run_item(self.test, self.spec, opts, seed=opts.item_seed(self.nodeid),
                                              nodeid=self.nodeid, replay=replay_command(self))
         record(self, result.property, result.examples, result.skipped)
@@ -529,20 +527,28 @@ def hypothesis_statistics(item: pytest.Item) -> Iterator[None]:
             item.hypothesis_statistics = "\n\n".join(described)  # type: ignore[attr-defined]
 
 
-def limit_worker_threads(config: pytest.Config) -> None:
-    """Under pytest-xdist, one intra-op torch thread per worker unless the user chose a number.
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op torch thread while a gradprops test runs, serially and under pytest-xdist alike,
+    then the number there was before.
 
-    Done when the first gradprops test runs, never before: a worker that runs no gradprops test
-    never imports torch. ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` in the environment win.
+    A float32 sum's rounding depends on how many threads split it, so the same seed must not give a
+    serial run and an ``-n 2`` run (or two machines) different verdicts on a borderline case; and
+    serial runs on a busy CI machine ran 3-7x slower on torch's default threads (a user trial).
+    Entered only when a gradprops test runs: a session without one never imports torch.
+    ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` in the environment win.
     """
-    if not _is_worker(config) or config.stash.get(_THREADS_KEY, False):
-        return
-    config.stash[_THREADS_KEY] = True
     if any(os.environ.get(name) for name in _THREAD_ENV):
+        yield
         return
     import torch
 
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def record(item: pytest.Item, prop: str, examples: int, skipped: int) -> None:
@@ -571,10 +577,9 @@ def gradprops(request: pytest.FixtureRequest) -> Iterator[Any]:
     """
     from gradprops import pytest_support
 
-    limit_worker_threads(request.config)
     opts = options(request.config)
     node = request.node
-    with hypothesis_statistics(node):
+    with hypothesis_statistics(node), one_torch_thread():
         yield pytest_support.GradpropsFixture(
             opts, seed=opts.item_seed(node.nodeid), replay=replay_command(node),
             record=lambda prop, examples, skipped: record(node, prop, examples, skipped),

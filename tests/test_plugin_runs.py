@@ -168,6 +168,38 @@ test_size_bug = autograd_test(SinBugOnLargeInputs.apply, inputs="()", dtypes=["f
 """
 
 
+THREADS = """
+import torch
+from gradprops import autograd_test
+
+DEFAULT = torch.get_num_threads()
+
+
+def test_a_gradprops_test_runs_on_one_thread(gradprops):
+    assert torch.get_num_threads() == 1
+
+
+test_sin = autograd_test(torch.sin, inputs="()", properties=["purity"])
+
+
+def test_zz_others_get_the_threads_back():
+    assert torch.get_num_threads() == DEFAULT
+"""
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_gradprops_tests_run_on_one_torch_thread_and_give_it_back(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, xdist: list[str]
+) -> None:
+    """Serially as under xdist: one thread while a gradprops test runs (float32 rounding depends on the
+    thread count, so the two must agree), the process's own number for every other test."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    (project.path / "tests" / "test_threads.py").write_text(THREADS)
+    result = project.runpytest_subprocess(*ARGS, *xdist, "-p", "no:randomly", "tests/test_threads.py")
+    result.assert_outcomes(passed=3)
+
+
 def test_workers_share_hypothesis_example_database_safely(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
