@@ -89,7 +89,9 @@ class Report:
         }
 
 
-_INTEGER = re.compile(r"\d+")
+#: A whole number standing alone: not the digits of a name (float16, gw1), of a decimal (1.5) or of an
+#: exponent (1e-06), which are not counts and must not be merged into a range.
+_INTEGER = re.compile(r"(?<![\w.+\-])\d+(?![\w.])")
 
 
 def merged(said: Counter[str]) -> Counter[str]:
@@ -100,6 +102,8 @@ def merged(said: Counter[str]) -> Counter[str]:
 
     >>> merged(Counter({"capped: 8 of 9 rows": 2, "capped: 8 of 400 rows": 1, "other": 1}))
     Counter({'capped: 8 of 9–400 rows': 3, 'other': 1})
+    >>> sorted(merged(Counter({"torch.float16 target": 1, "torch.float32 target": 1, "h = 1e-06": 1, "h = 1e-05": 1})))
+    ['h = 1e-05', 'h = 1e-06', 'torch.float16 target', 'torch.float32 target']
     """
     groups: dict[str, list[tuple[list[int], int]]] = {}
     for text, n in said.items():
