@@ -49,11 +49,14 @@ def test_check_fails_a_broken_function_with_structured_failure(capsys: pytest.Ca
                                                                tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     code, printed, _ = run(capsys, "check", "tests.cli_targets:broken", "--max-examples", "30", "--seed", "0",
-                           "--properties", "seed_linearity", "--json", str(out))
+                           "--properties", "finite_grads,seed_linearity", "--json", str(out))
     assert code == cli.EXIT_FAILED
     assert "FAILED tests.cli_targets:broken: property seed_linearity" in printed and "How to reproduce" in printed
+    # finite_grads ran on the examples before the failure; it was said "not run, 0 examples" (user trial)
+    assert "finite_grads             stopped          (the check stopped at the failure above: no tally)" in printed
     data = json.loads(out.read_text())
     assert data["status"] == "failed"
+    assert data["results"][0]["rows"]["finite_grads"]["status"] == "stopped"
     failure = data["results"][0]["failure"]
     assert failure["property"] == "seed_linearity" and "not linear in its seed" in failure["detail"]
     assert failure["max_abs_diff"] > 0 and failure["mismatches"][0]["name"] == "grad of input 0"

@@ -396,7 +396,9 @@ class _Run:
         rows = result["rows"]
         if self.command == "check":
             for name, row in rows.items():
-                self.say(f"  {name:<24} {row['status']:<16} {row['examples']:>5} examples {row['seconds']:7.2f}s")
+                ran = (f"{row['examples']:>5} examples {row['seconds']:7.2f}s" if row["status"] != "stopped" else
+                       "(the check stopped at the failure above: no tally)")
+                self.say(f"  {name:<24} {row['status']:<16} {ran}")
                 for reason, n in row.get("skipped", {}).items():
                     self.say(f"      skipped {n}×: {reason}")
             return
@@ -540,8 +542,8 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-_SHORT = {"passed": "ok", "failed": "FAIL", "skipped": "skip", "not run": "-", "expected failure": "xfail",
-          "unexpected pass": "XPASS"}
+_SHORT = {"passed": "ok", "failed": "FAIL", "skipped": "skip", "not run": "-", "stopped": "-",
+          "expected failure": "xfail", "unexpected pass": "XPASS"}
 
 
 def _table(results: list[dict[str, Any]]) -> str:

@@ -81,7 +81,8 @@ def run_job(job: Job, *, dtype: str = "float64", max_examples: int | None = None
     known failures are run apart and expected.
 
     Returns ``{"name", "kind", "seconds", "rows": {property: row}, "failure"}``: a row has
-    ``status`` (passed, failed, not run, skipped, expected failure, unexpected pass), ``examples``,
+    ``status`` (passed, failed, not run, skipped, expected failure, unexpected pass, or stopped: the
+    check stopped at another property's failure before its tally was kept), ``examples``,
     ``seconds``, ``skipped`` (reason -> examples) and, for known failures, ``reason``; ``failure`` is
     ``None`` or :func:`failure_fields` of the shrunk failure.
 
@@ -107,7 +108,8 @@ def run_job(job: Job, *, dtype: str = "float64", max_examples: int | None = None
         except PropertyFailure as exc:
             failure = failure_fields(exc, source=sources.get(exc.case.function))
             for n in normal:
-                rows[n] = {"status": "failed" if n == exc.property else "not run", "examples": 0, "seconds": 0.0}
+                # the others ran on the examples before the failure, but a failing check keeps no tally
+                rows[n] = {"status": "failed" if n == exc.property else "stopped", "examples": 0, "seconds": 0.0}
         else:
             for n, p in report.properties.items():
                 rows[n] = {"status": p.status, "examples": p.examples, "seconds": p.seconds,
