@@ -177,15 +177,11 @@ f64 = torch.float64
         (lambda: gradprops.assert_finite_differences(torch.sin, (x64(2),), directions=torch.zeros(2, dtype=f64)),
          "all zero"),
         # one all-zero seed: backward's grads are 0 whatever its formula (found by a user trial: these passed)
+        # (not where a zero seed still checks something: finite_grads' 0·inf, the forwards compiled, on
+        # devices and in low precision, vmap's second sample, second order's seed part)
         *[(lambda h=helper: h(torch.sin, (x64(2),), seed=torch.zeros(2, dtype=f64)), "seed is all zero")
-          for helper in (gradprops.assert_finite_differences, gradprops.assert_second_order,
-                         gradprops.assert_forward_reverse_adjoint, gradprops.assert_finite_grads,
-                         gradprops.assert_devices, gradprops.assert_vmap)],
+          for helper in (gradprops.assert_finite_differences, gradprops.assert_forward_reverse_adjoint)],
         (lambda: gradprops.assert_vjp_matches_jacobian(torch.sin, (x64(2),), torch.zeros(2, dtype=f64)),
-         "seed is all zero"),
-        (lambda: gradprops.assert_low_precision(torch.sin, (x64(2).half(),), seed=torch.zeros(2).half()),
-         "seed is all zero"),
-        (lambda: gradprops.assert_compiled_matches_eager(torch.sin, (x64(2),), seed=torch.zeros(2, dtype=f64)),
          "seed is all zero"),
         (lambda: gradprops.assert_vjp_matches_jacobian(lambda a: (a.sin(), a.cos()), (x64(2),),
                                                        (torch.zeros(2, dtype=f64), torch.zeros(2, dtype=f64))),
@@ -196,6 +192,23 @@ def test_degenerate_seeds_and_directions_are_usage_errors_not_vacuous_passes(cal
     with pytest.raises(gradprops.UsageError) as info:
         call()
     assert says in str(info.value)
+
+
+def test_a_zero_seed_still_finds_a_nan_from_zero_times_inf_in_finite_grads():
+    class Sinc(torch.autograd.Function):  # backward divides by x: NaN at 0, whatever the seed
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return torch.sinc(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * (torch.cos(torch.pi * x) - torch.sinc(x)) / x
+
+    x = torch.tensor([0.0, 0.5], dtype=f64, requires_grad=True)
+    with pytest.raises(gradprops.PropertyFailure):
+        gradprops.assert_finite_grads(Sinc.apply, (x,), seed=torch.zeros(2, dtype=f64))
 
 
 def test_a_seed_of_an_empty_output_is_not_taken_for_an_all_zero_one():

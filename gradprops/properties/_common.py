@@ -92,7 +92,7 @@ def make_case(
     narrower: bool | None = None
     if watch_narrowing and CASES_WATCH_NARROWING.get() and all_float64(target):
         said = narrowing_said(target)
-        narrower = bool(said)
+        narrower = None if said is None else bool(said)
         if said:
             extras[PRECISION_LOST] = said
     return Case(
@@ -124,11 +124,12 @@ def all_float64(target: Target) -> bool:
                                           for v in target.variables)
 
 
-def narrowing_said(target: Target) -> str:
-    """What a float64 ``target``'s narrower steps (``.float()``, ``.half()``) cost it, or ``""``."""
+def narrowing_said(target: Target) -> str | None:
+    """What a float64 ``target``'s narrower steps (``.float()``, ``.half()``) cost it, ``""`` when its
+    forward and backward of ones take none, ``None`` when it could not be run to look."""
     narrowing = narrowing_steps(target)
     if not narrowing:
-        return ""
+        return narrowing if narrowing is None else ""
     steps = "; ".join(f"{stage}: " + ", ".join(f"{step} ({n}×)" for step, n in found.items())
                       for stage, found in narrowing.items())
     return (f"the float64 path computes in a narrower dtype ({steps}). From that step on it carries "

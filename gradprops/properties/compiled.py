@@ -202,4 +202,4 @@ def assert_compiled_matches_eager(
     >>> assert_compiled_matches_eager(lambda t: t.sin() * t, (x,), backends=["aot_eager"])
     """
     as_helper(NAME, Target(fn, inputs), lambda target: check_compiled_matches_eager(
-        target, seed, backends=backends, rtol=rtol, atol=atol), seed=seed)
+        target, seed, backends=backends, rtol=rtol, atol=atol))

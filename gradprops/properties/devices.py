@@ -119,4 +119,4 @@ def assert_devices(
     >>> x = torch.linspace(-1, 1, 5, dtype=torch.float64, requires_grad=True)
     >>> assert_devices(torch.sin, (x,)) if torch.cuda.is_available() else None
     """
-    as_helper(NAME, Target(fn, inputs), lambda target: check_devices(target, seed, rtol=rtol, atol=atol), seed=seed)
+    as_helper(NAME, Target(fn, inputs), lambda target: check_devices(target, seed, rtol=rtol, atol=atol))

@@ -118,4 +118,4 @@ def assert_finite_grads(fn: Callable[..., Any], inputs: Inputs, seed: Seed | Non
     >>> assert_finite_grads(torch.sinc, (x,))
     """
     as_helper(NAME, Target(fn, inputs),
-              lambda target: check_finite_grads(target, seed), seed=seed)
+              lambda target: check_finite_grads(target, seed))

@@ -4,9 +4,6 @@
 backward that mishandles a general seed — one that reads it in memory order ignoring its strides, or
 mixes up which output element a seed entry belongs to. It cannot catch a wrong formula: ``J`` comes
 from the same backward. The finite-difference and adjoint properties do that.
-
-#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
-__tracebackhide__ = findings_hidden
 """
 
 from __future__ import annotations
@@ -19,7 +16,7 @@ from torch import Tensor
 
 from gradprops.autodiff import JACOBIAN_ROW_CAP, Graph, as_seed, jacobian_products
 from gradprops.compare import compare_all, max_abs
-from gradprops.errors import UsageError
+from gradprops.errors import UsageError, findings_hidden
 from gradprops.properties._common import (
     as_helper,
     beyond_noise,
@@ -31,6 +28,9 @@ from gradprops.properties._common import (
 )
 from gradprops.signals import NotApplicable
 from gradprops.target import Inputs, Target
+
+#: pytest leaves these frames out of a PropertyFailure's report (its message says it all)
+__tracebackhide__ = findings_hidden
 
 NAME = "vjp_matches_jacobian"
 

@@ -142,7 +142,7 @@ def assert_low_precision(
     if reference is not None and not callable(reference):
         raise UsageError(f"reference must be a callable taking the same inputs as fn, got {type(reference).__name__}")
     as_helper(NAME, Target(fn, inputs),
-              lambda target: check_low_precision(target, seed, reference=reference, generator=generator), seed=seed)
+              lambda target: check_low_precision(target, seed, reference=reference, generator=generator))
 
 
 def _narrow_dtype(target: Target, variables: Sequence[Tensor], reference: Callable[..., Any] | None) -> torch.dtype:

@@ -218,7 +218,7 @@ def assert_second_order(
     """
     as_helper(NAME, Target(fn, inputs),
               lambda target: check_second_order(target, seed, second_seeds, coefficients, directions,
-                                               rtol=rtol, atol=atol), seed=seed)
+                                               rtol=rtol, atol=atol))
 
 
 def _check_seed_part(

@@ -201,5 +201,4 @@ def assert_vmap(
     ...     def backward(ctx, g): return g * ctx.saved_tensors[0].cos()
     >>> assert_vmap(Sin.apply, (torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64, requires_grad=True),))
     """
-    as_helper(NAME, Target(fn, inputs), lambda target: check_vmap(target, seed, rtol=rtol, atol=atol, required=True),
-              seed=seed)
+    as_helper(NAME, Target(fn, inputs), lambda target: check_vmap(target, seed, rtol=rtol, atol=atol, required=True))
