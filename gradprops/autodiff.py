@@ -276,29 +276,37 @@ def _zeros_for_none(grads: Sequence[Tensor | None], variables: Sequence[Tensor])
 def _require_untouched(
     now: Sequence[Tensor], before: Sequence[Tensor], names: Sequence[str], stage: str = "backward"
 ) -> None:
+    first: tuple[str, Any] | None = None
     for t, b, name in zip(now, before, names):
         if t.shape != b.shape or same_values(t, b):  # one pass, the usual answer
             continue
-        m = compare(t.detach(), b, name=name, tolerance=_EXACT, magnitude=0.0,
+        # a copy: the values are put back below, and the report must show what was written
+        m = compare(t.detach().clone(), b, name=name, tolerance=_EXACT, magnitude=0.0,
                     actual_label="after", expected_label="before")
         if m is not None:
-            _restore(t, b)
-            what = "its seed (grad_output)" if name.startswith("seed") else f"{name}"
-            raise Mutated(
-                f"{stage} wrote into {what} in place; it must only read it (autograd may share "
-                "that tensor with other parts of the graph, whose grads it then corrupts)",
-                m,
-            )
+            _restore(t, b)  # every tensor written into, not only the first one reported
+            first = first or (name, m)
+    if first is not None:
+        name, m = first
+        what = "its seed (grad_output)" if name.startswith("seed") else f"{name}"
+        raise Mutated(
+            f"{stage} wrote into {what} in place; it must only read it (autograd may share "
+            "that tensor with other parts of the graph, whose grads it then corrupts)",
+            m,
+        )
 
 
 
 def _restore(t: Tensor, before: Tensor) -> None:
     """Put back the values the function under test overwrote: the caller's seed or fixed input is as
-    it was, and the failure's case shows what was given, not what was left of it. (Not where ``t``
-    repeats memory, an expanded tensor: torch refuses in-place writes into one, so none happened.)"""
-    if not repeats(t):
+    it was, and the failure's case shows what was given, not what was left of it. An expanded
+    (stride-0) tensor is written through one element of each repeated dim, which holds them all."""
+    one = tuple(slice(0, 1) if s == 0 and n > 1 else slice(None) for n, s in zip(t.shape, t.stride()))
+    try:
         with torch.no_grad():
-            t.detach().copy_(before)
+            t.detach()[one].copy_(before[one])
+    except RuntimeError:  # memory that overlaps otherwise (as_strided): the failure is reported all the same
+        pass
 
 
 # --- forward that must not write into its inputs ------------------------------------------------
@@ -611,12 +619,13 @@ def outputs_and_vjp(
     return tuple(o.detach() for o in outputs), tuple(g.detach() for g in _zeros_for_none(grads, leaves))
 
 
-def narrowing_steps(target: Target) -> dict[str, dict[str, int]]:
+def narrowing_steps(target: Target) -> dict[str, dict[str, int]] | None:
     """Where a float64 (complex128) target computes in a narrower dtype: per stage (``"forward"``,
     ``"backward"``), the aten ops that turned float64 values into float32 or less, and how often.
 
-    Empty when nothing narrows, when the target has inputs narrower than float64, or when it raises
-    (that is another property's finding). Runs one forward and one backward of ones.
+    Empty when nothing narrows or the target has inputs narrower than float64; ``None`` when it raised
+    (that is another property's finding), so nothing is known. Runs one forward and one backward of
+    ones: a step taken only for other seeds, layouts or values is not seen.
     """
     if not target.variables or any(v.value.dtype not in (torch.float64, torch.complex128) for v in target.variables):
         return {}
@@ -630,7 +639,7 @@ def narrowing_steps(target: Target) -> dict[str, dict[str, int]]:
             vjp(outputs, leaves, [torch.ones_like(o) for o in outputs], names=[v.name for v in target.variables])
         found["backward"] = watch.steps
     except Exception:  # a diagnosis only: what the function did wrong is the properties' to say
-        pass
+        return None
     return {stage: steps for stage, steps in found.items() if steps}
 
 

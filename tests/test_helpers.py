@@ -210,3 +210,41 @@ def test_tolerance_override_is_honoured():
         gradprops.assert_seed_linearity(IgnoresSeed.apply, (leaf(3),), seeds=(rand(3), rand(3, seed=2)),
                                         rtol=0.0, atol=0.0)
     assert "rtol=0, atol=0 × magnitude (given)" in str(info.value)
+
+
+def test_every_seed_written_into_is_put_back_and_the_report_shows_what_was_written():
+    class WritesBoth(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1.0, x * 2.0
+
+        @staticmethod
+        def backward(ctx, g1, g2):
+            g1.mul_(2)
+            g2.mul_(3)
+            return g1 + 2 * g2
+
+    u1, u2 = torch.tensor([1.0, 2.0], dtype=torch.float64), torch.tensor([5.0, 7.0], dtype=torch.float64)
+    with pytest.raises(gradprops.PropertyFailure) as info:
+        gradprops.assert_vjp_matches_jacobian(WritesBoth.apply, (leaf(2),), (u1, u2))
+    # the report's "after" is what backward wrote, not the values put back since
+    assert "after: [2, 4]" in str(info.value) and "before: [1, 2]" in str(info.value)
+    assert torch.equal(u1, torch.tensor([1.0, 2.0], dtype=torch.float64))
+    assert torch.equal(u2, torch.tensor([5.0, 7.0], dtype=torch.float64))  # the second one too
+
+
+def test_an_expanded_seed_written_through_a_view_is_put_back():
+    class WritesThroughAView(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1.0
+
+        @staticmethod
+        def backward(ctx, g):
+            g[0].mul_(10)
+            return g
+
+    base = torch.tensor([1.0], dtype=torch.float64)
+    with pytest.raises(gradprops.PropertyFailure, match="backward wrote into its seed"):
+        gradprops.assert_vjp_matches_jacobian(WritesThroughAView.apply, (leaf(2),), base.expand(2))
+    assert base.item() == 1.0
