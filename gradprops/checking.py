@@ -287,7 +287,7 @@ def _with_narrowing(failure: PropertyFailure, target: Target | None) -> Property
     if not all_float64(target):
         return failure
     said = narrowing_said(target)
-    failure.case.narrower_steps = bool(said)
+    failure.case.narrower_steps = None if said is None else bool(said)
     if said:
         failure.case.extras[PRECISION_LOST] = said
     failure.with_replay(failure.replay)  # renders the message again (its Kind lines depend on it)

@@ -74,22 +74,27 @@ class Mismatch:
         is computed from, so a difference of ``r`` times the comparison's magnitude, with ``r``
         within a few hundred ``u`` of a narrower dtype than the compared ones, is the size a
         computation in that dtype makes: a precision loss (a ``.float()`` step in a float64 path, a
-        float32 buffer) — unless ``narrower_possible`` is false, the function having been seen to
-        compute in its own dtype throughout. Far larger differences are a formula's (a factor, a
-        term, an index).
+        float32 buffer). With ``narrower_possible`` false — one forward and backward of ones took no
+        narrower step — a wrong formula is the likelier, though a step taken only for other seeds,
+        layouts or values stays possible. Far larger differences are a formula's (a factor, a term,
+        an index).
         """
         if self.max_abs_diff == float("inf"):
             return ("NaN or inf on one side only: an overflow (an intermediate past the dtype's range) or "
                     "a NaN (0·inf, 0/0) in one computation, or a wrong formula that divides by zero")
         relative = self.max_abs_diff / self.magnitude if self.magnitude else float("inf")
         wide = max(unit_roundoff(self.actual.dtype), unit_roundoff(self.expected.dtype))
-        for narrow in (torch.float32, torch.float16) if narrower_possible else ():
+        for narrow in (torch.float32, torch.float16):
             u = unit_roundoff(narrow)
             if u > wide and relative <= _ROUNDING_REACH * u:
-                return (f"{relative:.2g} of the magnitude, {relative / u:.3g}× {narrow}'s unit roundoff "
-                        f"({u:.2g}): the size of error a computation in {narrow} makes, so precision "
-                        f"lost in a {narrow} step (a .float()/.half(), a {narrow} buffer or constant) is "
-                        "as likely as a wrong formula")
+                size = (f"{relative:.2g} of the magnitude, {relative / u:.3g}× {narrow}'s unit roundoff "
+                        f"({u:.2g}): the size of error a computation in {narrow} makes")
+                if not narrower_possible:
+                    return (f"{size}, but one forward and backward of ones took no narrower step, so a wrong "
+                            f"formula is likelier (or a {narrow} step taken only for other seeds, layouts "
+                            "or values)")
+                return (f"{size}, so precision lost in a {narrow} step (a .float()/.half(), a {narrow} "
+                        "buffer or constant) is as likely as a wrong formula")
         if relative <= _ROUNDING_REACH * wide:
             return (f"{relative:.2g} of the magnitude, {relative / wide:.3g}× the compared dtype's unit roundoff: "
                     "more than the rounding measured for this computation, yet small: a small wrong term, or "

@@ -130,8 +130,9 @@ class Case:
     helper_call: str = ""  # e.g. "gradprops.assert_seed_linearity(fn, inputs, seeds=(u, v))"
     seed_literals: dict[str, str] = field(default_factory=dict)
     arguments: dict[str, object] = field(default_factory=dict)  # non-tensor keyword arguments
-    #: Whether the float64 function under test computes a step in a narrower dtype (a ``.float()``);
-    #: ``None`` where that was not looked for (narrower targets, or while Hypothesis shrinks).
+    #: Whether the float64 function under test computes a step in a narrower dtype (a ``.float()``) in
+    #: one forward and backward of ones; ``None`` where that was not looked for (narrower targets,
+    #: while Hypothesis shrinks) or could not be (the function raised).
     narrower_steps: bool | None = None
 
     def render(self) -> str:
