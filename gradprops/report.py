@@ -95,27 +95,34 @@ _INTEGER = re.compile(r"(?<![\w.+\-])\d+(?![\w.])")
 
 
 def merged(said: Counter[str]) -> Counter[str]:
-    """Reasons or notes that differ only in their integers, said once with a range for each.
+    """Reasons or notes that differ in one whole number only, said once: with the numbers listed
+    (three or fewer) or as a range.
 
     A note per example size ("explicit Jacobian capped: 8 of 9 rows", "… 8 of 400 rows") was one line
-    each: 38 lines for one check of a matrix product.
+    each: 38 lines for one check of a matrix product. Texts that differ in two numbers stay apart
+    (which count belongs to which output would be lost), and so do numbers inside names.
 
     >>> merged(Counter({"capped: 8 of 9 rows": 2, "capped: 8 of 400 rows": 1, "other": 1}))
-    Counter({'capped: 8 of 9–400 rows': 3, 'other': 1})
+    Counter({'capped: 8 of 9, 400 rows': 3, 'other': 1})
+    >>> sorted(merged(Counter({"output 0: 3 element(s)": 1, "output 2: 1 element(s)": 1})))
+    ['output 0: 3 element(s)', 'output 2: 1 element(s)']
     >>> sorted(merged(Counter({"torch.float16 target": 1, "torch.float32 target": 1, "h = 1e-06": 1, "h = 1e-05": 1})))
     ['h = 1e-05', 'h = 1e-06', 'torch.float16 target', 'torch.float32 target']
     """
-    groups: dict[str, list[tuple[list[int], int]]] = {}
+    groups: dict[str, list[tuple[str, list[int], int]]] = {}
     for text, n in said.items():
-        groups.setdefault(_INTEGER.sub("#", text), []).append(([int(x) for x in _INTEGER.findall(text)], n))
+        groups.setdefault(_INTEGER.sub("#", text), []).append((text, [int(x) for x in _INTEGER.findall(text)], n))
     out: Counter[str] = Counter()
     for shape, members in groups.items():
-        if len(members) == 1:
-            numbers = members[0][0]
-            spans = [str(x) for x in numbers]
-        else:
-            spans = [f"{lo}" if lo == hi else f"{lo}–{hi}"
-                     for lo, hi in ((min(c), max(c)) for c in zip(*(m for m, _ in members)))]
+        varying = [k for k, values in enumerate(zip(*(m for _, m, _ in members))) if len(set(values)) > 1]
+        if len(members) == 1 or len(varying) != 1:
+            out.update({text: n for text, _, n in members})
+            continue
+        values = sorted({m[varying[0]] for _, m, _ in members})
+        span = ", ".join(map(str, values)) if len(values) <= 3 else f"{values[0]}–{values[-1]}"
+        numbers = [str(x) for x in members[0][1]]
+        numbers[varying[0]] = span
         parts = shape.split("#")
-        out["".join(p + (spans[i] if i < len(spans) else "") for i, p in enumerate(parts))] = sum(n for _, n in members)
+        out["".join(p + (numbers[i] if i < len(numbers) else "") for i, p in enumerate(parts))] = sum(
+            n for _, _, n in members)
     return out
