@@ -684,6 +684,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if summary.other_failures:
         n = summary.other_failures
         terminalreporter.write_line(
-            f"other failures: {n} test{'s' if n > 1 else ''} failed with something other than a property "
-            "failure (e.g. an error in the test's own code): counted here, not under any property"
+            f"other failures: {n} test{'s' if n > 1 else ''} failed outside the properties tallied above (an "
+            "error in the test's own code, or a helper's property failure in a fixture test): counted here, "
+            "not under any property"
         )
