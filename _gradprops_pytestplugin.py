@@ -27,7 +27,6 @@ What it adds:
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import os
 import random
@@ -244,13 +243,9 @@ def _check_property_names(names: tuple[str, ...], source: str) -> None:
     from gradprops.properties import registry
 
     try:
-        registry.select(names)
+        registry.select(names)  # its message offers the close names
     except UsageError as exc:
-        known = [p.name for p in (*registry.PROPERTIES, *registry.OPT_IN)]
-        close = [match for name in names if name not in known
-                 for match in difflib.get_close_matches(name, known, n=1, cutoff=0.7)]
-        hint = f"; did you mean {', '.join(map(repr, dict.fromkeys(close)))}?" if close else ""
-        raise pytest.UsageError(f"gradprops: {source}: {exc}{hint}") from None
+        raise pytest.UsageError(f"gradprops: {source}: {exc}") from None
 
 
 _OPTIONS_KEY = pytest.StashKey[Options]()

@@ -623,12 +623,12 @@ def narrowing_steps(target: Target) -> dict[str, dict[str, int]] | None:
     """Where a float64 (complex128) target computes in a narrower dtype: per stage (``"forward"``,
     ``"backward"``), the aten ops that turned float64 values into float32 or less, and how often.
 
-    Empty when nothing narrows or the target has inputs narrower than float64; ``None`` when it raised
-    (that is another property's finding), so nothing is known. Runs one forward and one backward of
-    ones: a step taken only for other seeds, layouts or values is not seen.
+    Empty when nothing narrows; ``None`` when nothing can be known: the target has inputs narrower
+    than float64 (nothing to narrow from), or it raised (that is another property's finding). Runs one
+    forward and one backward of ones: a step taken only for other seeds, layouts or values is not seen.
     """
     if not target.variables or any(v.value.dtype not in (torch.float64, torch.complex128) for v in target.variables):
-        return {}
+        return None
     found: dict[str, dict[str, int]] = {}
     leaves = [fresh_leaf(v.value).detach().requires_grad_() for v in target.variables]
     try:

@@ -27,7 +27,6 @@ from gradprops.errors import NotChecked, PropertyFailure, UsageError, findings_h
 from gradprops.properties._common import (
     CASES_WATCH_NARROWING,
     PRECISION_LOST,
-    all_float64,
     findings_as_failures,
     make_case,
     narrowing_said,
@@ -284,10 +283,10 @@ def _with_narrowing(failure: PropertyFailure, target: Target | None) -> Property
     """
     if target is None or PRECISION_LOST in failure.case.extras or "narrower steps" in failure.detail:
         return failure
-    if not all_float64(target):
-        return failure
     said = narrowing_said(target)
-    failure.case.narrower_steps = None if said is None else bool(said)
+    if said is None:
+        return failure
+    failure.case.narrower_steps = bool(said)
     if said:
         failure.case.extras[PRECISION_LOST] = said
     failure.with_replay(failure.replay)  # renders the message again (its Kind lines depend on it)

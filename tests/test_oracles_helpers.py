@@ -11,6 +11,7 @@ import torch
 import gradprops
 from gradprops.properties.chain_rule import Downstream
 from tests import broken_suite as bs
+from tests.functions import Sin
 
 f64 = torch.float64
 
@@ -621,12 +622,7 @@ def test_finite_differences_skip_where_forward_is_flat_to_float64_precision():
 def test_the_gradcheck_hint_says_gradcheck_refuses_an_expanded_input():
     # gradcheck raises on stride-0 inputs, and .contiguous() hides a layout bug: the hint says both
     # (a user trial ran the hint on a shrunk expanded case and met gradcheck's RuntimeError)
-    class WrongOnExpanded(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x.sin()
-
+    class WrongOnExpanded(Sin):
         @staticmethod
         def backward(ctx, g):
             (x,) = ctx.saved_tensors

@@ -7,21 +7,11 @@ import pytest
 import torch
 
 import gradprops
+from tests.functions import Sin
 
 x64 = lambda *s: torch.randn(s, dtype=torch.float64).requires_grad_()  # noqa: E731
 
 
-
-class _ASin(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.sin()
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * x.cos()
 
 @pytest.mark.parametrize(
     ("call", "says"),
@@ -66,11 +56,11 @@ class _ASin(torch.autograd.Function):
         (lambda: gradprops.assert_ones_seed_matches_sum("torch.sin", (x64(3),)),
          "must be callable"),
         # the class, not its .apply: it is callable (it builds a Function object), so this was a confusing failure
-        (lambda: gradprops.assert_ones_seed_matches_sum(_ASin, (x64(3),)),
-         "the function under test is the class _ASin, not a function: pass _ASin.apply"),
+        (lambda: gradprops.assert_ones_seed_matches_sum(Sin, (x64(3),)),
+         "the function under test is the class Sin, not a function: pass Sin.apply"),
         (lambda: gradprops.assert_ones_seed_matches_sum(torch.nn.Tanh, (x64(3),)),
          "pass an instance, Tanh(...)"),
-        (lambda: gradprops.check(_ASin, (x64(3),), max_examples=1), "pass _ASin.apply"),
+        (lambda: gradprops.check(Sin, (x64(3),), max_examples=1), "pass Sin.apply"),
         (lambda: gradprops.assert_vjp_matches_jacobian(
             torch.sin, (torch.randn(2, dtype=torch.complex128).requires_grad_(),),
             torch.randn(2, dtype=torch.complex128)),

@@ -257,14 +257,13 @@ def _prepare(args: argparse.Namespace) -> _Run:
     from gradprops.app.catalogue import ENTRIES
     from gradprops.app.runner import JOBS, Job
     from gradprops.errors import UsageError
-    from gradprops.properties.registry import OPT_IN, PROPERTIES
+    from gradprops.properties.registry import NAMES
 
     json_file = _json_sink(args.json_file)
     properties = None
     if args.properties is not None:  # names, or '-name' exclusions: each checked without its '-'
         given = [n.strip() for n in args.properties.split(",") if n.strip()]
-        _names(",".join(n.lstrip("-") for n in given), [p.name for p in (*PROPERTIES, *OPT_IN)], "--properties",
-               "property")
+        _names(",".join(n.lstrip("-") for n in given), list(NAMES), "--properties", "property")
         properties = given
     dtype = args.dtype or "float64"
     settings: dict[str, Any] = {"seed": 0 if args.seed is None else args.seed, "max_examples": args.max_examples,

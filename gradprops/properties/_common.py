@@ -90,7 +90,7 @@ def make_case(
     diff = {id(v.value) for v in target.variables}
     extras = dict(extras or {})
     narrower: bool | None = None
-    if watch_narrowing and CASES_WATCH_NARROWING.get() and all_float64(target):
+    if watch_narrowing and CASES_WATCH_NARROWING.get():
         said = narrowing_said(target)
         narrower = None if said is None else bool(said)
         if said:
@@ -118,15 +118,10 @@ PRECISION_LOST = "precision lost"
 CASES_WATCH_NARROWING: ContextVar[bool] = ContextVar("gradprops_cases_watch_narrowing", default=True)
 
 
-def all_float64(target: Target) -> bool:
-    """Whether every variable is float64 (complex128): where :func:`narrowing_said` can look."""
-    return bool(target.variables) and all(v.value.dtype in (torch.float64, torch.complex128)
-                                          for v in target.variables)
-
-
 def narrowing_said(target: Target) -> str | None:
     """What a float64 ``target``'s narrower steps (``.float()``, ``.half()``) cost it, ``""`` when its
-    forward and backward of ones take none, ``None`` when it could not be run to look."""
+    forward and backward of ones take none, ``None`` when nothing can be known (a narrower target, or
+    one that raised)."""
     narrowing = narrowing_steps(target)
     if not narrowing:
         return narrowing if narrowing is None else ""

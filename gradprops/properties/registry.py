@@ -9,6 +9,7 @@ report, raises :class:`~gradprops.errors.PropertyFailure` on a finding, and rais
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -240,6 +241,9 @@ OPT_IN: tuple[Property, ...] = (
              _compiled, needs=("torch.compile",)),
 )
 
+#: Every name ``properties=`` takes, the opt-in ones included, in registry order.
+NAMES: tuple[str, ...] = tuple(p.name for p in (*PROPERTIES, *OPT_IN))
+
 
 def named(properties: Sequence[str] | str | None) -> frozenset[str]:
     """The properties a ``properties=`` argument names (not the default set, not ``-name`` exclusions).
@@ -265,15 +269,17 @@ def select(names: Sequence[str] | None) -> tuple[Property, ...]:
         return PROPERTIES
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    known = {p.name: p for p in (*PROPERTIES, *OPT_IN)}
+    known = NAMES
     dropped = [n[1:] for n in names if n.startswith("-")]
     if dropped and len(dropped) != len(names):
         raise UsageError(f"properties {list(names)} mixes names with '-name' exclusions: either name the "
                          "properties to run, or only the ones to leave out (e.g. '-second_order')")
     unknown = [n for n in (dropped or names) if n not in known]
     if unknown or not names:
+        close = [m for n in unknown for m in difflib.get_close_matches(n, known, n=1, cutoff=0.7)]
+        hint = f"; did you mean {', '.join(map(repr, dict.fromkeys(close)))}?" if close else ""
         raise UsageError(
-            f"unknown properties {unknown}: choose from {', '.join(known)}" if unknown
+            f"unknown properties {unknown}: choose from {', '.join(known)}{hint}" if unknown
             else f"properties is empty: name at least one of {', '.join(known)}, or pass None for all"
         )
     if dropped:
