@@ -24,7 +24,7 @@ import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 from torch.utils import _pytree as pytree
 
-from gradprops.compare import compare, same_values
+from gradprops.compare import all_finite, compare, same_values
 from gradprops.errors import UsageError
 from gradprops.noise import random_seed_like
 from gradprops.precision import Narrowing
@@ -131,7 +131,7 @@ def as_seed(seed: Tensor | Sequence[Tensor], outputs: Sequence[Tensor], label: s
                 f"seed {label} for output {i} has dtype {s.dtype} but the output is {o.dtype}: "
                 f"make it with torch.randn_like(output) or .to({o.dtype})"
             )
-        if (s.is_floating_point() or s.is_complex()) and s.numel() and not bool(s.isfinite().all()):
+        if not all_finite([s]):
             raise UsageError(f"seed {label} for output {i} has NaN or inf values: a seed must be finite "
                              "(a NaN seed makes every comparison pass or fail by accident)")
     return tuple(s.detach() for s in seeds)  # not copies: Graph.vjp knows a seed by its memory

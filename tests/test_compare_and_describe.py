@@ -2,8 +2,10 @@
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gradprops.compare import compare
+from gradprops.compare import all_finite, compare
 from gradprops.describe import describe_tensor, tensor_literal
 from gradprops.strided import fresh_leaf
 from gradprops.tolerances import resolve_tolerance
@@ -93,3 +95,19 @@ def test_a_scalar_mismatch_under_atol_0_says_why_it_prints_atol_1() -> None:
     rendered = scalar_mismatch("⟨g, d⟩", 1.0, 1.1, Tolerance(1e-7, 0.0, "given"), 1e-3, "a", "b").render()
     assert "atol=0 was given, so beyond rtol only the rounding floor is allowed" in rendered
     assert "(up to 0.001 allowed)" in rendered
+
+
+@given(
+    values=st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32) | st.sampled_from([3e38, -3e38, 6e4]),
+                    min_size=0, max_size=40),
+    dtype=st.sampled_from([torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.complex64]),
+    repeat=st.sampled_from([1, 3000]),
+)
+def test_all_finite_agrees_with_isfinite_even_where_a_finite_sum_overflows(values, dtype, repeat) -> None:
+    """all_finite's sum shortcut: a sum of large finite values overflows to inf (3e38 in float32, 6e4
+    in float16, each repeated 3,000 times) and must fall back, not call them non-finite; a NaN or inf
+    anywhere must never come out finite."""
+    t = torch.tensor(values, dtype=torch.float64).to(dtype).repeat(repeat)
+    if dtype.is_complex:
+        t = torch.complex(t.real, t.real.flip(0)).conj()  # both parts, through the conj bit
+    assert all_finite([t]) == bool(t.isfinite().all())

@@ -21,7 +21,7 @@ from gradprops.autodiff import (
     parameters_read_elsewhere,
     vjp,
 )
-from gradprops.compare import Escalation, Mismatch, compare, compare_all, max_abs, overflowed
+from gradprops.compare import Escalation, Mismatch, all_finite, compare, compare_all, max_abs, overflowed
 from gradprops.describe import Case, describe_seed, seed_source
 from gradprops.errors import NotChecked, PropertyFailure, UsageError, findings_hidden
 from gradprops.noise import random_seed_like
@@ -224,7 +224,7 @@ def as_per_variable(
             raise UsageError(
                 f"{label} {i} has shape {tuple(t.shape)} but its variable has shape {tuple(v.shape)}"
             )
-        if t.numel() and not bool(t.isfinite().all()):
+        if not all_finite([t]):
             raise UsageError(f"{label} {i} has NaN or inf values: pass finite ones")
     if tensors and all(not bool(t.any()) for t in tensors):
         raise UsageError(f"{label} are all zero, so they check nothing: pass e.g. torch.randn_like of each variable")
@@ -288,8 +288,9 @@ def overflow_note(actual: Sequence[Tensor], expected: Sequence[Tensor], toleranc
     ...               resolve_tolerance(torch.float32, None, None))
     ['1 of 2 grad element(s) overflowed on both sides (NaN or inf, or past the dtype’s range) and were not compared']
     """
+    # Nothing overflowed without an inf or NaN on one side: the usual case takes a sum per tensor.
     left_out = sum(int(overflowed(a, e, tolerance.rtol).sum()) for a, e in zip(actual, expected)
-                   if a.is_floating_point() or a.is_complex())
+                   if (a.is_floating_point() or a.is_complex()) and not all_finite([a, e]))
     if not left_out:
         return []
     total = sum(a.numel() for a in actual)
@@ -298,17 +299,6 @@ def overflow_note(actual: Sequence[Tensor], expected: Sequence[Tensor], toleranc
     if left_out == total:
         raise NotApplicable(f"nothing could be compared: {said}")
     return [said]
-
-
-def all_finite(tensors: Sequence[Tensor]) -> bool:
-    """Whether every element of every tensor is finite (one min/max pass each: NaN propagates)."""
-    return all(_finite(*(float(x) for x in torch.aminmax(_real_view(t)))) for t in tensors
-               if t.numel() and (t.is_floating_point() or t.is_complex()))
-
-
-def _real_view(t: Tensor) -> Tensor:
-    t = t.detach()
-    return torch.view_as_real(t.resolve_conj()) if t.is_complex() else t
 
 
 def noise_floor(
