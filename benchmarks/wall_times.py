@@ -13,12 +13,16 @@ not idle (load above its cores) the figures say more about the neighbours than a
   examples per item and at 100 (where items carry enough work for two workers to pay), each with its
   slowest and median item among those that ran (pytest's JUnit XML; skipped items, a property
   the function cannot have, cost nothing), so a single item's shrinking shows;
-- suite: ``pytest -q -n 2 -p no:cacheprovider`` on ``tests/`` (``--suite``).
+- suite: ``pytest -q -n 2 -p no:cacheprovider`` on ``tests/`` (``--suite``), with ``suite_children.py``
+  loaded to tell the tests that start Python processes (pytest, the ``gradprops`` command, a replay
+  in a new process) from the others, and the floor those processes set: each imports torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import os
 import statistics
 import subprocess
@@ -29,6 +33,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
+CORES = os.cpu_count() or 1
 
 
 def hardware() -> str:
@@ -40,10 +45,10 @@ def hardware() -> str:
             f"Hypothesis {env['hypothesis']}, {pytest.stdout.strip()}, gradprops/ as of {env['gradprops_commit']}")
 
 
-def timed(command: list[str], cwd: Path) -> tuple[float, str, int]:
+def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str, int]:
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
     took = time.perf_counter() - started
     print(f"  $ {' '.join(command)}   (in {cwd.relative_to(ROOT) if cwd != ROOT else '.'}; load before: {load:.1f})")
     return took, done.stdout + done.stderr, done.returncode
@@ -59,6 +64,49 @@ def item_durations(junit: Path) -> tuple[list[float], int]:
         else:
             ran.append(float(case.get("time", 0)))
     return ran, skipped
+
+
+def suite() -> list[tuple[str, float, str]]:
+    """The test suite at -n 2, and its counted floor: the Python processes its tests start, each of
+    which imports torch (xdist workers too) before it can do anything."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "tests.jsonl"
+        env = {**os.environ, "GRADPROPS_SUITE_LOG": str(log),
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "benchmarks"), os.environ.get("PYTHONPATH")]))}
+        took, out, code = timed([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider",
+                                 "-p", "suite_children"], ROOT, env=env)
+        tests = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    last = next((line for line in reversed(out.splitlines()) if " passed" in line), "no summary line")
+    starting = [t for t in tests if t["children"]]
+    children = [c for t in starting for c in t["children"]]
+    workers = sum(_workers(c["argv"]) for c in children)
+    torch_import = min(timed_quietly([sys.executable, "-c", "import torch"]) for _ in range(3))
+    floor = (len(children) + workers) * torch_import / CORES
+    return [
+        ("test suite: pytest -n 2", took, f"rc {code}; {last.strip()}"),
+        ("… its tests that start Python processes, summed", sum(t["seconds"] for t in starting),
+         f"{len(starting)} tests; {len(children)} processes, {workers} more as their xdist workers; "
+         f"the processes took {sum(c['seconds'] for c in children):.0f} s"),
+        ("… its other tests, summed", sum(t["seconds"] for t in tests if not t["children"]),
+         f"{len(tests) - len(starting)} tests"),
+        ("… floor: those processes' torch imports alone", floor,
+         f"{len(children) + workers} imports × {torch_import:.2f} s (`python -c 'import torch'`, idle) "
+         f"÷ {CORES} cores"),
+    ]
+
+
+def _workers(argv: list[str]) -> int:
+    """The pytest-xdist workers a child's command line asks for (``-n N``), 0 for none."""
+    for flag, value in itertools.pairwise(argv):
+        if flag in ("-n", "--numprocesses") and value.isdigit():
+            return int(value)
+    return 0
+
+
+def timed_quietly(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, capture_output=True, check=True)
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -95,9 +143,7 @@ def main() -> None:
                          "speed-up"))
 
     if args.suite:
-        took, out, code = timed([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider"], ROOT)
-        last = next((line for line in reversed(out.splitlines()) if " passed" in line), "no summary line")
-        results.append(("test suite: pytest -n 2", took, f"rc {code}; {last.strip()}"))
+        results += suite()
 
     print("\n| what | seconds | |\n|---|---:|---|")
     for what, value, note in results:
