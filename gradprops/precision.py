@@ -50,10 +50,10 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch._decomp import decomposition_table
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map, tree_map_only
 from torch.utils.weak import WeakIdKeyDictionary
 
+from gradprops.dispatch_mode import DispatchMode
 from gradprops.strided import real_dtype, wide_dtype
 
 __all__ = ["LargestIntermediate", "Narrowing", "SimulatedPrecision", "unit_roundoff"]
@@ -68,7 +68,7 @@ def unit_roundoff(dtype: torch.dtype) -> float:
     return float(torch.finfo(dtype).eps) / 2
 
 
-class SimulatedPrecision(TorchDispatchMode):
+class SimulatedPrecision(DispatchMode):
     """Run float64 computations as if each op stored its result in ``dtype`` (see the module).
 
     Deterministic given ``generator``. Complex results are rounded part by part. With
@@ -200,7 +200,7 @@ class SimulatedPrecision(TorchDispatchMode):
         return noise.mul_(spacing).nan_to_num_(0.0)
 
 
-class Narrowing(TorchDispatchMode):
+class Narrowing(DispatchMode):
     """Record the ops that turn float64 (complex128) values into a narrower dtype while active;
     with ``keep_float64=True``, run those conversions (``.float()``, ``.half()``, ``.to(float32)``)
     as float64 copies instead, so the computation runs as written but without its narrower steps.
@@ -244,7 +244,7 @@ class Narrowing(TorchDispatchMode):
         self.steps[step] = self.steps.get(step, 0) + 1
 
 
-class LargestIntermediate(TorchDispatchMode):
+class LargestIntermediate(DispatchMode):
     """Record the largest finite magnitude any floating op result reaches while active.
 
     A value computed through an intermediate of size M can be off by u·M however small it is

@@ -165,7 +165,10 @@ def checked_backends(backends: Any) -> tuple[Backend, ...]:
     backends = tuple(backends)
     if not backends:
         raise UsageError("backends is empty: name at least one, e.g. backends=('aot_eager', 'inductor')")
-    known = set(torch._dynamo.list_backends(exclude_tags=()))
+    # Importing Dynamo to read its registry takes a second; every check() validates its backends,
+    # and the defaults are torch's own, so only other names are looked up.
+    others = [b for b in backends if isinstance(b, str) and b not in BACKENDS]
+    known = set(torch._dynamo.list_backends(exclude_tags=())) if others else set(BACKENDS)
     for b in backends:
         if isinstance(b, str) and b not in known:
             raise UsageError(f"unknown torch.compile backend {b!r}: choose from {sorted(known)}, or pass a backend "

@@ -24,11 +24,11 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map_only
 
 from gradprops.autodiff import Graph
 from gradprops.describe import describe_tensor
+from gradprops.dispatch_mode import DispatchMode
 from gradprops.errors import PropertyFailure, findings_hidden
 from gradprops.properties._common import as_helper, findings_as_failures, make_case
 from gradprops.signals import Unsupported
@@ -88,7 +88,7 @@ def custom_op_calls(target: Target, variables: Sequence[Tensor]) -> dict[Any, tu
     return recorder.calls
 
 
-class _FirstCalls(TorchDispatchMode):
+class _FirstCalls(DispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.calls: dict[Any, tuple[tuple[Any, ...], dict[str, Any]]] = {}
