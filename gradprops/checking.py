@@ -95,6 +95,7 @@ def check(
     database_key: bytes | None = None,
     examples: Sequence[Inputs] = (),
     _requested: Collection[str] | None = None,
+    _inputs_source: str | None = None,
 ) -> Report:
     """Check ``fn``'s backward on generated cases; raise PropertyFailure for the shrunk failure.
 
@@ -126,7 +127,8 @@ def check(
     A property named in ``properties`` that ran on no example (the function cannot have it: no
     forward AD, no second device, inputs not float64) is said as a :class:`~gradprops.NotChecked`
     warning; ``vmap`` named for a custom Function that cannot run under vmap is a failure.
-    (``_requested`` is the pytest plugin's: each item runs one property, named by the user or not.)
+    (``_requested`` is the pytest plugin's: each item runs one property, named by the user or not;
+    so is ``_inputs_source``, the expression that made its inputs, which the replay line writes out.)
 
     ``examples`` pins cases that are always checked first, before anything is drawn (a known
     regression, a case from a bug report): each is concrete inputs, as a helper takes them, and is
@@ -175,7 +177,8 @@ def check(
                  _Replay(seed, PINNED_EXAMPLES, given_options, settings_given=given, inputs=f"examples[{k}]"))
                 for k, case in enumerate(pinned(examples))]
     searches.append((_Search(fn, strategy, run_settings, seed, database_key, given_options),
-                     _Replay(seed, run_settings.max_examples, given_options, settings_given=given)))
+                     _Replay(seed, run_settings.max_examples, given_options, settings_given=given,
+                             inputs=_inputs_source or "inputs")))
     started = time.perf_counter()
     stops_before = _bounded_shrinking.stops
     for search, replay in searches:

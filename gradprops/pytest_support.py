@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import functools
 import inspect
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -118,6 +119,32 @@ class AutogradTest:
                 f"{type(strategy).__name__}, not a Hypothesis strategy"
             )
         return strategy
+
+    def written_at(self) -> str:
+        """Where the test was declared, as an editor opens it: ``tests/test_x.py:12`` (1-based line, the
+        path relative to the working directory when under it)."""
+        file, line = self.location
+        relative = os.path.relpath(file) if os.path.isabs(file) and file.startswith(os.getcwd() + os.sep) else file
+        return f"{relative}:{line + 1}"
+
+    def inputs_source(self, dtype: str | None, device: str | None) -> str | None:
+        """The expression that makes one item's inputs, when it can be written out (a signature string,
+        or a ``functools.partial`` of ``gst.inputs``), for the replay line; ``None`` otherwise.
+
+        >>> autograd_test(torch.sin, inputs="(n)").inputs_source("float32", None)
+        "gst.inputs('(n)', dtype=torch.float32)"
+        """
+        from gradprops import strategies as gst
+
+        factory = self.inputs
+        if not isinstance(factory, functools.partial) or factory.func is not gst.inputs:
+            return None
+        written = [repr(a) for a in factory.args] + [f"{k}={v!r}" for k, v in factory.keywords.items()]
+        if self.takes_dtype and dtype is not None:
+            written.append(f"dtype=torch.{dtype}")
+        if self.takes_device and device is not None:
+            written.append(f"device={device!r}")
+        return f"gst.inputs({', '.join(written)})"
 
     def __call__(self, *, seed: int | None = None, max_examples: int | None = None) -> list[Report]:
         """Run every item now, without pytest (e.g. in a notebook); raise the first failure.
@@ -408,9 +435,11 @@ def run_item(
             rtol=test.rtol, atol=test.atol, reference=test.reference, database_key=f"gradprops:{nodeid}".encode(),
             examples=test.examples,
             _requested=test.requested | registry.named(options.properties if test.properties is None else None),
+            _inputs_source=test.inputs_source(spec.dtype, spec.device),
         )
     except PropertyFailure as failure:
-        raise add_replay(failure, replay) from failure.__cause__
+        raise add_replay(failure, replay, f"fn, and the replay line's inputs: as given to autograd_test at "
+                                          f"{test.written_at()}") from failure.__cause__
     tally = report.properties[spec.property]
     skipped = sum(tally.skipped.values())
     reason = None
@@ -423,10 +452,12 @@ def run_item(
     return ItemResult(spec.property, tally.examples, skipped, reason)
 
 
-def add_replay(failure: PropertyFailure, command: str) -> PropertyFailure:
-    """Append the pytest command that replays just this test to the failure's 'How to reproduce'."""
+def add_replay(failure: PropertyFailure, command: str, where: str = "") -> PropertyFailure:
+    """Append the pytest command that replays just this test to the failure's 'How to reproduce',
+    and ``where`` the replay line's names come from."""
     if command and command not in failure.replay:
-        failure.with_replay(f"{failure.replay}\nor replay just this test:\n  {command}".lstrip("\n"))
+        said = f"{failure.replay}\n({where})" if where and failure.replay else failure.replay
+        failure.with_replay(f"{said}\nor replay just this test:\n  {command}".lstrip("\n"))
     return failure
 
 

@@ -12,10 +12,11 @@ from hypothesis import find
 from hypothesis import strategies as st
 
 import _gradprops_pytestplugin as plugin
+import gradprops
 from gradprops import UsageError
 from gradprops import strategies as gst
 from gradprops.properties import registry
-from gradprops.pytest_support import GradpropsFixture, autograd_test, item_seed, item_specs
+from gradprops.pytest_support import GradpropsFixture, autograd_test, item_seed, item_specs, run_item
 from tests.functions import IgnoresSeed, Sin
 
 # Failures here test the plugin's handling of them, not shrinking: skip that phase, it is slow.
@@ -166,3 +167,25 @@ def test_fixture_object_binds_the_session_settings_and_exposes_the_helpers() -> 
     assert recorded[-1] == ("seed_linearity", 0, 0)
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         gp.nope  # noqa: B018
+
+
+def test_a_failing_item_writes_out_its_inputs_and_where_it_was_declared_and_its_replay_line_replays() -> None:
+    declared = autograd_test(IgnoresSeed.apply, inputs=partial(gst.inputs, "()", low=-2.0),
+                             properties=["seed_linearity"], settings=NO_SHRINK)
+    [spec] = item_specs(declared, Options())
+    with pytest.raises(gradprops.PropertyFailure) as caught:
+        run_item(declared, spec, Options(), seed=7, nodeid="t.py::x", replay="pytest 't.py::x'")
+    text = str(caught.value)
+    assert f"as given to autograd_test at tests/test_plugin_support.py:{declared.location[1] + 1})" in text.replace(
+        __file__, "tests/test_plugin_support.py")
+    [line] = [x.strip() for x in text.splitlines() if x.strip().startswith("gradprops.check(")]
+    assert line.startswith("gradprops.check(fn, gst.inputs('()', low=-2.0, dtype=torch.float64, device='cpu'), seed=7,")
+    with pytest.raises(gradprops.PropertyFailure, match="property 'seed_linearity' failed"):
+        eval(line.split("  #")[0], {"gradprops": gradprops, "gst": gst, "torch": torch, "fn": IgnoresSeed.apply,
+                                    "settings": NO_SHRINK})
+
+
+def test_inputs_it_cannot_write_out_keep_the_name_inputs() -> None:
+    assert autograd_test(Sin.apply, inputs=gst.inputs("()")).inputs_source(None, None) is None
+    assert autograd_test(Sin.apply, inputs=lambda dtype: gst.inputs("()", dtype=dtype)).inputs_source(
+        "float32", None) is None
