@@ -26,6 +26,7 @@ from gradprops import dtype_names
 from gradprops.checking import _as_strategy, check, pinned
 from gradprops.errors import PropertyFailure, UsageError
 from gradprops.properties import registry
+from gradprops.properties.compiled import BACKENDS, checked_backends
 from gradprops.report import Report
 
 DEFAULT_DTYPES = ("float64",)
@@ -98,6 +99,7 @@ class AutogradTest:
     rtol: float | None = None
     atol: float | None = None
     reference: Callable[..., Any] | None = None
+    compile_backends: tuple[Any, ...] = BACKENDS
     marks: tuple[Any, ...] = ()
     examples: tuple[Any, ...] = ()  # pinned cases every item checks first
     location: tuple[str, int] = field(default=("<unknown>", 0))
@@ -154,18 +156,20 @@ class AutogradTest:
         >>> all(r.examples == 3 for r in reports)  # one report per item: one per property
         True
         """
-        specs = item_specs(self, None)
-        reports = []
-        for spec in specs:
-            if spec.skip:
-                continue
-            reports.append(check(
-                self.fn, self.strategy(spec.dtype, spec.device), properties=[spec.property],
-                max_examples=max_examples or self.max_examples, seed=seed, settings=self.settings,
-                rtol=self.rtol, atol=self.atol, reference=self.reference, examples=self.examples,
-                _requested=self.requested,
-            ))
-        return reports
+        return [self.check_item(spec, seed=seed, max_examples=max_examples or self.max_examples)
+                for spec in item_specs(self, None) if not spec.skip]
+
+    def check_item(self, spec: ItemSpec, *, seed: int | None, max_examples: int | None,
+                   database_key: bytes | None = None, requested: frozenset[str] = frozenset()) -> Report:
+        """:func:`gradprops.check` of one item: its property, on inputs of its dtype and device, with
+        everything the test was declared with; ``requested``: properties the session named too."""
+        return check(
+            self.fn, self.strategy(spec.dtype, spec.device), properties=[spec.property],
+            max_examples=max_examples, seed=seed, settings=self.settings, rtol=self.rtol, atol=self.atol,
+            reference=self.reference, compile_backends=self.compile_backends, database_key=database_key,
+            examples=self.examples, _requested=self.requested | requested,
+            _inputs_source=self.inputs_source(spec.dtype, spec.device),
+        )
 
 
 def autograd_test(
@@ -180,6 +184,7 @@ def autograd_test(
     rtol: float | None = None,
     atol: float | None = None,
     reference: Callable[..., Any] | None = None,
+    compile_backends: Sequence[str | Callable[..., Any]] = BACKENDS,
     marks: Sequence[Any] = (),
     examples: Sequence[Any] = (),
 ) -> Any:
@@ -209,7 +214,8 @@ def autograd_test(
     ``inputs`` takes ``device`` (a signature string does: ``gst.inputs(signature, device=...)``).
     ``properties`` defaults to ``--gradprops-properties``, else every
     property in the registry. ``max_examples``, ``settings`` (a ``hypothesis.settings``),
-    ``rtol``, ``atol`` and ``reference`` go to :func:`gradprops.check`; ``--gradprops-max-examples`` wins over
+    ``rtol``, ``atol``, ``reference`` and ``compile_backends`` (for the opt-in
+    ``compiled_matches_eager``) go to :func:`gradprops.check`; ``--gradprops-max-examples`` wins over
     the profile but not over ``max_examples`` here. ``marks`` are pytest marks for every item.
     ``examples`` pins concrete cases (a known regression) that every item checks first, whatever
     its dtype (see :func:`gradprops.check`'s ``examples``).
@@ -233,7 +239,8 @@ def autograd_test(
     location = (caller.f_code.co_filename, caller.f_lineno - 1)  # 0-based, as pytest reports it
     arguments: dict[str, Any] = dict(properties=properties, dtypes=dtypes, devices=devices,
                                      max_examples=max_examples, settings=settings, rtol=rtol, atol=atol,
-                                     reference=reference, marks=marks, examples=examples)
+                                     reference=reference, compile_backends=compile_backends, marks=marks,
+                                     examples=examples)
     if fn is None:
         def decorate(function: Callable[..., Any]) -> AutogradTest:
             __tracebackhide__ = True
@@ -254,6 +261,7 @@ def _build(
     rtol: float | None,
     atol: float | None,
     reference: Callable[..., Any] | None,
+    compile_backends: Sequence[str | Callable[..., Any]],
     marks: Sequence[Any],
     examples: Sequence[Any],
     location: tuple[str, int],
@@ -281,13 +289,18 @@ def _build(
     if reference is not None and not callable(reference):
         raise UsageError(
             f"autograd_test: reference must be a callable taking fn's inputs, got {type(reference).__name__}")
+    try:
+        backends = checked_backends(compile_backends)
+    except UsageError as exc:
+        raise UsageError(f"autograd_test: {exc}") from None
     names = None if properties is None else tuple(p.name for p in registry.select(properties))
     test = AutogradTest(
         fn=fn, inputs=inputs, takes_dtype=takes_dtype, takes_device=takes_device, properties=names,
         requested=registry.named(properties),
         dtypes=None if dtypes is None else _dtype_names(dtypes, "dtypes"),
         devices=None if devices is None else _device_names(devices),
-        max_examples=max_examples, settings=settings, rtol=rtol, atol=atol, reference=reference, marks=tuple(marks),
+        max_examples=max_examples, settings=settings, rtol=rtol, atol=atol, reference=reference,
+        compile_backends=backends, marks=tuple(marks),
         examples=tuple(pinned(examples)), location=location,
     )
     return test
@@ -428,14 +441,10 @@ def run_item(
     CI machines saved are replayed first.
     """
     try:
-        report = check(
-            test.fn, test.strategy(spec.dtype, spec.device), properties=[spec.property],
-            max_examples=test.max_examples or options.max_examples,
-            seed=item_seed(options, seed, test.settings), settings=test.settings,
-            rtol=test.rtol, atol=test.atol, reference=test.reference, database_key=f"gradprops:{nodeid}".encode(),
-            examples=test.examples,
-            _requested=test.requested | registry.named(options.properties if test.properties is None else None),
-            _inputs_source=test.inputs_source(spec.dtype, spec.device),
+        report = test.check_item(
+            spec, seed=item_seed(options, seed, test.settings), max_examples=test.max_examples or options.max_examples,
+            database_key=f"gradprops:{nodeid}".encode(),
+            requested=registry.named(options.properties if test.properties is None else None),
         )
     except PropertyFailure as failure:
         raise add_replay(failure, replay, f"fn, and the replay line's inputs: as given to autograd_test at "

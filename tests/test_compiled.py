@@ -87,3 +87,15 @@ def test_the_helper_reports_the_backend_and_the_shrunk_case():
     with pytest.raises(gradprops.PropertyFailure, match=r"backend: compiler_fn") as failure:
         gradprops.assert_compiled_matches_eager(sin_times_x, (x,), backends=[backward_one_percent_off])
     assert "compiled (compiler_fn)" in str(failure.value) and "eager" in str(failure.value)
+
+
+def test_autograd_test_takes_the_backends_to_compare_with_eager():
+    from gradprops.pytest_support import autograd_test
+
+    declared = autograd_test(sin_times_x, inputs="()", properties=["compiled_matches_eager"],
+                             compile_backends=[backward_one_percent_off])
+    with pytest.raises(gradprops.PropertyFailure, match="grad of input 0") as failure:
+        declared(seed=0, max_examples=20)
+    assert "compile_backends=(compiler_fn,)" in str(failure.value)
+    with pytest.raises(gradprops.UsageError, match=r"autograd_test: unknown torch\.compile backend 'inductr'"):
+        autograd_test(sin_times_x, inputs="()", compile_backends=["inductr"])
