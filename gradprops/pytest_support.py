@@ -141,11 +141,12 @@ class AutogradTest:
         factory = self.inputs
         if not isinstance(factory, functools.partial) or factory.func is not gst.inputs:
             return None
-        written = [repr(a) for a in factory.args] + [f"{k}={v!r}" for k, v in factory.keywords.items()]
+        keywords = dict(factory.keywords)  # the item's dtype and device win, as in strategy()
         if self.takes_dtype and dtype is not None:
-            written.append(f"dtype=torch.{dtype}")
+            keywords["dtype"] = getattr(torch, dtype)
         if self.takes_device and device is not None:
-            written.append(f"device={device!r}")
+            keywords["device"] = device
+        written = [*map(_source, factory.args), *(f"{k}={_source(v)}" for k, v in keywords.items())]
         return f"gst.inputs({', '.join(written)})"
 
     def __call__(self, *, seed: int | None = None, max_examples: int | None = None) -> list[Report]:
@@ -170,6 +171,11 @@ class AutogradTest:
             examples=self.examples, _requested=self.requested | requested,
             _inputs_source=self.inputs_source(spec.dtype, spec.device),
         )
+
+
+def _source(value: Any) -> str:
+    """``value`` as Python source: repr, except for torch's devices (``device(type='cpu')``)."""
+    return f"torch.device({str(value)!r})" if isinstance(value, torch.device) else repr(value)
 
 
 def autograd_test(

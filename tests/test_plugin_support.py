@@ -185,6 +185,16 @@ def test_a_failing_item_writes_out_its_inputs_and_where_it_was_declared_and_its_
                                     "settings": NO_SHRINK})
 
 
+def test_the_items_dtype_and_device_replace_those_of_the_partial_in_the_written_inputs() -> None:
+    declared = autograd_test(Sin.apply, inputs=partial(gst.inputs, "(n)", dtype=torch.float16,
+                                                       device=torch.device("cpu")))
+    written = declared.inputs_source("float32", "cpu")
+    assert written == "gst.inputs('(n)', dtype=torch.float32, device='cpu')"
+    assert repr(eval(written, {"gst": gst, "torch": torch})) == repr(declared.strategy("float32", "cpu"))
+    kept = declared.inputs_source("float32", None)
+    assert kept == "gst.inputs('(n)', dtype=torch.float32, device=torch.device('cpu'))"
+
+
 def test_inputs_it_cannot_write_out_keep_the_name_inputs() -> None:
     assert autograd_test(Sin.apply, inputs=gst.inputs("()")).inputs_source(None, None) is None
     assert autograd_test(Sin.apply, inputs=lambda dtype: gst.inputs("()", dtype=dtype)).inputs_source(
