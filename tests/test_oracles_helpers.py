@@ -633,3 +633,45 @@ def test_the_gradcheck_hint_says_gradcheck_refuses_an_expanded_input():
     assert "gradcheck refuses input 0, expanded (stride 0): if it passes on .contiguous() copies" in str(f)
     gradprops.assert_finite_differences(WrongOnExpanded.apply, (torch.tensor([0.3, 0.3], dtype=f64,
                                                                              requires_grad=True),))
+
+
+def _terms_turning_through_radians() -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, tuple]:
+    """sum(sin(-(x1 + x0)·x0)) at |x0| up to 1000, along d scaled to x: each term's argument moves by
+    radians between x and x + h·d at the first steps, while the summed output's second differences
+    stay small against its first (fuzz seed 143 of the main job found one in float64)."""
+    g = torch.Generator().manual_seed(0)
+    x0 = (torch.rand(64, dtype=torch.float64, generator=g) * 2 - 1) * 1000
+    x1 = (torch.rand(64, dtype=torch.float64, generator=g) * 2 - 1) * 3
+    d = ((torch.rand(64, dtype=torch.float64, generator=g) * 2 - 1) * x0.abs(),
+         (torch.rand(64, dtype=torch.float64, generator=g) * 2 - 1) * x1.abs())
+    return (x0.requires_grad_(), x1.requires_grad_()), torch.tensor(0.94, dtype=torch.float64), d
+
+
+def _turning(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+    return torch.sin(-(x1 + x0) * x0).sum()
+
+
+def test_finite_differences_refine_the_step_where_the_first_two_say_nothing_of_the_derivative():
+    inputs, v, d = _terms_turning_through_radians()
+    gradprops.assert_finite_differences(_turning, inputs, seed=v, directions=d)  # torch's backward is right
+
+
+def test_a_wrong_backward_there_is_still_caught_once_the_steps_settle():
+    class TenPercentOff(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x0, x1):
+            ctx.save_for_backward(x0, x1)
+            return _turning(x0, x1)
+
+        @staticmethod
+        def backward(ctx, grad):
+            x0, x1 = ctx.saved_tensors
+            with torch.enable_grad():
+                a, b = x0.detach().requires_grad_(), x1.detach().requires_grad_()
+                g0, g1 = torch.autograd.grad(_turning(a, b), (a, b), grad)
+            return 1.1 * g0, 1.1 * g1
+
+    inputs, v, d = _terms_turning_through_radians()
+    with pytest.raises(gradprops.PropertyFailure, match="finite_differences") as failure:
+        gradprops.assert_finite_differences(TenPercentOff.apply, inputs, seed=v, directions=d)
+    assert str(failure.value).count("step h = ") >= 3  # judged at a step below h/4, where the estimates settled
