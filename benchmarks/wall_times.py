@@ -80,7 +80,7 @@ def suite() -> list[tuple[str, float, str]]:
     starting = [t for t in tests if t["children"]]
     children = [c for t in starting for c in t["children"]]
     workers = sum(_workers(c["argv"]) for c in children)
-    torch_import = min(timed_quietly([sys.executable, "-c", "import torch"]) for _ in range(3))
+    torch_import = min(timed([sys.executable, "-c", "import torch"], ROOT)[0] for _ in range(3))
     floor = (len(children) + workers) * torch_import / CORES
     return [
         ("test suite: pytest -n 2", took, f"rc {code}; {last.strip()}"),
@@ -101,12 +101,6 @@ def _workers(argv: list[str]) -> int:
         if flag in ("-n", "--numprocesses") and value.isdigit():
             return int(value)
     return 0
-
-
-def timed_quietly(command: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(command, capture_output=True, check=True)
-    return time.perf_counter() - started
 
 
 def main() -> None:

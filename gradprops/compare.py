@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -282,11 +283,10 @@ def all_finite(tensors: Sequence[Tensor]) -> bool:
         if not t.numel() or not (t.is_floating_point() or t.is_complex()):
             continue
         real = torch.view_as_real(t.detach().resolve_conj()) if t.is_complex() else t.detach()
-        total = float(real.sum())
-        if total == total and abs(total) != float("inf"):
+        if math.isfinite(float(real.sum())):
             continue
         lo, hi = (float(x) for x in torch.aminmax(real))  # NaN propagates to both; an overflowed sum does not
-        if not (lo == lo and hi == hi and abs(lo) != float("inf") and abs(hi) != float("inf")):
+        if not (math.isfinite(lo) and math.isfinite(hi)):
             return False
     return True
 
@@ -328,7 +328,7 @@ def _finite_max_abs(t: Tensor) -> float:
     if t.is_complex():  # |·| in complex128: complex64's own overflows at 3e38 + 3e38j
         return finite_max(t.to(torch.complex128).abs())
     lo, hi = (float(x) for x in torch.aminmax(t))  # no |t| temporary; NaN propagates to both
-    if lo == lo and hi == hi and abs(lo) != float("inf") and abs(hi) != float("inf"):
+    if math.isfinite(lo) and math.isfinite(hi):
         return abs(max(-lo, hi))  # ≥ 0 already; abs drops the sign of a -0.0
     return finite_max(t.abs().to(torch.float64))
 

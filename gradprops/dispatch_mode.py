@@ -7,7 +7,6 @@ imports (sympy, the tracer) in the first check of every process — each pytest-
 ``torch._dynamo`` was never imported (``torch.compile`` imports it), so this base class calls a
 mode's ``__torch_dispatch__`` directly until then, and through torch's own wrapper after.
 
->>> import sys
 >>> class Count(DispatchMode):
 ...     calls = 0
 ...     def __torch_dispatch__(self, func, types, args=(), kwargs=None):

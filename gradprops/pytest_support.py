@@ -108,11 +108,7 @@ class AutogradTest:
         """The inputs for one item: the strategy itself, or the factory called with dtype/device."""
         if not (self.takes_dtype or self.takes_device):
             return self.inputs
-        kwargs: dict[str, Any] = {}
-        if self.takes_dtype and dtype is not None:
-            kwargs["dtype"] = getattr(torch, dtype)
-        if self.takes_device and device is not None:
-            kwargs["device"] = torch.device(device)
+        kwargs = self._item_keywords(dtype, device)
         assert not isinstance(self.inputs, st.SearchStrategy)  # _inputs says a strategy takes neither
         strategy = self.inputs(**kwargs)
         if not isinstance(strategy, st.SearchStrategy):
@@ -121,6 +117,15 @@ class AutogradTest:
                 f"{type(strategy).__name__}, not a Hypothesis strategy"
             )
         return strategy
+
+    def _item_keywords(self, dtype: str | None, device: str | None) -> dict[str, Any]:
+        """What an item's dtype and device add to the call of the inputs factory."""
+        kwargs: dict[str, Any] = {}
+        if self.takes_dtype and dtype is not None:
+            kwargs["dtype"] = getattr(torch, dtype)
+        if self.takes_device and device is not None:
+            kwargs["device"] = torch.device(device)
+        return kwargs
 
     def written_at(self) -> str:
         """Where the test was declared, as an editor opens it: ``tests/test_x.py:12`` (1-based line, the
@@ -141,11 +146,7 @@ class AutogradTest:
         factory = self.inputs
         if not isinstance(factory, functools.partial) or factory.func is not gst.inputs:
             return None
-        keywords = dict(factory.keywords)  # the item's dtype and device win, as in strategy()
-        if self.takes_dtype and dtype is not None:
-            keywords["dtype"] = getattr(torch, dtype)
-        if self.takes_device and device is not None:
-            keywords["device"] = device
+        keywords = {**factory.keywords, **self._item_keywords(dtype, device)}  # the item's win, as in strategy()
         written = [*map(_source, factory.args), *(f"{k}={_source(v)}" for k, v in keywords.items())]
         return f"gst.inputs({', '.join(written)})"
 
@@ -174,8 +175,9 @@ class AutogradTest:
 
 
 def _source(value: Any) -> str:
-    """``value`` as Python source: repr, except for torch's devices (``device(type='cpu')``)."""
-    return f"torch.device({str(value)!r})" if isinstance(value, torch.device) else repr(value)
+    """``value`` as Python source: repr, except for a torch device, written by its name (``'cpu'``, as
+    gst.inputs takes it) where its repr, ``device(type='cpu')``, is no Python."""
+    return repr(str(value)) if isinstance(value, torch.device) else repr(value)
 
 
 def autograd_test(

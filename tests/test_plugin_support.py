@@ -192,7 +192,7 @@ def test_the_items_dtype_and_device_replace_those_of_the_partial_in_the_written_
     assert written == "gst.inputs('(n)', dtype=torch.float32, device='cpu')"
     assert repr(eval(written, {"gst": gst, "torch": torch})) == repr(declared.strategy("float32", "cpu"))
     kept = declared.inputs_source("float32", None)
-    assert kept == "gst.inputs('(n)', dtype=torch.float32, device=torch.device('cpu'))"
+    assert kept == "gst.inputs('(n)', dtype=torch.float32, device='cpu')"
 
 
 def test_inputs_it_cannot_write_out_keep_the_name_inputs() -> None:

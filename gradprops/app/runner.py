@@ -19,6 +19,7 @@ from hypothesis import Phase
 from hypothesis import strategies as st
 
 import gradprops
+from gradprops import dtype_names
 from gradprops import strategies as gst
 from gradprops.app.catalogue import ENTRIES, Entry
 from gradprops.errors import PropertyFailure
@@ -69,7 +70,7 @@ def fuzz_pool(dtype: torch.dtype) -> tuple[FunctionOp, ...]:
     >>> [op.name for op in POOL if op not in fuzz_pool(torch.bfloat16)], fuzz_pool(torch.float64) == POOL
     (['erf'], True)
     """
-    name = str(dtype).removeprefix("torch.")
+    name = dtype_names.canonical(str(dtype))
     return tuple(op for op in POOL if op.name not in ENTRIES or not ENTRIES[op.name].known_in(name))
 
 

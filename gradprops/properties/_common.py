@@ -175,7 +175,7 @@ def check_coefficients(coefficients: Any) -> tuple[float, float]:
 
 
 def _coefficient(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(float(value)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
         raise UsageError(
             f"coefficient {name} must be a finite real number, got {value!r}: pass e.g. "
             "coefficients=(2.0, -0.5)"
@@ -198,10 +198,6 @@ def seed_pair(seeds: Any, outputs: Sequence[Tensor]) -> tuple[tuple[Tensor, ...]
     if not isinstance(seeds, (tuple, list)) or len(seeds) != 2:
         raise UsageError("seeds must be a pair (u, v): two seeds, each shaped like the outputs")
     return as_seed(seeds[0], outputs, "u"), as_seed(seeds[1], outputs, "v")
-
-
-def _finite(*xs: float) -> bool:
-    return all(x == x and abs(x) != float("inf") for x in xs)
 
 
 def as_per_variable(
