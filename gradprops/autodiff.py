@@ -180,6 +180,17 @@ def sum_vjp(outputs: Sequence[Tensor], variables: Sequence[Tensor]) -> tuple[Ten
     return _zeros_for_none(grads, variables)
 
 
+class JacobianProducts(NamedTuple):
+    """What :func:`jacobian_products` returns."""
+
+    seed: tuple[Tensor, ...]  # the seed restricted to the rows built: take backward's VJP of this one
+    products: tuple[Tensor, ...]  # seedᵀJ per variable, in float64
+    note: str  # says so when the rows were capped
+    #: Per variable, where a seed entry of 0 met a J entry past the dtype's range: seedᵀJ leaves that
+    #: row out (0·x is 0 for every x J stands for), but a backward in the dtype may compute 0·inf = NaN.
+    zero_times_inf: tuple[Tensor, ...]
+
+
 def jacobian_products(
     target: Target,
     variables: Sequence[Tensor],
@@ -187,24 +198,25 @@ def jacobian_products(
     *,
     row_cap: int = JACOBIAN_ROW_CAP,
     generator: torch.Generator | None = None,
-) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...], str]:
+) -> JacobianProducts:
     """``seedᵀJ`` per variable with ``J`` from ``torch.autograd.functional.jacobian``.
 
-    When the outputs have more than ``row_cap`` elements, only a random sample of ``row_cap`` rows
-    is built; the seed is then restricted to those rows. Returns ``(restricted seed, seedᵀJ, note)``
-    so the caller takes the VJP of exactly the seed the Jacobian saw.
+    When the outputs have more than ``row_cap`` elements, only ``row_cap`` rows are built, sampled at
+    random among those where the seed is not 0 first (:func:`_choose_rows`); the seed is then
+    restricted to those rows, and the caller takes the VJP of exactly the seed the Jacobian saw.
     """
     sizes = [o.numel() for o in seed]
     total = sum(sizes)
     note = ""
     if total == 0:  # no rows; torch.autograd.functional.jacobian itself fails on empty outputs
-        return tuple(seed), tuple(torch.zeros(v.shape, dtype=torch.float64, device=v.device) for v in variables), note
+        zeros = tuple(torch.zeros(v.shape, dtype=torch.float64, device=v.device) for v in variables)
+        return JacobianProducts(tuple(seed), zeros, note, tuple(z.bool() for z in zeros))
     # Each row holds one value per variable element (and a float64 copy of its block): keep them in budget.
     row_bytes = sum(v.numel() * (v.element_size() + 8) for v in variables) or 1
     affordable = max(1, JACOBIAN_BYTES // row_bytes)
     if total > min(row_cap, affordable):
         cap = min(row_cap, affordable)
-        chosen = _sample_rows(total, cap, generator)
+        chosen = _choose_rows(seed, cap, generator)
         rows = _split_rows(chosen, sizes)
         seed = tuple(_restrict(s, r) for s, r in zip(seed, rows))
         note = f"explicit Jacobian capped: {cap} of {total} rows, sampled at random" + (
@@ -225,14 +237,37 @@ def jacobian_products(
         "backward",
         lambda: torch.autograd.functional.jacobian(fn, tuple(v.detach() for v in variables)),
     )
-    products = []
+    products, zero_times_inf = [], []
     for j, v in enumerate(variables):
         acc = torch.zeros(v.shape, dtype=torch.float64, device=v.device)
+        unsettled = torch.zeros(v.shape, dtype=torch.bool, device=v.device)
         for k, s in enumerate(seed_rows):
             block = jac[k][j].reshape(s.numel(), -1).to(torch.float64)
-            acc += (s.to(torch.float64) @ block).reshape(v.shape)
+            s = s.to(torch.float64)
+            if not all_finite([block]):
+                zero_rows = s == 0
+                unsettled |= (~block[zero_rows].isfinite()).any(0).reshape(v.shape)
+                block = torch.where(zero_rows.unsqueeze(1), 0.0, block)
+            acc += (s @ block).reshape(v.shape)
         products.append(acc)
-    return tuple(seed), tuple(products), note
+        zero_times_inf.append(unsettled)
+    return JacobianProducts(tuple(seed), tuple(products), note, tuple(zero_times_inf))
+
+
+def _choose_rows(seed: Sequence[Tensor], count: int, generator: torch.Generator | None) -> Tensor:
+    """``count`` row indices into the seeds laid end to end, sorted: rows where the seed is not 0
+    first (a row whose seed is 0 adds nothing to seedᵀJ, and a seed restricted to such rows alone
+    would be all zero), sampled at random when there are more; then random rows where it is 0.
+
+    >>> _choose_rows([torch.tensor([0.0, 0.0, 3.0, 0.0, 5.0, 0.0])], 2, None).tolist()
+    [2, 4]
+    """
+    nonzero = torch.cat([s.reshape(-1).ne(0).cpu() for s in seed])
+    picked = nonzero.nonzero().reshape(-1)
+    if len(picked) >= count:
+        return picked[_sample_rows(len(picked), count, generator)]
+    zeros = (~nonzero).nonzero().reshape(-1)
+    return torch.cat([picked, zeros[_sample_rows(len(zeros), count - len(picked), generator)]]).sort().values
 
 
 def _sample_rows(total: int, count: int, generator: torch.Generator | None) -> Tensor:
@@ -583,6 +618,7 @@ def _shifted(base: Tensor, direction: Tensor, step: float) -> Tensor:
 __all__ = [
     "JACOBIAN_ROW_CAP",
     "Graph",
+    "JacobianProducts",
     "accumulated_grads",
     "as_seed",
     "double_vjp",

@@ -351,3 +351,97 @@ def test_rounding_noise_sees_rounding_that_input_moves_cannot_change():
 
     x = torch.tensor(100.0, dtype=torch.float16)
     assert rounding_noise(grad_of_x, [x], grad_of_x([x])) > 0
+
+
+class _Reciprocal(torch.autograd.Function):
+    """1/x, backward -g/(x·x): at x = 7.5e-155, x·x is subnormal and -g/(x·x) just fits float64."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return 1.0 / x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return -g / (x * x)
+
+
+def test_a_double_backward_past_float64s_range_is_not_called_wrong():
+    # A user trial's shrunk case: the second derivative 2·v·t1/x³ is ~1e461, so double backward's inf
+    # is float64's correctly rounded answer. Central differences of backward across 1/x's pole (the
+    # step is 6e-9, x is 7e-155) are finite values whose differences overflow float64: an inf gap
+    # once compared equal to an inf gap, and the pole passed for a smooth point.
+    x = torch.tensor(7.458340731200207e-155, dtype=torch.float64, requires_grad=True)
+    seeds = (torch.tensor(0.026949165162805322, dtype=torch.float64),
+             torch.tensor(-0.4343835866205872, dtype=torch.float64))
+    with pytest.warns(gradprops.NotChecked, match="differences in float64, are not finite near x"):
+        gradprops.assert_second_order(_Reciprocal.apply, (x,), seed=torch.tensor(0.9401060036131061,
+                                      dtype=torch.float64), second_seeds=seeds, coefficients=(1.5, -0.75))
+
+
+@pytest.mark.parametrize("fn", [torch.reciprocal, lambda t: 1.0 / t], ids=["reciprocal", "division"])
+def test_a_zero_seed_against_a_derivative_past_the_dtypes_range_may_make_nan(fn):
+    # 1/x in float16 at x = 2⁻¹⁰ is 1024, its derivative -2²⁰ overflows float16 (65504): torch's own
+    # backward, -g·(1/x)², computes 0·inf = NaN for the seed's 0, though ⟨v, J·e_0⟩ is 0.
+    x = torch.tensor([2.0**-10, 1.0], dtype=torch.float16, requires_grad=True)
+    v = torch.tensor([0.0, 1.0], dtype=torch.float16)
+    with pytest.warns(gradprops.NotChecked, match=r"\(1.05e\+06\) overflows torch.float16"):
+        gradprops.assert_finite_grads(fn, (x,), v)
+
+
+class _Pow10(torch.autograd.Function):
+    """x**10, backward g·10·x⁹ (``wrong``: element 1's grad as if its seed were 1)."""
+
+    wrong = False
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**10
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        grad = g * 10 * x**9
+        return torch.where(torch.arange(2) == 1, 10 * x**9, grad) if _Pow10.wrong else grad
+
+
+def test_a_zero_seed_against_a_jacobian_entry_past_the_dtypes_range_is_compared_as_zero(monkeypatch):
+    # x**10 in float16 at x = -3 is 59049, its derivative -196830 is past 65504: vᵀJ's 0·(-inf) was NaN
+    # against backward's -0, the exact answer (a user trial, through a seed check() drew).
+    x = torch.tensor([-3.0, 2.5], dtype=torch.float16, requires_grad=True)
+    v = torch.tensor([0.0, 1.5], dtype=torch.float16)
+    assert check_vjp_matches_jacobian(Target(_Pow10.apply, (x,)), v) == []
+    monkeypatch.setattr(_Pow10, "wrong", True)  # the other element is still compared
+    with pytest.raises(gradprops.PropertyFailure, match=r"At index \(1,\): backward\(v\) = 38144, vᵀJ = 57216"):
+        check_vjp_matches_jacobian(Target(_Pow10.apply, (x,)), v)
+
+
+def test_a_zero_seeds_nan_against_a_jacobian_entry_past_the_dtypes_range_is_not_compared():
+    # torch's 1/x computes the 0·inf itself: NaN on both sides, said, not reported.
+    x = torch.tensor([2.0**-10, 1.0], dtype=torch.float16, requires_grad=True)
+    v = torch.tensor([0.0, 1.0], dtype=torch.float16)
+    assert torch.autograd.grad(torch.reciprocal(x), x, v)[0][0].isnan()
+    assert check_vjp_matches_jacobian(Target(torch.reciprocal, (x,)), v) == [
+        "1 of 2 grad element(s) overflowed on both sides (NaN or inf, or past the dtype’s range) and were not compared"]
+
+
+class _NaNForAZeroSeed(torch.autograd.Function):
+    """x·2 whose backward is 0/0 = NaN when its whole seed is 0."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2 / g.ne(0).any()
+
+
+def test_vjp_matches_jacobian_is_never_handed_an_all_zero_seed():
+    # Neither a drawn one (a quarter of drawn seeds are zeros) nor one restricted to sampled Jacobian
+    # rows where it is 0: such a seed checks only that backward(0) is 0, for any linear backward, and
+    # a failure on it could not be replayed by the helper the message names, which refuses it.
+    gradprops.check(_NaNForAZeroSeed.apply, gst.inputs("(n)"), properties=["vjp_matches_jacobian"],
+                    max_examples=40, seed=0)

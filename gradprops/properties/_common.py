@@ -227,6 +227,16 @@ def as_per_variable(
     return tuple(t.detach() for t in tensors)
 
 
+def all_zero(tensors: Sequence[Tensor]) -> bool:
+    """Whether seeds hold elements and every one is 0: backward's part of a comparison then holds
+    for any linear backward.
+
+    >>> all_zero([torch.zeros(2), torch.zeros(0)]), all_zero([torch.zeros(0)]), all_zero([torch.eye(2)])
+    (True, False, False)
+    """
+    return any(t.numel() for t in tensors) and not any(bool(t.any()) for t in tensors)
+
+
 def require_not_all_zero(label: str, seeds: Any) -> None:
     """A helper's seed(s) that are all zero (every one of them) check nothing: a UsageError.
 
@@ -238,8 +248,7 @@ def require_not_all_zero(label: str, seeds: Any) -> None:
         return  # as_seed / seed_pair say what is wrong with its type
     flat = [t for s in ((seeds,) if isinstance(seeds, Tensor) else seeds)
             for t in ((s,) if isinstance(s, Tensor) else s if isinstance(s, (tuple, list)) else ())]
-    if (all(isinstance(t, Tensor) for t in flat) and any(t.numel() for t in flat)
-            and not any(bool(t.any()) for t in flat)):
+    if all(isinstance(t, Tensor) for t in flat) and all_zero(flat):
         raise UsageError(f"{label} {'is' if isinstance(seeds, Tensor) else 'are'} all zero, so backward's part of "
                          "the check holds for any backward: pass e.g. torch.randn_like of the outputs, or leave "
                          "it out for a random one")

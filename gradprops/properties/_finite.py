@@ -20,6 +20,7 @@ Only a disagreement none of these explain, at two step sizes, is reported.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -113,7 +114,7 @@ class Estimate:
     gap: float  # Σ|v|·|f(x+h·d) - 2f(x) + f(x-h·d)| / h: how far from linear along the step
     scale: float  # Σ|v|·|f(x+h·d) - f(x-h·d)| / 2h: the size of the terms summed into central
     rounding: float  # a bound on central's rounding error
-    finite: bool
+    finite: bool  # f is finite at the three points, and so are the differences above
     backward: float = float("nan")  # ⟨backward's grads, d⟩ for the d these points really differ by
     backward_scale: float = float("nan")  # Σ|grads|·|d|
 
@@ -141,17 +142,16 @@ def estimate(
     diff = [widened(p) - widened(m) for p, m in zip(plus, minus)]
     second = [widened(p).add(widened(m)).sub_(widened(c), alpha=2) for c, p, m in zip(f0, plus, minus)]
     size = [widened(p).abs().add_(widened(m).abs()).add_(widened(c).abs()) for c, p, m in zip(f0, plus, minus)]
-    return Estimate(
-        step=step,
-        central=inner(seed, diff) / (2 * step),
-        gap=abs_inner(seed, second) / step,
-        scale=abs_inner(seed, diff) / (2 * step),
-        rounding=(32 * _EPS * abs_inner(seed, size) + 2 * noise * sum(float(widened(x).abs().sum()) for x in seed))
-        / step,
-        finite=True,
-        backward=backward,
-        backward_scale=backward_scale,
-    )
+    central = inner(seed, diff) / (2 * step)
+    gap = abs_inner(seed, second) / step
+    scale = abs_inner(seed, diff) / (2 * step)
+    rounding = (32 * _EPS * abs_inner(seed, size) + 2 * noise * sum(float(widened(x).abs().sum()) for x in seed)) / step
+    # Finite values whose differences overflow float64 (1/x's backward at x = 1e-154 is -1e308): an
+    # infinite gap compares equal to an infinite gap, which would pass a pole for a smooth point.
+    if not all(math.isfinite(q) for q in (central, gap, scale, rounding)):
+        return Estimate(step, float("nan"), float("nan"), float("nan"), float("nan"), False, backward, backward_scale)
+    return Estimate(step=step, central=central, gap=gap, scale=scale, rounding=rounding, finite=True,
+                    backward=backward, backward_scale=backward_scale)
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,10 @@ class Verdict:
         return self.estimates[-1]
 
 
+def _not_finite_at(step: str) -> str:
+    return f"the function, or its differences in float64, are not finite at x ± {step}·d"
+
+
 def allowed_for(e: Estimate, tolerance: Tolerance) -> float:
     """``rtol·|central| + atol·max(Σ|v||J·d|, Σ|VJP(v)||d|) + rounding``."""
     return tolerance.allowed(max(e.scale, e.backward_scale), abs(e.central), e.rounding)
@@ -177,13 +181,13 @@ def judge(probe: Callable[[float], Estimate], tolerance: Tolerance) -> Verdict:
     """Compare backward with central differences; a step ``h/4`` is tried only when ``h`` disagrees."""
     e1 = probe(STEP)
     if not e1.finite:
-        return Verdict("not smooth", "the function is not finite at x ± h·d", (e1,), float("nan"))
+        return Verdict("not smooth", _not_finite_at("h"), (e1,), float("nan"))
     a1 = allowed_for(e1, tolerance)
     if abs(e1.central - e1.backward) <= a1:
         return Verdict("agree", "", (e1,), a1)
     e2 = probe(STEP / SHRINK)
     if not e2.finite:
-        return Verdict("not smooth", "the function is not finite at x ± (h/4)·d", (e1, e2), float("nan"))
+        return Verdict("not smooth", _not_finite_at("(h/4)"), (e1, e2), float("nan"))
     a2 = allowed_for(e2, tolerance)
     g = e2.backward
     richardson = (SHRINK**2 * e2.central - e1.central) / (SHRINK**2 - 1)
@@ -259,7 +263,7 @@ def _refined(probe: Callable[[float], Estimate], tolerance: Tolerance, estimates
         e = probe(estimates[-1].step / SHRINK)
         estimates.append(e)
         if not e.finite:
-            return Verdict("not smooth", f"the function is not finite at x ± {e.step:.3g}·d", tuple(estimates),
+            return Verdict("not smooth", _not_finite_at(f"{e.step:.3g}"), tuple(estimates),
                            float("nan"))
         allowed = allowed_for(e, tolerance)
         richardson = (SHRINK**2 * e.central - estimates[-2].central) / (SHRINK**2 - 1)
@@ -287,7 +291,7 @@ def smooth_at(probe: Callable[[float], Estimate]) -> tuple[bool, str, tuple[Esti
     """
     e1, e2 = probe(STEP), probe(STEP / SHRINK)
     if not (e1.finite and e2.finite):
-        return False, "the function is not finite near x", (e1, e2)
+        return False, "the function, or its differences in float64, are not finite near x", (e1, e2)
     if e2.gap > 0.5 * e1.gap + e2.rounding:
         return False, "not smooth at x: one-sided differences do not shrink with the step (a kink or cusp)", (e1, e2)
     tol = 0.1 * max(abs(e1.central), abs(e2.central)) + e1.gap + e2.rounding
