@@ -36,6 +36,7 @@ from gradprops.properties._common import (
 from gradprops.properties.compiled import BACKENDS, backend_names, checked_backends
 from gradprops.properties.compiled import NAME as COMPILED
 from gradprops.properties.registry import Example, Property, named, select
+from gradprops.properties.vmap import NAME as VMAP
 from gradprops.report import PropertyReport, Report
 from gradprops.signals import FunctionRaised, NoOutputToCheck, NotApplicable, Unsupported
 from gradprops.strategies.values import SEEDS
@@ -541,7 +542,7 @@ class _Replay:
         """``names``: the properties of the search that found ``failure`` (the draws depend on them)."""
         args = ["fn", self.inputs] + ([f"seed={self.seed}"] if self.seed is not None else [])
         if names != [p.name for p in select(None)]:
-            args.append(f"properties={names!r}")
+            args.append(f"properties={_selecting(names, self.options.requested)!r}")
         args.append(f"max_examples={self.max_examples}")
         args += [f"{k}={v!r}" for k, v in (("rtol", self.options.rtol), ("atol", self.options.atol)) if v is not None]
         if self.options.reference is not None:
@@ -558,6 +559,22 @@ class _Replay:
             f"or run the helper on the shrunk case:\n"
             + "\n".join("  " + line for line in failure.case.repro(failure.property).splitlines())
         )
+
+
+def _selecting(names: list[str], requested: frozenset[str]) -> list[str] | str:
+    """A ``properties=`` argument that selects ``names``, naming vmap only if the caller did: named,
+    vmap fails where it cannot apply (an old-style Function), else it skips there, so a replay line
+    that named it could fail differently. (Every other property behaves alike either way.)
+
+    >>> _selecting(["vmap", "opcheck"], frozenset({"vmap", "opcheck"}))
+    ['vmap', 'opcheck']
+    >>> _selecting([p.name for p in select("-second_order,-chain_rule")], frozenset())
+    '-chain_rule,-second_order'
+    """
+    default = [p.name for p in select(None)]
+    if VMAP in names and VMAP not in requested and set(names) <= set(default):
+        return ",".join(f"-{name}" for name in default if name not in names)
+    return names
 
 
 def _as_strategy(inputs: Any) -> st.SearchStrategy[Any]:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 import gradprops
+from gradprops.checking import _selecting
 from gradprops.describe import LITERAL, Case, tensor_literal
+from gradprops.properties.registry import named, select
 
 PROGRAM = "def f(x0):\n    v1 = torch.sin(x0)\n    return v1\n"
 
@@ -103,3 +107,22 @@ def test_a_failing_generated_program_keeps_its_lines_in_the_report() -> None:
     text = str(info.value)
     assert "  function: def f(x0):\n        v1 = x0 * 3\n        return v1" in text, text
     compile(info.value.case.repro("finite_differences"), "<repro>", "exec")
+
+
+_SPECS = st.one_of(
+    st.lists(st.sampled_from([p.name for p in select(None)]), min_size=1, unique=True),  # names: all requested
+    st.lists(st.sampled_from([p.name for p in select(None)]), min_size=1, max_size=5, unique=True).map(
+        lambda dropped: ",".join(f"-{n}" for n in dropped)),  # exclusions: none requested
+)
+
+
+@given(_SPECS, st.booleans())
+def test_a_replay_line_selects_the_same_properties_and_names_vmap_only_if_the_caller_did(spec, focused) -> None:
+    # properties='-second_order' once replayed as a list of the other twelve, which named vmap: on an
+    # old-style Function the replay then failed "vmap was asked for" instead of the failure it replays.
+    names = [p.name for p in select(spec)]
+    if focused:  # the focused search's line names the failing property alone
+        names = names[-1:]
+    written = _selecting(names, named(spec))
+    assert [p.name for p in select(written)] == names
+    assert ("vmap" in named(written)) == ("vmap" in named(spec) and "vmap" in names)

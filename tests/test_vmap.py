@@ -187,3 +187,13 @@ def test_vmap_asked_for_by_name_fails_where_the_function_cannot_run_under_it() -
     with pytest.warns(gradprops.NotChecked, match=r"vmap was asked for but ran on no example: no custom"):
         gradprops.check(torch.sin, VECTORS, seed=0, max_examples=5, properties=["vmap"])
     gradprops.autograd_test(NoRule.apply, inputs=VECTORS)(seed=0, max_examples=5)  # not named: a skip, no failure
+
+
+def test_the_reproducer_of_vmap_asked_for_runs_as_printed() -> None:
+    # It called assert_vmap(fn, inputs, seed=v) with no v: that failure comes before any seed.
+    with pytest.raises(gradprops.PropertyFailure) as caught:
+        gradprops.check(NoRule.apply, VECTORS, seed=0, max_examples=5, properties=["vmap"])
+    repro = caught.value.case.repro("vmap")
+    assert "gradprops.assert_vmap(fn, inputs)" in repro
+    with pytest.raises(gradprops.PropertyFailure, match="vmap was asked for, and NoRule has no batching rule"):
+        exec(repro.replace("fn = ...", "fn = NoRule.apply  #"), {"NoRule": NoRule})

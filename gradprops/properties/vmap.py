@@ -75,7 +75,8 @@ def check_vmap(
         "batch": "sample 0 = the inputs with seed v; sample 1 = their values permuted within each tensor, with a "
                  "random seed (the helper below draws its own permutation and seed)"}
     case = lambda: make_case(  # noqa: E731
-        target, variables, seeds=seeds, extras=extras, helper_call="gradprops.assert_vmap(fn, inputs, seed=v)")
+        target, variables, seeds=seeds, extras=extras,
+        helper_call=f"gradprops.assert_vmap(fn, inputs{', seed=v' if 'v' in seeds else ''})")
     with findings_as_failures(NAME, case):
         outputs = graph.outputs
     try:
