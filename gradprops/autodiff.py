@@ -499,15 +499,9 @@ def jvp(target: Target, variables: Sequence[Tensor], directions: Sequence[Tensor
     """
 
     def run() -> tuple[Tensor, ...] | None:
+        _forward_ad_loaded()
         with fwAD.dual_level():
-            with warnings.catch_warnings():
-                # torch's first make_dual imports its forward-AD decompositions, scripting 18 of them
-                # with torch.jit.script, which warns that TorchScript is deprecated: torch's business
-                # and ours, never the function under test's (under -W error it would fail every
-                # correct op). Only that warning: the user's forward below warns as it always does.
-                warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is ", category=DeprecationWarning,
-                                        module=r"torch\.jit\._script")
-                duals = [fwAD.make_dual(_primal(v), d.to(v.dtype)) for v, d in zip(variables, directions)]
+            duals = [fwAD.make_dual(_primal(v), d.to(v.dtype)) for v, d in zip(variables, directions)]
             outputs = target.outputs(duals)
             raw = [fwAD.unpack_dual(o).tangent for o in outputs]
             if outputs and all(t is None for t in raw):
@@ -762,9 +756,27 @@ def func_vjp(target: Target, values: Sequence[Tensor], seed: Sequence[Tensor]) -
     return _transformed("torch.func.vjp", run)
 
 
+@functools.cache
+def _forward_ad_loaded() -> None:
+    """Have torch load its forward-AD decompositions, once, outside any function under test.
+
+    A process's first dual tensor (``make_dual``, or ``torch.func.jvp`` making one) imports them,
+    scripting 18 with torch.jit.script, which warns that TorchScript is deprecated: torch's
+    business and ours, never the function under test's (under -W error it would fail every correct
+    op). Only that warning is silenced, and only here, where no user code runs.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is ", category=DeprecationWarning,
+                                module=r"torch\.jit\._script")
+        with fwAD.dual_level():
+            fwAD.make_dual(torch.zeros(()), torch.zeros(()))
+
+
 def func_jvp(target: Target, values: Sequence[Tensor], directions: Sequence[Tensor]) -> tuple[Tensor, ...]:
     """``J·d`` at ``values`` through ``torch.func.jvp`` rather than forward-mode dual tensors (on the
     same primals as :func:`jvp`: a stride-0 layout cannot hold a tangent)."""
+    _forward_ad_loaded()
+
     def run() -> tuple[Tensor, ...]:
         primals = tuple(_primal(v) for v in values)
         tangents = tuple(d.to(v.dtype) for v, d in zip(primals, directions))

@@ -51,3 +51,45 @@ def test_without_it_only_the_users_warning_is_shown(project: pytest.Pytester) ->
     out = result.stdout.str()
     assert "mylib: inputs are large" in out and "warnings summary" in out
     assert "torch.jit.script" not in out and "DeprecationWarning" not in out
+
+
+VMAP_FIRST = """
+import torch
+from gradprops import autograd_test
+
+
+class Sin(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return x.sin()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * x.cos()
+
+    @staticmethod
+    def jvp(ctx, t):
+        (x,) = ctx.saved_tensors
+        return t * x.cos()
+
+
+test_sin = autograd_test(Sin.apply, inputs="(n)", properties=["vmap"])
+"""
+
+
+def test_a_process_whose_first_dual_tensor_is_torch_func_jvps_passes_under_warnings_as_errors(
+        pytester: pytest.Pytester) -> None:
+    # vmap's torch.func.jvp made the process's first dual tensor, outside the filter that jvp had.
+    pytester.makepyfile(test_project=VMAP_FIRST)
+    pytester.makeini("[pytest]\nfilterwarnings =\n    error\n")
+    result = pytester.runpytest_subprocess(*ARGS)
+    result.assert_outcomes(passed=1)
+    assert "torch.jit.script" not in result.stdout.str()
