@@ -6,6 +6,7 @@ Signals, the pytest-xdist child and the real executable are in tests/test_cli_pr
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,12 @@ def test_check_fails_a_broken_function_with_structured_failure(capsys: pytest.Ca
     assert failure["max_abs_diff"] > 0 and failure["mismatches"][0]["name"] == "grad of input 0"
     assert "seed=0" in failure["replay"]
     compile(failure["repro"], "<repro>", "exec")
+    # The command the report ends with runs the same check again, with nothing to define first.
+    assert failure["command"] == ("gradprops check tests.cli_targets:broken --inputs '()' --dtype float64 --seed 0 "
+                                  "--max-examples 30 --properties=finite_grads,seed_linearity")
+    assert f"or run this command again:\n  {failure['command']}" in printed
+    code, again, _ = run(capsys, *shlex.split(failure["command"])[1:])
+    assert code == cli.EXIT_FAILED and failure["text"] in again
 
 
 def test_json_has_status_versions_and_no_duplicated_property_data(capsys: pytest.CaptureFixture[str]) -> None:

@@ -387,7 +387,8 @@ def test_seeds_keep_the_outputs_layout_independent_of_its_values():
         (lambda: gst.shapes(max_side=2.5), "max_side must be an integer, got max_side=2.5"),
         (lambda: gst.shapes(min_side=True), "min_side must be an integer"),
         (lambda: gst.shapes(max_dims=40), "max_dims=40"),
-        (lambda: gst.tensors(dtype="float64"), "dtype must be a torch.dtype"),
+        (lambda: gst.tensors(dtype="float8"), "dtype='float8' names no torch dtype: pass e.g. torch.float32"),
+        (lambda: gst.tensors(dtype=64), "dtype must be a torch.dtype such as torch.float64 (or its name"),
         (lambda: gst.tensors(dtype=torch.quint8), "dtype=torch.quint8 is not supported"),
         (lambda: gst.tensors(shape=(2, -1)), "shape must not have negative sizes"),
         (lambda: gst.tensors(shape=[2, 3]), "shape must be a tuple"),
@@ -424,3 +425,10 @@ def test_bad_arguments_raise_invalid_argument_naming_them(make, says):
 def test_a_shape_strategy_that_draws_a_bad_shape_is_named():
     with pytest.raises(gradprops.UsageError, match=r"the shape strategy drew \[2\]"):
         find_one(gst.tensors(shape=st.just([2])), lambda t: True)
+
+
+@pytest.mark.parametrize("name", ["float32", "torch.float32", "float"])
+def test_a_dtype_can_be_named_as_everywhere_else_in_gradprops(name):
+    (x,) = find(gst.inputs("(n)", dtype=name), lambda _: True)
+    assert x.dtype == torch.float32
+    assert find(gst.tensors(dtype=name), lambda _: True).dtype == torch.float32

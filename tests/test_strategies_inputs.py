@@ -167,7 +167,7 @@ def test_requires_grad_false_for_every_input(xs):
          "dtype has 2 entries but the signature has 1 inputs"),
         (lambda: gst.inputs("(),()", low=(0.0, 1.0, 2.0)), "low has 3 entries but the signature has 2 inputs"),
         (lambda: gst.inputs("(),()", low=(2.0, None), high=1.0), "low[0]=2.0 is larger than high[0]=1.0"),
-        (lambda: gst.inputs("(),()", dtype=(torch.float64, "int")), "dtype[1] must be a torch.dtype"),
+        (lambda: gst.inputs("(),()", dtype=(torch.float64, 1)), "dtype[1] must be a torch.dtype"),
         (lambda: gst.inputs("(),()", exclude=((0.0,), ("a",))), "exclude[1][0] must be a real number"),
         (lambda: gst.inputs("()", low=1.0, high=0.0), "low=1.0 is larger than high=0.0"),
         (lambda: gst.inputs("()", layouts=("transposed",)), "layouts has unknown names ['transposed']"),

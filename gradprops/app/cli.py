@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import signal
 import subprocess
 import sys
@@ -375,6 +376,27 @@ class _Run:
             return 128 + signum
         return EXIT_FAILED if failed else EXIT_PASSED
 
+    def command_line(self, result: dict[str, Any]) -> str:
+        """The ``gradprops`` command that runs ``result``'s job again as this run did (same draws):
+        the replay line of a failure's text needs ``fn`` and ``inputs`` defined, this one nothing.
+
+        >>> run = _Run("catalogue", [], {"seed": 3, "max_examples": None, "dtype": "float32",
+        ...                              "properties": ["-vmap"]}, workers=1, json_file=None)
+        >>> run.command_line({"name": "sin", "kind": "unary"})
+        'gradprops --ops sin --dtype float32 --seed 3 --properties=-vmap'
+        """
+        s = self.settings
+        if self.command == "check":
+            words = ["gradprops", "check", s["target"], "--inputs", s["inputs"]]
+        else:  # a fuzz job has no name of its own on the command line: the whole run draws the same
+            words = ["gradprops"] + ([] if result["kind"] == "fuzz" else ["--ops", result["name"]])
+        words += ["--dtype", s["dtype"], "--seed", str(s["seed"])]
+        if s["max_examples"] is not None:
+            words += ["--max-examples", str(s["max_examples"])]
+        if s["properties"] is not None:
+            words.append(f"--properties={','.join(s['properties'])}")
+        return " ".join(shlex.quote(w) for w in words)
+
     def _options(self) -> dict[str, Any]:
         s = self.settings
         return {"dtype": s["dtype"], "max_examples": s["max_examples"], "seed": s["seed"],
@@ -462,6 +484,8 @@ class _Run:
             self.say(f"\n=== FAILED {r['name']}: property {f['property']} ===\n{f['text']}")
             if f["source"]:
                 self.say(f"runnable source of the shrunk function:\n{f['source']}")
+            f["command"] = self.command_line(r)
+            self.say(f"or run this command again:\n  {f['command']}")
         expected = [(r["name"], p, row["status"], row["reason"]) for r in self.results
                     for p, row in r["rows"].items() if "reason" in row]
         if expected:

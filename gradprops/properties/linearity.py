@@ -98,7 +98,7 @@ def check_seed_linearity(
         compared_at=compared_at, compared=unmasked,
     )
     fail_on(NAME, "backward is not linear in its seed: VJP(a·u + b·v) != a·VJP(u) + b·VJP(v)",
-            mismatches, case, extra=lambda: _hint(g_u, g_v))
+            mismatches, case, extra=lambda: _hint(u, v, g_u, g_v, g_w))
     return notes + overflow_note(g_w, expected, tolerance)
 
 
@@ -161,9 +161,22 @@ def _rounding_residual(
     return r if any(bool(t.any()) for t in r) else None
 
 
-def _hint(g_u: Sequence[Tensor], g_v: Sequence[Tensor]) -> str:
-    same = all(torch.equal(x, y) for x, y in zip(g_u, g_v))
-    if same:
+def _hint(u: Sequence[Tensor], v: Sequence[Tensor], g_u: Sequence[Tensor], g_v: Sequence[Tensor],
+          g_w: Sequence[Tensor]) -> str:
+    """What the grads say about a nonlinear backward, when they say something plain.
+
+    >>> one, two = [torch.ones(2)], [2 * torch.ones(2)]
+    >>> _hint(one, two, one, one, one)[:62]
+    'Hint: backward returned the same grads for two different seeds'
+    >>> _hint(one, one, one, one, one)[:67]
+    'Hint: backward returned the same grads for u and for a·u + b·v = (a'
+    """
+    if not all(torch.equal(x, y) for x, y in zip(g_u, g_v)):
+        return ""
+    if not all(torch.equal(x, y) for x, y in zip(u, v)):
         return ("Hint: backward returned the same grads for two different seeds u and v — it "
                 "ignores its seed (grad_output), e.g. assumes it is all ones.")
+    if all(torch.equal(x, y) for x, y in zip(g_u, g_w)):
+        return ("Hint: backward returned the same grads for u and for a·u + b·v = (a + b)·u — it ignores "
+                "its seed's scale (grad_output), e.g. assumes it is all ones.")
     return ""

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from hypothesis.errors import InvalidArgument
 
+from gradprops import dtype_names
 from gradprops.errors import UsageError
 
 FLOATING = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
@@ -74,8 +75,25 @@ def check_real(value: Any, name: str, *, allow_none: bool = True) -> float | Non
 
 
 def check_dtype(value: Any, name: str) -> torch.dtype:
+    """A torch dtype to draw in, given as one or by name (as everywhere in gradprops, see
+    :mod:`gradprops.dtype_names`).
+
+    >>> check_dtype("half", "dtype"), check_dtype(torch.int64, "dtype")
+    (torch.float16, torch.int64)
+    """
+    if isinstance(value, str):
+        bare = value.strip().removeprefix("torch.")
+        try:
+            bare = dtype_names.canonical(bare)
+        except ValueError:
+            pass  # an integer or bool dtype's name, checked below
+        named = getattr(torch, bare, None)
+        if not isinstance(named, torch.dtype):
+            raise ArgumentError(f"{name}={value!r} names no torch dtype: pass e.g. torch.float32 or 'float32'")
+        value = named
     if not isinstance(value, torch.dtype):
-        raise ArgumentError(f"{name} must be a torch.dtype such as torch.float64, got {name}={value!r}")
+        raise ArgumentError(f"{name} must be a torch.dtype such as torch.float64 (or its name, 'float64'), "
+                            f"got {name}={value!r}")
     if value not in SUPPORTED_DTYPES:
         supported = ", ".join(str(d) for d in SUPPORTED_DTYPES)
         raise ArgumentError(f"{name}={value} is not supported; choose from {supported}")
