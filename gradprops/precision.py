@@ -17,7 +17,10 @@ float64 path, replayed under :class:`SimulatedPrecision`:
   equal values round alike, and where they feed a sum that cancels (kl_div along a constant row)
   their common error adds up instead of averaging out. A fused op rounds inside — layer_norm's mean and
   variance, softmax's sums — and where it cancels terms, as layer_norm does under its 1/√eps,
-  this is how that rounding shows;
+  this is how that rounding shows. A float16/bfloat16 normalisation or softmax kernel keeps its steps
+  in float32 and rounds only its outputs to the dtype (``_STEPS_IN_FLOAT32``): rounded to float16,
+  layer_norm's x − mean of a constant row flushed its float32-sized error to 0 where torch's kernel
+  returns -4e-7;
 * a k-term accumulation (matrix product, convolution, softmax, cumulative op, sum, norm, var) also
   moves each of its terms by up to k unit roundoffs, independently, and its result by one common
   relative error of up to k·u/4 (log₂k·u for ``sum`` and ``mean``, which torch adds up in blocks):
@@ -87,6 +90,7 @@ class SimulatedPrecision(DispatchMode):
         self._stored: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self._inside_fused = 0  # depth of decompositions being stepped through
         self._constants_stored = 0  # depth of decompositions of kernels that hold their constants in ``dtype``
+        self._wide_steps = 0  # depth of decompositions of kernels that keep their steps in float32
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -99,13 +103,19 @@ class SimulatedPrecision(DispatchMode):
             self._inside_fused += 1
             stores_constants = func.overloadpacket in _CONSTANTS_IN_DTYPE
             self._constants_stored += stores_constants
+            wide_steps = self.dtype in _COMPUTED_IN and func.overloadpacket in _STEPS_IN_FLOAT32
+            self._wide_steps += wide_steps
             try:
                 with self:  # each step of a fused op rounds, as it does inside the real kernel
                     result = decomposed(*args, **kwargs)
             finally:
                 self._inside_fused -= 1
                 self._constants_stored -= stores_constants
+                self._wide_steps -= wide_steps
             if result is not NotImplemented:
+                if wide_steps and not self._inside_fused:
+                    # its steps rounded to the type it computes in; its outputs are stored in the dtype
+                    result = tree_map_only(Tensor, lambda t: self._round(t.clone()) if _wide(t) else t, result)
                 return result
         if func._schema.is_mutable:
             return func(*args, **kwargs)
@@ -178,22 +188,26 @@ class SimulatedPrecision(DispatchMode):
         return t * noise.add_(1)
 
     def _round(self, t: Tensor) -> Tensor:
+        """``t`` rounded in place to the dtype; to float32 inside a normalisation or softmax kernel of
+        float16/bfloat16 (:data:`_STEPS_IN_FLOAT32`), which keeps its steps there."""
+        inside = self._wide_steps > 0
+        dtype = _COMPUTED_IN[self.dtype] if inside else self.dtype
         if _wide(t) and t.numel():
-            narrow = self.dtype if not t.is_complex() else _COMPLEX.get(self.dtype)
-            if self.stochastic_rounding and not t.is_complex() and self.dtype not in (torch.float64, torch.complex128):
-                t.add_(self._half_spacings(t))  # then to nearest: either neighbour, an error of up to one spacing
+            narrow = dtype if not t.is_complex() else _COMPLEX.get(dtype)
+            if self.stochastic_rounding and not t.is_complex() and dtype not in (torch.float64, torch.complex128):
+                t.add_(self._half_spacings(t, dtype))  # then to nearest: either neighbour, up to one spacing off
             if narrow is not None:
                 t.copy_(t.to(narrow))
             else:  # complex32 has too few ops on the CPU: round the parts
                 parts = torch.view_as_real(t)
-                parts.copy_(parts.to(self.dtype))
-        self._stored[t] = True
+                parts.copy_(parts.to(dtype))
+        if not inside:  # a step inside a fused kernel is not stored in the dtype
+            self._stored[t] = True
         return t
 
-
-    def _half_spacings(self, t: Tensor) -> Tensor:
-        """Uniform noise of up to half the dtype's spacing at each value of ``t``, subnormals included."""
-        info = torch.finfo(self.dtype)
+    def _half_spacings(self, t: Tensor, dtype: torch.dtype) -> Tensor:
+        """Uniform noise of up to half ``dtype``'s spacing at each value of ``t``, subnormals included."""
+        info = torch.finfo(dtype)
         magnitude = t.abs().clamp_min(info.tiny)
         spacing = torch.exp2(torch.floor(torch.log2(magnitude))) * info.eps
         noise = torch.rand(t.shape, generator=self.generator, dtype=t.dtype).to(t.device).sub_(0.5)
@@ -386,6 +400,19 @@ _DECOMPOSITIONS = {op: fn for op, fn in decomposition_table.items()
 #: 2/N and 1/N in float16, a subnormal with up to 0.2% error once N > 32,768, which every term
 #: then carries alike. Measured: with N = 99,999 torch's float16 grads are 1.35e-3 (2.8 u) off.
 _CONSTANTS_IN_DTYPE = {_aten.mse_loss_backward, _aten.huber_loss_backward}
+
+#: float16/bfloat16 CPU kernels that keep their steps in float32 and store only their outputs in
+#: the dtype: a step rounded to float16 instead flushed layer_norm's x - mean of a constant row,
+#: float32-sized (the kernel returns -4e-7 there), to 0. (Elementwise ops stepped through, as atan2
+#: and pow, keep rounding each step to the dtype: their steps' rounding is what two-path comparisons
+#: through float16's subnormal terms need, tests/test_error_model.py.)
+_STEPS_IN_FLOAT32 = {
+    _aten.native_layer_norm, _aten.native_layer_norm_backward, _aten.native_group_norm,
+    _aten.native_group_norm_backward, _aten.native_batch_norm, _aten.native_batch_norm_backward,
+    _aten._native_batch_norm_legit, _aten._native_batch_norm_legit_no_training, _aten._fused_rms_norm,
+    _aten._fused_rms_norm_backward, _aten._softmax, _aten._log_softmax, _aten._softmax_backward_data,
+    _aten._log_softmax_backward_data, _aten._safe_softmax,
+}
 
 #: The type CPU kernels compute a dtype in (PyTorch's "opmath" type).
 _COMPUTED_IN = {torch.float16: torch.float32, torch.bfloat16: torch.float32}

@@ -2,6 +2,7 @@
 
 import math
 import re
+import warnings
 from typing import ClassVar
 
 import pytest
@@ -338,3 +339,64 @@ def test_a_bfloat16_matmul_that_reads_between_rows_is_found():
     with pytest.raises(gradprops.PropertyFailure, match=r"in torch.bfloat16 = nan"):
         gradprops.assert_low_precision(torch.mm, (x.requires_grad_(), y.requires_grad_()),
                                        seed=torch.ones(342, 4, dtype=torch.bfloat16))
+
+
+class _LayerNorm(torch.autograd.Function):
+    """layer_norm over the last dim; ``one_pass`` computes backward's variance as E[x²] − E[x]²,
+    which cancels catastrophically where |mean| ≫ std in a narrow dtype (a user trial)."""
+
+    one_pass = False
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        xc = x - x.mean(-1, keepdim=True)
+        return xc * ((xc * xc).mean(-1, keepdim=True) + 1e-5).rsqrt()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        mu = x.mean(-1, keepdim=True)
+        if _LayerNorm.one_pass:
+            var = ((x * x).mean(-1, keepdim=True) - mu * mu).clamp_min(0)
+        else:
+            var = ((x - mu) ** 2).mean(-1, keepdim=True)
+        rstd = (var + 1e-5).rsqrt()
+        y = (x - mu) * rstd
+        return rstd * (g - g.mean(-1, keepdim=True) - y * (g * y).mean(-1, keepdim=True))
+
+
+@pytest.mark.parametrize(("dtype", "low", "span"), [(torch.bfloat16, 100.0, 1.0), (torch.float32, 1000.0, 0.01)])
+def test_an_unstable_formula_is_said_not_judged_rather_than_passed(monkeypatch, dtype, low, span):
+    # Its allowance is its own rounding: a correct run of E[x²] − E[x]² lands as far from float64 as
+    # the grads are large, so any answer of that size passed, silently (3.9e5 off in bfloat16).
+    g = torch.Generator().manual_seed(0)
+    x = (low + span * torch.rand(4, 8, dtype=torch.float64, generator=g)).to(dtype).requires_grad_()
+    v = torch.randn(4, 8, generator=g).to(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the stable formula is judged: no warning
+        gradprops.assert_low_precision(_LayerNorm.apply, (x,), seed=v)
+    monkeypatch.setattr(_LayerNorm, "one_pass", True)
+    with pytest.warns(gradprops.NotChecked, match=rf"grad of input 0: not judged: computed in {dtype}, this "
+                                                  r"formula lands up to .* \(its own rounding: numerically unstable"):
+        gradprops.assert_low_precision(_LayerNorm.apply, (x,), seed=v)
+
+
+def test_where_nothing_could_be_judged_the_property_did_not_run():
+    # A one-pass variance as the output itself: outputs and grads alike are their formula's rounding.
+    g = torch.Generator().manual_seed(0)
+    x = (100 + torch.rand(4, 8, dtype=torch.float64, generator=g)).to(torch.bfloat16).requires_grad_()
+    v = torch.randn(4, generator=g).to(torch.bfloat16)
+    with pytest.warns(gradprops.NotChecked, match=r"low_precision was not checked: output 0: not judged.*; grad of "
+                                                  r"input 0: not judged"):
+        gradprops.assert_low_precision(lambda t: (t * t).mean(-1) - t.mean(-1) ** 2, (x,), seed=v)
+
+
+def test_a_fused_kernels_steps_round_to_the_type_it_computes_in():
+    # layer_norm of a constant float16 row: torch's kernel computes in float32 and returns -4.2e-7
+    # (x·rstd - mean·rstd, each ~27.6); the simulation rounded its step x - mean to float16, which
+    # flushed that step's error to 0 and allowed nothing (float16 catalogue sweep, seed 14).
+    x = torch.tensor([0.087158203125], dtype=torch.float16).as_strided((2,), (0,), 0).requires_grad_()
+    v = torch.tensor([-0.00732421875, 0.5361328125], dtype=torch.float16)
+    assert F.layer_norm(x, (2,)).abs().max() > 0
+    gradprops.assert_low_precision(lambda t: F.layer_norm(t, t.shape[-1:]), (x,), seed=v)

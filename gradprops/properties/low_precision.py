@@ -231,7 +231,31 @@ def _judge(
         return _beyond_rounding(labels, got_in, want_in, simulated, dtype, got_label, want_label)
 
     mismatches = SAMPLE_ROUNDS.verdict(judge)
+    if not mismatches:
+        coarse = _too_coarse_to_judge(labels, want, simulated, dtype)
+        if coarse and len(coarse) == len(labels):  # nothing was judged: a skip, not a pass
+            raise NotApplicable("; ".join(coarse))
+        notes += coarse
     return mismatches, notes
+
+
+def _too_coarse_to_judge(labels: Sequence[str], want: Sequence[Tensor], simulated: Sequence[Sequence[Tensor]],
+                         dtype: torch.dtype) -> list[str]:
+    """A note for each compared tensor whose allowance reaches its own size: there a correct
+    computation of the formula in ``dtype`` is as far from float64 as the answer is from 0, so
+    the comparison could not tell the formula's result from zeros, and its pass says nothing. An
+    unstable formula (a variance as E[x²] − E[x]² on values far from 0) does that: the allowance
+    comes from the formula's own rounding, so it hides the formula's instability."""
+    notes = []
+    for k, (label, w) in enumerate(zip(labels, want)):
+        size = max_abs([w])
+        error = max((_error(s[k], w) for s in simulated), default=0.0)
+        if size > 0 and ALLOWED_MULTIPLE[dtype] * error >= size:
+            notes.append(f"{label}: not judged: computed in {dtype}, this formula lands up to {error:.3g} from float64 "
+                         f"where the values are at most {size:.3g} (its own rounding: numerically unstable in "
+                         f"{dtype} here), so no answer of that size could fail; pass reference= a stable "
+                         "implementation to judge it")
+    return notes
 
 
 def _beyond_rounding(
