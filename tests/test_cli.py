@@ -271,3 +271,13 @@ def test_the_summary_says_how_many_known_failures_did_not_show(capsys: pytest.Ca
     code, out, err = run(capsys, "--ops", "sin", "--properties", "purity,second_order")
     assert code == 0
     assert "1 checks, 0 failed, 2 expected failures (1 of them did not show: XPASS)" in out + err
+
+
+def test_fuzz_only_runs_the_fuzz_jobs_alone(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # A failing fuzz job's command reran the whole catalogue (162 ops) to get to it (a review).
+    out = tmp_path / "r.json"
+    code, _, _ = run(capsys, "--fuzz-only", "--max-examples", "2", "--json", str(out))
+    assert code == cli.EXIT_PASSED
+    assert [r["name"] for r in json.loads(out.read_text())["results"]] == [j.name for j in _runner.FUZZ_JOBS]
+    code, _, err = run(capsys, "--fuzz-only", "--ops", "sin")
+    assert code == cli.EXIT_USAGE and "--fuzz-only runs the fuzz jobs alone: leave out --ops" in err

@@ -143,6 +143,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="comma-separated catalogue entries, no fuzzing (default: all, then fuzzing; "
                         "see 'gradprops list ops')")
     parser.add_argument("--no-fuzz", action="store_true", default=None, help="skip random-program fuzzing")
+    parser.add_argument("--fuzz-only", action="store_true", default=None,
+                        help="only the random-program fuzz jobs, no catalogue op")
     parser.add_argument("-n", "--jobs", type=_positive_int, default=None, metavar="N",
                         help="run the catalogue on N pytest-xdist workers (default 1: in this process)")
     sub = parser.add_subparsers(dest="command", metavar="{check,list}")
@@ -203,7 +205,7 @@ def _list(args: argparse.Namespace) -> int:
 def _shared_given(args: argparse.Namespace) -> dict[str, Any]:
     return {"--max-examples": args.max_examples, "--seed": args.seed, "--properties": args.properties,
             "--dtype": args.dtype, "--json": args.json_file, "--ops": args.ops, "--no-fuzz": args.no_fuzz,
-            "-n/--jobs": args.jobs}
+            "--fuzz-only": args.fuzz_only, "-n/--jobs": args.jobs}
 
 
 def _json_sink(path: str | None) -> str | None:
@@ -270,7 +272,8 @@ def _prepare(args: argparse.Namespace) -> _Run:
     settings: dict[str, Any] = {"seed": 0 if args.seed is None else args.seed, "max_examples": args.max_examples,
                                 "dtype": dtype, "properties": properties}
     if args.command == "check":
-        misplaced = [o for o in ("--ops", "--no-fuzz", "-n/--jobs") if _shared_given(args)[o] is not None]
+        misplaced = [o for o in ("--ops", "--no-fuzz", "--fuzz-only", "-n/--jobs")
+                     if _shared_given(args)[o] is not None]
         if misplaced:
             raise UsageError(f"{', '.join(misplaced)} apply to the catalogue run, not to 'gradprops check'")
         fn = _load(args.target)
@@ -283,7 +286,12 @@ def _prepare(args: argparse.Namespace) -> _Run:
         job = Job(args.target, "function", lambda _dtype: (fn, inputs), None)
         settings.update(target=args.target, inputs=args.inputs)
         return _Run("check", [job], settings, workers=1, json_file=json_file)
-    if args.ops is None:
+    if args.fuzz_only:
+        clash = [o for o in ("--ops", "--no-fuzz") if _shared_given(args)[o] is not None]
+        if clash:
+            raise UsageError(f"--fuzz-only runs the fuzz jobs alone: leave out {' and '.join(clash)}")
+        jobs = [j for j in JOBS.values() if j.kind == "fuzz"]
+    elif args.ops is None:
         jobs = [j for j in JOBS.values() if not (args.no_fuzz and j.kind == "fuzz")]
     else:
         jobs = [JOBS[n] for n in _names(args.ops, list(ENTRIES), "--ops", "op")]
@@ -388,8 +396,8 @@ class _Run:
         s = self.settings
         if self.command == "check":
             words = ["gradprops", "check", s["target"], "--inputs", s["inputs"]]
-        else:  # a fuzz job has no name of its own on the command line: the whole run draws the same
-            words = ["gradprops"] + ([] if result["kind"] == "fuzz" else ["--ops", result["name"]])
+        else:
+            words = ["gradprops"] + (["--fuzz-only"] if result["kind"] == "fuzz" else ["--ops", result["name"]])
         words += ["--dtype", s["dtype"], "--seed", str(s["seed"])]
         if s["max_examples"] is not None:
             words += ["--max-examples", str(s["max_examples"])]
