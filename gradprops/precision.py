@@ -113,7 +113,7 @@ class SimulatedPrecision(DispatchMode):
                 self._constants_stored -= stores_constants
                 self._wide_steps -= wide_steps
             if result is not NotImplemented:
-                if wide_steps and not self._inside_fused:
+                if wide_steps and not self._wide_steps:
                     # its steps rounded to the type it computes in; its outputs are stored in the dtype
                     result = tree_map_only(Tensor, lambda t: self._round(t.clone()) if _wide(t) else t, result)
                 return result
@@ -190,8 +190,7 @@ class SimulatedPrecision(DispatchMode):
     def _round(self, t: Tensor) -> Tensor:
         """``t`` rounded in place to the dtype; to float32 inside a normalisation kernel of
         float16/bfloat16 (:data:`_STEPS_IN_FLOAT32`), which keeps its steps there."""
-        inside = self._wide_steps > 0
-        dtype = _COMPUTED_IN[self.dtype] if inside else self.dtype
+        dtype = _COMPUTED_IN[self.dtype] if self._wide_steps else self.dtype
         if _wide(t) and t.numel():
             narrow = dtype if not t.is_complex() else _COMPLEX.get(dtype)
             if self.stochastic_rounding and not t.is_complex() and dtype not in (torch.float64, torch.complex128):
@@ -201,7 +200,7 @@ class SimulatedPrecision(DispatchMode):
             else:  # complex32 has too few ops on the CPU: round the parts
                 parts = torch.view_as_real(t)
                 parts.copy_(parts.to(dtype))
-        if not inside:  # a step inside a fused kernel is not stored in the dtype
+        if not self._wide_steps:  # a step inside such a kernel is not stored in the dtype
             self._stored[t] = True
         return t
 

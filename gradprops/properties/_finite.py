@@ -135,10 +135,9 @@ def estimate(
     result cancels (softmax at saturation), the rounding of the terms that cancelled.
     """
     f0, plus, minus = points
-    finite = all_finite((*f0, *plus, *minus))
     backward, backward_scale = inner(grads, realized), abs_inner(grads, realized)
-    if not finite:
-        return Estimate(step, float("nan"), float("nan"), float("nan"), float("nan"), False, backward, backward_scale)
+    if not all_finite((*f0, *plus, *minus)):
+        return _unusable(step, backward, backward_scale)
     diff = [widened(p) - widened(m) for p, m in zip(plus, minus)]
     second = [widened(p).add(widened(m)).sub_(widened(c), alpha=2) for c, p, m in zip(f0, plus, minus)]
     size = [widened(p).abs().add_(widened(m).abs()).add_(widened(c).abs()) for c, p, m in zip(f0, plus, minus)]
@@ -149,9 +148,15 @@ def estimate(
     # Finite values whose differences overflow float64 (1/x's backward at x = 1e-154 is -1e308): an
     # infinite gap compares equal to an infinite gap, which would pass a pole for a smooth point.
     if not all(math.isfinite(q) for q in (central, gap, scale, rounding)):
-        return Estimate(step, float("nan"), float("nan"), float("nan"), float("nan"), False, backward, backward_scale)
+        return _unusable(step, backward, backward_scale)
     return Estimate(step=step, central=central, gap=gap, scale=scale, rounding=rounding, finite=True,
                     backward=backward, backward_scale=backward_scale)
+
+
+def _unusable(step: float, backward: float, backward_scale: float) -> Estimate:
+    """An :class:`Estimate` that says nothing (``finite=False``): NaN where differences would be."""
+    nan = float("nan")
+    return Estimate(step, nan, nan, nan, nan, False, backward, backward_scale)
 
 
 @dataclass(frozen=True)

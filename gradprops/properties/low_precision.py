@@ -211,6 +211,7 @@ def _judge(
     mismatches left after the last round that was needed, and notes on what was not compared."""
     simulated = list(initial)
     notes: list[str] = []
+    spread: list[tuple[float, float]] = []  # the last round's (simulated error, largest value) per label
 
     def judge(runs: int) -> list[Mismatch]:
         while len(simulated) < runs:
@@ -228,18 +229,19 @@ def _judge(
                 forward_overflowed |= label.startswith("output")
             got_in.append(g)
             want_in.append(w)
-        return _beyond_rounding(labels, got_in, want_in, simulated, dtype, got_label, want_label)
+        found, spread[:] = _beyond_rounding(labels, got_in, want_in, simulated, dtype, got_label, want_label)
+        return found
 
     mismatches = SAMPLE_ROUNDS.verdict(judge)
     if not mismatches:
-        coarse = _too_coarse_to_judge(labels, want, simulated, dtype)
+        coarse = _too_coarse_to_judge(labels, spread, dtype)
         if coarse and len(coarse) == len(labels):  # nothing was judged: a skip, not a pass
             raise NotApplicable("; ".join(coarse))
         notes += coarse
     return mismatches, notes
 
 
-def _too_coarse_to_judge(labels: Sequence[str], want: Sequence[Tensor], simulated: Sequence[Sequence[Tensor]],
+def _too_coarse_to_judge(labels: Sequence[str], spread: Sequence[tuple[float, float]],
                          dtype: torch.dtype) -> list[str]:
     """A note for each compared tensor whose allowance reaches its own size: there a correct
     computation of the formula in ``dtype`` is as far from float64 as the answer is from 0, so
@@ -247,9 +249,7 @@ def _too_coarse_to_judge(labels: Sequence[str], want: Sequence[Tensor], simulate
     unstable formula (a variance as E[x²] − E[x]² on values far from 0) does that: the allowance
     comes from the formula's own rounding, so it hides the formula's instability."""
     notes = []
-    for k, (label, w) in enumerate(zip(labels, want)):
-        size = max_abs([w])
-        error = max((_error(s[k], w) for s in simulated), default=0.0)
+    for label, (error, size) in zip(labels, spread):
         if size > 0 and ALLOWED_MULTIPLE[dtype] * error >= size:
             notes.append(f"{label}: not judged: computed in {dtype}, this formula lands up to {error:.3g} from float64 "
                          f"where the values are at most {size:.3g} (its own rounding: numerically unstable in "
@@ -261,15 +261,18 @@ def _too_coarse_to_judge(labels: Sequence[str], want: Sequence[Tensor], simulate
 def _beyond_rounding(
     labels: Sequence[str], got: Sequence[Tensor], want: Sequence[Tensor], simulated: Sequence[Sequence[Tensor]],
     dtype: torch.dtype, got_label: str, want_label: str,
-) -> list[Mismatch]:
+) -> tuple[list[Mismatch], list[tuple[float, float]]]:
     """Compare ``got`` with ``want`` within ``C ×`` (the largest simulated error + one rounding of the
-    largest value + the subnormal spacing) of ``dtype``: the module's error model."""
+    largest value + the subnormal spacing) of ``dtype``: the module's error model. Returns the
+    mismatches, and per label the largest simulated error and the largest value it was taken at."""
     multiple = ALLOWED_MULTIPLE[dtype]
     u = unit_roundoff(dtype)
     spacing = float(torch.finfo(dtype).tiny) * float(torch.finfo(dtype).eps)  # between subnormals
-    mismatches = []
+    mismatches, spread = [], []
     for k, (label, g, w) in enumerate(zip(labels, got, want)):
-        scale = max((_error(s[k], w) for s in simulated), default=0.0) + u * max_abs([w]) + spacing
+        error, size = max((_error(s[k], w) for s in simulated), default=0.0), max_abs([w])
+        spread.append((error, size))
+        scale = error + u * size + spacing
         tolerance = Tolerance(0.0, multiple, f"{multiple:g} × (error of the computation simulated in {dtype} "
                                              f"+ one rounding of the largest value, u = {u:.3g}, "
                                              f"+ the spacing of {dtype}'s subnormals)")
@@ -277,7 +280,7 @@ def _beyond_rounding(
                     actual_label=got_label, expected_label=want_label)
         if m is not None:
             mismatches.append(m)
-    return mismatches
+    return mismatches, spread
 
 
 def _in_float64(

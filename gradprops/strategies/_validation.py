@@ -14,7 +14,6 @@ from typing import Any
 import torch
 from hypothesis.errors import InvalidArgument
 
-from gradprops import dtype_names
 from gradprops.errors import UsageError
 
 FLOATING = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
@@ -75,19 +74,14 @@ def check_real(value: Any, name: str, *, allow_none: bool = True) -> float | Non
 
 
 def check_dtype(value: Any, name: str) -> torch.dtype:
-    """A torch dtype to draw in, given as one or by name (as everywhere in gradprops, see
-    :mod:`gradprops.dtype_names`).
+    """A torch dtype to draw in, given as one or by the name the rest of gradprops reads
+    (:mod:`gradprops.dtype_names`: ``float32``, ``torch.half``, ...).
 
     >>> check_dtype("half", "dtype"), check_dtype(torch.int64, "dtype")
     (torch.float16, torch.int64)
     """
-    if isinstance(value, str):
-        bare = value.strip().removeprefix("torch.")
-        try:
-            bare = dtype_names.canonical(bare)
-        except ValueError:
-            pass  # an integer or bool dtype's name, checked below
-        named = getattr(torch, bare, None)
+    if isinstance(value, str):  # torch's own attributes hold the aliases (torch.half, torch.double)
+        named = getattr(torch, value.strip().removeprefix("torch."), None)
         if not isinstance(named, torch.dtype):
             raise ArgumentError(f"{name}={value!r} names no torch dtype: pass e.g. torch.float32 or 'float32'")
         value = named
